@@ -1,0 +1,439 @@
+"""ResNet 18, 34, 50, 101 and 152 (He et al., CVPR 2016), the v1 of the paper.
+
+Which variant is built, exactly:
+
+* The ImageNet networks of the paper's Table 1: a 7x7/2 convolution and a 3x3/2
+  max pooling (the stem), then four stages of residual blocks at 64, 128, 256
+  and 512 filters (``conv2_x`` … ``conv5_x``), global average pooling and a
+  1000-way fully connected layer.
+* ResNet 18 and 34 use the *basic* block (two 3x3 convolutions), ResNet 50, 101
+  and 152 the *bottleneck* block (1x1 reduce, 3x3, 1x1 expand by 4).
+* Batch normalisation after every convolution, before the ReLU; no convolution
+  bias (BN's beta replaces it). Epsilon 1e-5 and momentum 0.9, the values of the
+  Caffe release, torchvision and the TF Model Garden.
+* Shortcuts: identity, and a 1x1 projection with BN where the shape changes (the
+  paper's option B, used for all its Table 3 and 4 results).
+* Down-sampling at the first block of ``conv3_x``, ``conv4_x`` and ``conv5_x``.
+  In a bottleneck block the paper (and keras.applications, whose ImageNet
+  weights this family can load) puts the stride 2 on the first 1x1 convolution:
+  that is the default, ``stride_in="1x1"``. ``stride_in="3x3"`` moves it to the
+  3x3 convolution: "ResNet v1.5" of torchvision and NVIDIA, about 0.5 % better
+  top-1 for 8 % more multiply-adds, with the same parameters.
+
+Layer names are those of keras.applications (``conv1_conv``, ``conv2_block1_0_conv``
+for a projection, ``conv2_block1_1_conv`` … ``conv2_block1_3_bn``,
+``conv2_block1_add``, ``conv2_block1_out``, ``avg_pool``, ``predictions``), so its
+weights port by name (:mod:`keras_classics.weights`) and stage outputs are easy
+to find. Output sizes at 224x224 input are given as comments in :func:`_resnet`.
+
+Reference: Kaiming He, Xiangyu Zhang, Shaoqing Ren, Jian Sun, "Deep Residual
+Learning for Image Recognition", CVPR 2016 (arXiv:1512.03385).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from keras import layers
+
+from keras_classics.arithmetic import SpatialOp
+from keras_classics.models import _layers
+from keras_classics.models._layers import BASE_DOCSTRING
+from keras_classics.models._registry import Variant, register_model
+
+__all__ = [
+    "RESNET_SPECS",
+    "STAGE_FILTERS",
+    "basic_block",
+    "bottleneck_block",
+    "resnet18",
+    "resnet34",
+    "resnet50",
+    "resnet101",
+    "resnet152",
+]
+
+
+class ResNetSpec(NamedTuple):
+    block: str  # "basic" or "bottleneck"
+    blocks: tuple  # residual blocks in conv2_x, conv3_x, conv4_x, conv5_x
+
+
+# The paper's Table 1: the single source of truth for the five depths.
+RESNET_SPECS = {
+    18: ResNetSpec("basic", (2, 2, 2, 2)),
+    34: ResNetSpec("basic", (3, 4, 6, 3)),
+    50: ResNetSpec("bottleneck", (3, 4, 6, 3)),
+    101: ResNetSpec("bottleneck", (3, 4, 23, 3)),
+    152: ResNetSpec("bottleneck", (3, 8, 36, 3)),
+}
+STAGE_FILTERS = (64, 128, 256, 512)  # bottleneck blocks output 4x these
+BOTTLENECK_EXPANSION = 4
+BN_EPSILON = 1e-5
+BN_MOMENTUM = 0.9
+STRIDE_IN_CHOICES = ("1x1", "3x3")
+
+PAPER = "Deep Residual Learning for Image Recognition"
+DEFAULT_SIZE = 224
+
+# The spatial path (both stride placements shrink the same way: a 1x1/2 'valid'
+# and a 3x3/2 with 1 pixel of padding both give ceil(N / 2)). The network is
+# fully convolutional, so any input of at least one pixel passes.
+SPATIAL_PATH = (
+    SpatialOp("conv1_conv", 7, 2, 3),
+    SpatialOp("pool1_pool", 3, 2, 1),
+    SpatialOp("conv3_block1", 1, 2),
+    SpatialOp("conv4_block1", 1, 2),
+    SpatialOp("conv5_block1", 1, 2),
+)
+MIN_SIZE = _layers.min_size(SPATIAL_PATH)
+
+
+# ----------------------------------------------------------------------- blocks
+
+
+def _conv_bn(x, filters, kernel_size, stride, *, name, activation=True, zero_gamma=False,
+             bn_epsilon=BN_EPSILON, bn_momentum=BN_MOMENTUM):
+    """Conv (no bias) → BN → (ReLU), named ``{name}_conv/_bn/_relu``.
+
+    A 3x3 convolution with stride 2 gets an explicit 1-pixel ``{name}_pad``
+    (symmetric, as Caffe and PyTorch) instead of Keras' asymmetric ``'same'``.
+    """
+    if kernel_size == 1:
+        padding = "valid"
+    elif stride == 1:
+        padding = "same"
+    else:
+        x = layers.ZeroPadding2D(kernel_size // 2, name=f"{name}_pad")(x)
+        padding = "valid"
+    x = layers.Conv2D(
+        filters,
+        kernel_size,
+        strides=stride,
+        padding=padding,
+        use_bias=False,
+        kernel_initializer="he_normal",
+        name=f"{name}_conv",
+    )(x)
+    x = layers.BatchNormalization(
+        epsilon=bn_epsilon,
+        momentum=bn_momentum,
+        gamma_initializer="zeros" if zero_gamma else "ones",
+        name=f"{name}_bn",
+    )(x)
+    if activation:
+        x = layers.Activation("relu", name=f"{name}_relu")(x)
+    return x
+
+
+def _shortcut(x, filters, stride, conv_shortcut, name, bn_epsilon, bn_momentum):
+    if conv_shortcut is None:
+        conv_shortcut = stride != 1 or x.shape[-1] != filters
+    if not conv_shortcut:
+        return x
+    # Option B: a 1x1 projection (with BN) where the shape changes.
+    return _conv_bn(x, filters, 1, stride, name=f"{name}_0", activation=False,
+                    bn_epsilon=bn_epsilon, bn_momentum=bn_momentum)
+
+
+def basic_block(x, filters, *, stride=1, name, conv_shortcut=None, zero_init_residual=False,
+                bn_epsilon=BN_EPSILON, bn_momentum=BN_MOMENTUM):
+    """The basic residual block of ResNet 18/34 (paper Fig. 5, left).
+
+    ``3x3 conv → BN → ReLU → 3x3 conv → BN``, added to the shortcut, then ReLU.
+    Output channels: ``filters``.
+
+    Args:
+        x: input tensor (``N, H, W, C``).
+        filters: filters of both 3x3 convolutions.
+        stride: stride of the first 3x3 convolution (and of the projection).
+        name: block name; layers are ``{name}_1_conv`` … ``{name}_2_bn``,
+            ``{name}_0_conv/_0_bn`` (projection), ``{name}_add``, ``{name}_out``.
+        conv_shortcut: ``None`` (default): a projection exactly where the shape
+            changes (option B); ``True`` / ``False`` force one or the identity.
+        zero_init_residual: start the last BN's gamma at 0, so the block begins
+            as the identity (Goyal et al. 2017); the paper starts it at 1.
+        bn_epsilon, bn_momentum: batch-norm settings.
+
+    Returns:
+        The block's output tensor.
+
+    Example:
+        >>> x = keras.Input((56, 56, 64))
+        >>> y = basic_block(x, 128, stride=2, name="conv3_block1")   # (None, 28, 28, 128)
+    """
+    shortcut = _shortcut(x, filters, stride, conv_shortcut, name, bn_epsilon, bn_momentum)
+    x = _conv_bn(x, filters, 3, stride, name=f"{name}_1", bn_epsilon=bn_epsilon, bn_momentum=bn_momentum)
+    x = _conv_bn(x, filters, 3, 1, name=f"{name}_2", activation=False, zero_gamma=zero_init_residual,
+                 bn_epsilon=bn_epsilon, bn_momentum=bn_momentum)
+    x = layers.Add(name=f"{name}_add")([shortcut, x])
+    return layers.Activation("relu", name=f"{name}_out")(x)
+
+
+def bottleneck_block(x, filters, *, stride=1, name, stride_in="1x1", conv_shortcut=None,
+                     zero_init_residual=False, bn_epsilon=BN_EPSILON, bn_momentum=BN_MOMENTUM):
+    """The bottleneck residual block of ResNet 50/101/152 (paper Fig. 5, right).
+
+    ``1x1 conv (filters) → 3x3 conv (filters) → 1x1 conv (4 * filters)``, each
+    followed by BN (and ReLU but the last), added to the shortcut, then ReLU.
+    Output channels: ``4 * filters``.
+
+    Args:
+        x: input tensor (``N, H, W, C``).
+        filters: width of the bottleneck (the 1x1 and 3x3 convolutions).
+        stride: the block's down-sampling factor.
+        name: block name; layers are ``{name}_1_conv`` … ``{name}_3_bn``,
+            ``{name}_0_conv/_0_bn`` (projection), ``{name}_add``, ``{name}_out``.
+        stride_in: ``"1x1"`` (paper, keras.applications; default): the stride is
+            on the first 1x1 convolution; ``"3x3"``: on the 3x3 ("v1.5").
+        conv_shortcut: ``None`` (default): a projection exactly where the shape
+            changes (option B); ``True`` / ``False`` force one or the identity.
+        zero_init_residual: start the last BN's gamma at 0 (the block begins as
+            the identity; Goyal et al. 2017); the paper starts it at 1.
+        bn_epsilon, bn_momentum: batch-norm settings.
+
+    Returns:
+        The block's output tensor.
+
+    Example:
+        >>> x = keras.Input((56, 56, 256))
+        >>> y = bottleneck_block(x, 128, stride=2, name="conv3_block1")   # (None, 28, 28, 512)
+    """
+    if stride_in not in STRIDE_IN_CHOICES:
+        raise ValueError(f"`stride_in` must be one of {STRIDE_IN_CHOICES}. Received: stride_in={stride_in!r}")
+    bn = {"bn_epsilon": bn_epsilon, "bn_momentum": bn_momentum}
+    shortcut = _shortcut(x, BOTTLENECK_EXPANSION * filters, stride, conv_shortcut, name, bn_epsilon, bn_momentum)
+    if stride_in == "1x1":
+        stride_1x1, stride_3x3 = stride, 1
+    else:
+        # NOTE(deviation): ResNet v1.5 (torchvision, NVIDIA): the stride moves from
+        # the first 1x1 convolution to the 3x3, so no input pixel is skipped.
+        stride_1x1, stride_3x3 = 1, stride
+    x = _conv_bn(x, filters, 1, stride_1x1, name=f"{name}_1", **bn)
+    x = _conv_bn(x, filters, 3, stride_3x3, name=f"{name}_2", **bn)
+    x = _conv_bn(x, BOTTLENECK_EXPANSION * filters, 1, 1, name=f"{name}_3", activation=False,
+                 zero_gamma=zero_init_residual, **bn)
+    x = layers.Add(name=f"{name}_add")([shortcut, x])
+    return layers.Activation("relu", name=f"{name}_out")(x)
+
+
+# ------------------------------------------------------------------------ model
+
+
+def _resnet(depth, *, include_top, weights, input_tensor, input_shape, pooling, classes,
+            classifier_activation, name, stride_in="1x1", zero_init_residual=False):
+    spec = RESNET_SPECS[depth]
+    model_name = f"resnet{depth}"
+    _layers.check_args(
+        model_name,
+        include_top=include_top,
+        weights=weights,
+        pooling=pooling,
+        classes=classes,
+        imagenet=model_name in _IMAGENET,
+    )
+    if stride_in not in STRIDE_IN_CHOICES:
+        raise ValueError(f"`stride_in` must be one of {STRIDE_IN_CHOICES}. Received: stride_in={stride_in!r}")
+    if not isinstance(zero_init_residual, bool):
+        raise ValueError(
+            f"`zero_init_residual` must be True or False. Received: zero_init_residual={zero_init_residual!r}"
+        )
+    if weights == "imagenet" and stride_in != "1x1":
+        raise ValueError(
+            f"`weights='imagenet'` holds ResNet v1 weights (stride on the first 1x1 convolution); they do "
+            f"not fit stride_in={stride_in!r} (v1.5). Use stride_in='1x1' or weights=None."
+        )
+    img_input, inputs = _layers.model_input(
+        model_name,
+        input_tensor=input_tensor,
+        input_shape=input_shape,
+        include_top=include_top,
+        default_size=DEFAULT_SIZE,
+        min_size=MIN_SIZE,
+        weights=weights,
+    )
+
+    # Stem: 224 → 112 (conv1) → 56 (pool1).
+    x = _conv_bn(img_input, 64, 7, 2, name="conv1")
+    x = layers.ZeroPadding2D(1, name="pool1_pad")(x)  # after ReLU, so zeros never win the max
+    x = layers.MaxPooling2D(3, strides=2, name="pool1_pool")(x)
+
+    # conv2_x 56x56, conv3_x 28x28, conv4_x 14x14, conv5_x 7x7.
+    for stage, (filters, blocks) in enumerate(zip(STAGE_FILTERS, spec.blocks), start=2):
+        for index in range(1, blocks + 1):
+            stride = 2 if index == 1 and stage > 2 else 1
+            block_name = f"conv{stage}_block{index}"
+            if spec.block == "basic":
+                x = basic_block(x, filters, stride=stride, name=block_name,
+                                zero_init_residual=zero_init_residual)
+            else:
+                x = bottleneck_block(x, filters, stride=stride, name=block_name, stride_in=stride_in,
+                                     zero_init_residual=zero_init_residual)
+
+    outputs = _layers.classifier(
+        x,
+        include_top=include_top,
+        pooling=pooling,
+        classes=classes,
+        classifier_activation=classifier_activation,
+    )
+    return _layers.finish(
+        inputs,
+        outputs,
+        name=name,
+        weights=weights,
+        input_tensor=input_tensor,
+        model_name=model_name,
+        stride_in=stride_in,
+    )
+
+
+def stage_endpoints(depth):
+    """Names of the stage outputs: ``conv1_relu`` (1/2), ``conv2_blockN_out`` (1/4) … (1/32)."""
+    blocks = RESNET_SPECS[depth].blocks
+    return ["conv1_relu"] + [f"conv{stage}_block{n}_out" for stage, n in enumerate(blocks, start=2)]
+
+
+# ------------------------------------------------------------ registered models
+
+_IMAGENET = ("resnet50", "resnet101", "resnet152")
+
+# Trainable parameters at 1000 classes (torchvision, keras-hub; v1.5 has the same).
+_PARAMS = {18: 11_689_512, 34: 21_797_672, 50: 25_557_032, 101: 44_549_160, 152: 60_192_808}
+
+# ImageNet validation error of the paper, %: Table 3 (10-crop testing, option B
+# shortcuts) for 34/50/101/152; ResNet-18 appears only in Table 2 (10-crop,
+# top-1 only, option A zero-padding shortcuts).
+_ERRORS = {18: (27.88, None), 34: (24.52, 7.46), 50: (22.85, 6.71), 101: (21.75, 6.05), 152: (21.43, 5.71)}
+
+
+def _info(depth):
+    top1, top5 = _ERRORS[depth]
+    if depth == 18:
+        note = "10-crop testing, ImageNet validation; paper Table 2 (option A shortcuts), top-1 only"
+    else:
+        note = "10-crop testing, ImageNet validation; paper Table 3 (option B shortcuts)"
+    variants = ()
+    if RESNET_SPECS[depth].block == "bottleneck":
+        variants = (
+            Variant(
+                "stride_in=3x3 (v1.5)",
+                {"stride_in": "3x3"},
+                _PARAMS[depth],
+                note="stride 2 on the 3x3 convolution (torchvision, NVIDIA); no ImageNet weights",
+            ),
+        )
+    return dict(
+        paper=PAPER,
+        venue="CVPR",
+        year=2016,
+        default_size=DEFAULT_SIZE,
+        min_size=MIN_SIZE,
+        preprocessing="caffe",
+        params=_PARAMS[depth],
+        variants=variants,
+        top1_error=top1,
+        top5_error=top5,
+        error_note=note,
+        endpoints=lambda **kwargs: stage_endpoints(depth),
+        imagenet_weights=f"resnet{depth}" in _IMAGENET,
+    )
+
+
+@register_model(**_info(18))
+def resnet18(*, include_top=True, weights=None, input_tensor=None, input_shape=None, pooling=None,
+             classes=1000, classifier_activation="softmax", name="resnet18", zero_init_residual=False):
+    return _resnet(18, include_top=include_top, weights=weights, input_tensor=input_tensor,
+                   input_shape=input_shape, pooling=pooling, classes=classes,
+                   classifier_activation=classifier_activation, name=name,
+                   zero_init_residual=zero_init_residual)
+
+
+@register_model(**_info(34))
+def resnet34(*, include_top=True, weights=None, input_tensor=None, input_shape=None, pooling=None,
+             classes=1000, classifier_activation="softmax", name="resnet34", zero_init_residual=False):
+    return _resnet(34, include_top=include_top, weights=weights, input_tensor=input_tensor,
+                   input_shape=input_shape, pooling=pooling, classes=classes,
+                   classifier_activation=classifier_activation, name=name,
+                   zero_init_residual=zero_init_residual)
+
+
+@register_model(**_info(50))
+def resnet50(*, include_top=True, weights=None, input_tensor=None, input_shape=None, pooling=None,
+             classes=1000, classifier_activation="softmax", name="resnet50", stride_in="1x1",
+             zero_init_residual=False):
+    return _resnet(50, include_top=include_top, weights=weights, input_tensor=input_tensor,
+                   input_shape=input_shape, pooling=pooling, classes=classes,
+                   classifier_activation=classifier_activation, name=name, stride_in=stride_in,
+                   zero_init_residual=zero_init_residual)
+
+
+@register_model(**_info(101))
+def resnet101(*, include_top=True, weights=None, input_tensor=None, input_shape=None, pooling=None,
+              classes=1000, classifier_activation="softmax", name="resnet101", stride_in="1x1",
+              zero_init_residual=False):
+    return _resnet(101, include_top=include_top, weights=weights, input_tensor=input_tensor,
+                   input_shape=input_shape, pooling=pooling, classes=classes,
+                   classifier_activation=classifier_activation, name=name, stride_in=stride_in,
+                   zero_init_residual=zero_init_residual)
+
+
+@register_model(**_info(152))
+def resnet152(*, include_top=True, weights=None, input_tensor=None, input_shape=None, pooling=None,
+              classes=1000, classifier_activation="softmax", name="resnet152", stride_in="1x1",
+              zero_init_residual=False):
+    return _resnet(152, include_top=include_top, weights=weights, input_tensor=input_tensor,
+                   input_shape=input_shape, pooling=pooling, classes=classes,
+                   classifier_activation=classifier_activation, name=name, stride_in=stride_in,
+                   zero_init_residual=zero_init_residual)
+
+
+# ---------------------------------------------------------------- docstrings
+
+_STRIDE_IN_DOC = """
+        stride_in: where a down-sampling bottleneck block puts its stride:
+            ``"1x1"`` (default; the paper and keras.applications, "v1") or
+            ``"3x3"`` ("v1.5", torchvision and NVIDIA; same parameters, about
+            8 % more multiply-adds). ImageNet weights exist for ``"1x1"`` only."""
+
+_DOC = """Instantiate ResNet-{depth} ({block} blocks {blocks}), the paper's v1.
+
+Reference: Kaiming He et al., "Deep Residual Learning for Image Recognition",
+CVPR 2016. {count:,} trainable parameters at 1000 classes; {imagenet}
+
+Args:{base}{stride_in}
+        zero_init_residual: start the last batch norm of every residual block
+            with gamma = 0, so each block begins as the identity (Goyal et al.
+            2017, "Accurate, Large Minibatch SGD"); default ``False`` as in the
+            paper (gamma = 1).
+
+Returns:
+    A functional ``keras.Model``: class probabilities (``predictions``) with
+    the top on, else the ``conv5_x`` features (pooled per ``pooling``).
+
+Example:
+    >>> model = resnet{depth}(classes=10, input_shape=(64, 64, 3))
+    >>> features = resnet{depth}(include_top=False, pooling="avg")
+"""
+
+
+def _set_doc(fn, depth):
+    spec = RESNET_SPECS[depth]
+    fn.__doc__ = _DOC.format(
+        depth=depth,
+        block=spec.block,
+        blocks="-".join(map(str, spec.blocks)),
+        count=_PARAMS[depth],
+        imagenet=(
+            'ImageNet weights (``weights="imagenet"``) are ported from keras.applications.'
+            if f"resnet{depth}" in _IMAGENET
+            else "no published ImageNet weights."
+        ),
+        base=BASE_DOCSTRING,
+        stride_in=_STRIDE_IN_DOC if spec.block == "bottleneck" else "",
+    )
+
+
+for _depth, _fn in ((18, resnet18), (34, resnet34), (50, resnet50), (101, resnet101), (152, resnet152)):
+    _set_doc(_fn, _depth)
+del _depth, _fn
