@@ -1,0 +1,308 @@
+"""``make_pipeline``: shuffle, augment, batch, mix and preprocess a source split.
+
+Determinism: the shuffle order and every random choice of epoch ``e`` are pure
+functions of ``(seed, e)``. The order is a permutation drawn with a stateless
+op from ``(seed, e)``; the augmentation of the image at position ``i`` uses the
+seed ``fold_in((seed, e), i)``; mixup/cutmix of batch ``b`` uses
+``fold_in((seed, e), b)``. So a resumed run can rebuild any epoch exactly, and
+the result does not depend on thread scheduling (``deterministic=True``).
+"""
+
+from __future__ import annotations
+
+import difflib
+
+import tensorflow as tf
+
+from keras_classics.data import augment
+from keras_classics.data.preprocessing import IMAGENET_MEAN, IMAGENET_MEAN_RGB, PREPROCESSING_MODES, preprocess
+from keras_classics.data.sources import _Indexed, _Stream, lazy_form
+
+AUTOTUNE = tf.data.AUTOTUNE
+DEFAULT_SHUFFLE_BUFFER = 10_000
+
+# Independent random streams derived from (seed, epoch).
+_SHUFFLE, _AUGMENT, _MIX = 1, 2, 3
+
+# The RGB colour that each preprocessing maps to zero: padding with it equals
+# zero-padding after preprocessing, as the CIFAR recipe of He et al. did.
+_ZERO_COLOUR = {
+    "caffe": IMAGENET_MEAN_RGB,
+    "torch": tuple(255.0 * m for m in IMAGENET_MEAN),
+    "tf": (127.5, 127.5, 127.5),
+    "none": (0.0, 0.0, 0.0),
+}
+
+
+def _choice(kind, value, accepted):
+    if value not in accepted:
+        close = difflib.get_close_matches(str(value), accepted, n=3, cutoff=0.5)
+        hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
+        raise ValueError(f"Unknown {kind} {value!r}.{hint} Accepted: {', '.join(accepted)}.")
+
+
+def _int(name, value, minimum):
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, received {value!r}.")
+
+
+def _key(seed, epoch, stream):
+    """The ``[2]`` seed of one random stream of one epoch."""
+    base = tf.stack([tf.cast(seed, tf.int64), tf.cast(epoch, tf.int64)])
+    return tf.random.experimental.stateless_fold_in(base, stream)
+
+
+def make_pipeline(
+    dataset: tf.data.Dataset,
+    policy: str = "resnet",
+    image_size: int = 224,
+    batch_size: int = 32,
+    training: bool = True,
+    seed: int = 0,
+    epoch: int = 0,
+    preprocessing: str = "caffe",
+    num_classes: int | None = None,
+    one_hot: bool = False,
+    mixup: float = 0.0,
+    cutmix: float = 0.0,
+    shuffle_buffer: int | None = None,
+    cache: bool | str = False,
+    drop_remainder: bool | None = None,
+    repeat: bool = False,
+    eval_crops: int = 1,
+) -> tf.data.Dataset:
+    """A batched input pipeline over a split of a :class:`~keras_classics.data.Source`.
+
+    Args:
+        dataset: unbatched ``(image uint8 [H, W, 3], label int)`` pairs, e.g.
+            ``source.train``. Images may differ in size; 1-channel images are
+            made RGB.
+        policy: augmentation policy, one of :data:`POLICIES` (see
+            :mod:`keras_classics.data.augment`).
+        image_size: side of the square output images.
+        batch_size: images per batch.
+        training: shuffle and augment (else: the evaluation transform, in order).
+        seed: non-negative integer; with ``epoch`` it fixes the shuffle order
+            and every augmentation choice.
+        epoch: the epoch to produce (with ``repeat=True``: the first one).
+        preprocessing: ``"caffe"``, ``"torch"``, ``"tf"`` or ``"none"``, applied last.
+        num_classes: number of classes; needed for ``one_hot`` and used to
+            check labels (out-of-range labels stop iteration with an error).
+        one_hot: float32 one-hot labels ``[B, C]`` instead of int32 ``[B]``.
+        mixup: alpha of mixup (Zhang et al., ICLR 2018); 0 disables it.
+        cutmix: alpha of CutMix (Yun et al., ICCV 2019); 0 disables it. With
+            both, each batch uses one of them with probability 1/2. Training
+            only; they need ``one_hot=True``.
+        shuffle_buffer: None: a full permutation for sources made by
+            :func:`get_source` from arrays or files (shuffled before decoding),
+            else a buffer of 10,000; an integer: that buffer size.
+        cache: True keeps decoded images in memory after the first pass (a
+            string: a cache file path prefix). Useful with ``repeat=True``, as
+            every call builds a new pipeline.
+        drop_remainder: drop the last partial batch; default: when training.
+        repeat: produce epochs ``epoch, epoch + 1, ...`` endlessly, each with its
+            own shuffle and augmentation (batches never straddle two epochs).
+        eval_crops: 10 for AlexNet's 10-crop test (images ``[B, 10, S, S, 3]``);
+            evaluation only.
+
+    Returns:
+        A ``tf.data.Dataset`` of ``(images float32 [B, S, S, 3], labels)``,
+        prefetched, with deterministic order.
+
+    Example:
+        >>> src = get_source("shapes", image_size=32, num_train=100, num_val=20)
+        >>> ds = make_pipeline(src.train, policy="cifar", image_size=32, batch_size=10)
+        >>> images, labels = next(iter(ds))
+        >>> images.shape, labels.dtype
+        (TensorShape([10, 32, 32, 3]), tf.int32)
+    """
+    _choice("augmentation policy", policy, augment.POLICIES)
+    _choice("preprocessing", preprocessing, PREPROCESSING_MODES)
+    _int("image_size", image_size, 8)
+    _int("batch_size", batch_size, 1)
+    _int("seed", seed, 0)
+    _int("epoch", epoch, 0)
+    if num_classes is not None:
+        _int("num_classes", num_classes, 1)
+    for name, alpha in (("mixup", mixup), ("cutmix", cutmix)):
+        if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or alpha < 0:
+            raise ValueError(f"{name} must be a number >= 0 (0 disables it), received {alpha!r}.")
+    mixing = training and (mixup > 0 or cutmix > 0)
+    if (mixup > 0 or cutmix > 0) and not one_hot:
+        raise ValueError(f"mixup={mixup} / cutmix={cutmix} mix labels, so they need one_hot=True (and num_classes).")
+    if one_hot and num_classes is None:
+        raise ValueError("one_hot=True needs num_classes.")
+    if eval_crops not in (1, 10):
+        raise ValueError(f"eval_crops must be 1 or 10, received {eval_crops!r}.")
+    if eval_crops == 10 and training:
+        raise ValueError("eval_crops=10 is a test-time transform: use it with training=False.")
+    if shuffle_buffer is not None:
+        _int("shuffle_buffer", shuffle_buffer, 1)
+    _check_spec(dataset)
+    if drop_remainder is None:
+        drop_remainder = training
+
+    lazy = lazy_form(dataset)
+    size = int(dataset.cardinality())  # -1 infinite, -2 unknown
+    if cache:
+        dataset = dataset.cache(cache if isinstance(cache, str) else "")
+        lazy = None  # read the cached, decoded images
+    transform_train = augment.train_transform(policy, image_size, _ZERO_COLOUR[preprocessing])
+    transform_eval = augment.eval_transform(policy, image_size, eval_crops)
+    out_shape = [10, image_size, image_size, 3] if eval_crops == 10 else [image_size, image_size, 3]
+
+    def as_float_rgb(image):
+        image = tf.cast(image, tf.float32)
+        if image.shape[-1] == 1:
+            image = tf.image.grayscale_to_rgb(image)
+        return image
+
+    def check_label(label):
+        label = tf.cast(label, tf.int32)
+        if num_classes is not None:
+            tf.debugging.assert_equal(
+                (label >= 0) & (label < num_classes),
+                True,
+                message=f"label out of range: labels must be in [0, {num_classes})",
+            )
+        return label
+
+    def finish(images, labels):
+        return preprocess(images, preprocessing), labels
+
+    def ordered(epoch_t):
+        """The epoch's elements in order: shuffled when training."""
+        if not training:
+            return dataset
+        key = _key(seed, epoch_t, _SHUFFLE)
+        if isinstance(lazy, _Indexed) and shuffle_buffer is None:
+            perm = tf.argsort(tf.random.stateless_uniform([lazy.size], seed=key))
+            ds = tf.data.Dataset.from_tensor_slices(tf.cast(perm, tf.int64))
+            ds = ds.map(lazy.fetch, num_parallel_calls=AUTOTUNE, deterministic=True)
+            return ds.ignore_errors(log_warning=True) if lazy.may_fail else ds
+        op_seed = tf.random.stateless_uniform([], seed=key, minval=None, maxval=None, dtype=tf.int64)
+        buffer = shuffle_buffer or DEFAULT_SHUFFLE_BUFFER
+        if isinstance(lazy, _Stream):
+            ds = lazy.records.shuffle(buffer, seed=op_seed, reshuffle_each_iteration=False)
+            return ds.map(lazy.decode, num_parallel_calls=AUTOTUNE, deterministic=True)
+        if shuffle_buffer is None and cache and size > 0:
+            buffer = size  # everything is in memory already: a full shuffle costs nothing more
+        if size > 0:
+            buffer = min(buffer, size)
+        return dataset.shuffle(buffer, seed=op_seed, reshuffle_each_iteration=False)
+
+    def one_epoch(epoch_t):
+        ds = ordered(epoch_t)
+        if training:
+            aug_key = _key(seed, epoch_t, _AUGMENT)
+
+            def train_map(i, element):
+                image, label = element
+                image = transform_train(as_float_rgb(image), tf.random.experimental.stateless_fold_in(aug_key, i))
+                return tf.ensure_shape(image, out_shape), check_label(label)
+
+            ds = ds.enumerate().map(train_map, num_parallel_calls=AUTOTUNE, deterministic=True)
+        else:
+
+            def eval_map(image, label):
+                return tf.ensure_shape(transform_eval(as_float_rgb(image)), out_shape), check_label(label)
+
+            ds = ds.map(eval_map, num_parallel_calls=AUTOTUNE, deterministic=True)
+        ds = ds.batch(batch_size, drop_remainder=drop_remainder, num_parallel_calls=AUTOTUNE, deterministic=True)
+        if one_hot:
+            ds = ds.map(lambda x, y: (x, tf.one_hot(y, num_classes, dtype=tf.float32)))
+        if mixing:
+            mix_key = _key(seed, epoch_t, _MIX)
+
+            def mix_map(b, batch):
+                images, labels = batch
+                return mix_batch(images, labels, tf.random.experimental.stateless_fold_in(mix_key, b), mixup, cutmix)
+
+            ds = ds.enumerate().map(mix_map, num_parallel_calls=AUTOTUNE, deterministic=True)
+        return ds.map(finish, num_parallel_calls=AUTOTUNE, deterministic=True)
+
+    if repeat:
+        if training:
+            ds = tf.data.Dataset.range(epoch, 2**62).flat_map(one_epoch)
+        else:
+            ds = one_epoch(tf.constant(epoch, tf.int64)).repeat()
+    else:
+        ds = one_epoch(tf.constant(epoch, tf.int64))
+    options = tf.data.Options()
+    options.deterministic = True
+    return ds.with_options(options).prefetch(AUTOTUNE)
+
+
+def mix_batch(images, labels, seed, mixup: float = 0.0, cutmix: float = 0.0):
+    """Mixup or CutMix of a batch with a random permutation of itself.
+
+    Mixup (Zhang et al., ICLR 2018): ``lam ~ Beta(a, a)``, images and labels
+    become ``lam * x + (1 - lam) * x[perm]``. CutMix (Yun et al., ICCV 2019): a
+    box of area ``1 - lam`` (clipped to the image) is pasted from ``x[perm]`` and
+    the labels are mixed by the pasted area. With both alphas positive each
+    batch uses one of them with probability 1/2. Labels stay distributions
+    (each row sums to 1).
+
+    Args:
+        images: float32 ``[B, H, W, C]``.
+        labels: float32 one-hot (or soft) ``[B, K]``.
+        seed: ``[2]`` int seed.
+        mixup, cutmix: the Beta alphas (0 disables one).
+
+    Returns:
+        ``(images, labels)`` mixed.
+    """
+    if mixup <= 0 and cutmix <= 0:
+        return images, labels
+    seeds = tf.random.experimental.stateless_split(seed, 6)
+    b = tf.shape(images)[0]
+    perm = tf.argsort(tf.random.stateless_uniform([b], seed=seeds[0]))
+    other_images, other_labels = tf.gather(images, perm), tf.gather(labels, perm)
+
+    def beta(alpha, s):
+        ss = tf.random.experimental.stateless_split(s, 2)
+        g1 = tf.random.stateless_gamma([], seed=ss[0], alpha=alpha)
+        g2 = tf.random.stateless_gamma([], seed=ss[1], alpha=alpha)
+        return g1 / tf.maximum(g1 + g2, 1e-12)
+
+    def do_mixup():
+        lam = beta(mixup, seeds[1])
+        return lam * images + (1 - lam) * other_images, lam * labels + (1 - lam) * other_labels
+
+    def do_cutmix():
+        lam = beta(cutmix, seeds[2])
+        shape = tf.shape(images)
+        h, w = shape[1], shape[2]
+        cut = tf.sqrt(1.0 - lam)
+        ch = tf.cast(tf.cast(h, tf.float32) * cut, tf.int32)
+        cw = tf.cast(tf.cast(w, tf.float32) * cut, tf.int32)
+        cy = tf.random.stateless_uniform([], seed=seeds[3], minval=0, maxval=h, dtype=tf.int32)
+        cx = tf.random.stateless_uniform([], seed=seeds[4], minval=0, maxval=w, dtype=tf.int32)
+        y1, y2 = tf.clip_by_value(cy - ch // 2, 0, h), tf.clip_by_value(cy + ch // 2, 0, h)
+        x1, x2 = tf.clip_by_value(cx - cw // 2, 0, w), tf.clip_by_value(cx + cw // 2, 0, w)
+        rows = tf.range(h)
+        cols = tf.range(w)
+        inside = ((rows >= y1) & (rows < y2))[:, None] & ((cols >= x1) & (cols < x2))[None, :]
+        mixed = tf.where(inside[None, :, :, None], other_images, images)
+        kept = 1.0 - tf.cast((y2 - y1) * (x2 - x1), tf.float32) / tf.cast(h * w, tf.float32)
+        return mixed, kept * labels + (1 - kept) * other_labels
+
+    if mixup > 0 and cutmix > 0:
+        use_cutmix = tf.random.stateless_uniform([], seed=seeds[5]) < 0.5
+        return tf.cond(use_cutmix, do_cutmix, do_mixup)
+    return do_cutmix() if cutmix > 0 else do_mixup()
+
+
+def _check_spec(dataset):
+    if not isinstance(dataset, tf.data.Dataset):
+        raise ValueError(f"make_pipeline expects a tf.data.Dataset of (image, label) pairs, received {type(dataset).__name__}.")
+    spec = dataset.element_spec
+    if not (isinstance(spec, tuple) and len(spec) == 2):
+        raise ValueError(f"make_pipeline expects (image, label) elements, received element_spec {spec}.")
+    image, label = spec
+    if image.shape.rank != 3 or image.shape[-1] not in (1, 3, None):
+        raise ValueError(f"Images must be [H, W, 3] (or [H, W, 1]), received {image.shape} (batch after make_pipeline, not before).")
+    if not (image.dtype == tf.uint8 or image.dtype.is_floating):
+        raise ValueError(f"Images must be uint8 (or float in [0, 255]), received {image.dtype.name}.")
+    if label.shape.rank != 0 or not label.dtype.is_integer:
+        raise ValueError(f"Labels must be integer scalars, received {label.dtype.name} {label.shape}.")
