@@ -1,0 +1,436 @@
+"""The recipe configuration: one dataclass, its JSON form and its command line.
+
+A :class:`RecipeConfig` holds everything a training run needs: model, data,
+augmentation, optimizer, schedule, losses, epochs, batch, precision, strategy.
+Every field is a command-line option of the same name (``batch_size`` →
+``--batch-size``); :func:`add_config_arguments` and :func:`overrides_from_args`
+turn an ``argparse`` namespace into a dict of the fields the user set, and
+:meth:`RecipeConfig.replace` applies it.
+
+This module imports no TensorFlow, so ``--help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import difflib
+import json
+import math
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = [
+    "RecipeConfig",
+    "OPTIMIZERS",
+    "PRECISIONS",
+    "STRATEGIES",
+    "RUN_INFO_KEYS",
+    "FAMILY_DEFAULTS",
+    "add_config_arguments",
+    "overrides_from_args",
+    "config_for_model",
+    "load_run_config",
+]
+
+OPTIMIZERS = ("sgd", "rmsprop", "adam", "adamw")
+PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
+STRATEGIES = ("default", "mirrored", "multiworker", "tpu")
+SCHEDULES = ("constant", "step", "cosine", "polynomial", "plateau")  # == schedules.SCHEDULES
+MONITOR_MODES = ("auto", "min", "max")
+
+# Keys the engine adds to config.json next to the fields (read back by export and predict).
+RUN_INFO_KEYS = (
+    "class_names",
+    "num_classes",
+    "dataset_name",
+    "num_train",
+    "num_val",
+    "steps_per_epoch_resolved",
+    "learning_rate",
+    "num_replicas",
+    "keras_classics_version",
+    "keras_version",
+    "tensorflow_version",
+    "created",
+)
+
+# Fields that define what is being trained: a resumed run keeps them.
+FROZEN_ON_RESUME = ("name", "model", "model_kwargs", "dataset", "val", "image_size", "preprocessing", "seed")
+
+
+def _field(default, help, *, choices=None, metavar=None, factory=False):
+    meta = {"help": help, "choices": choices, "metavar": metavar}
+    if factory:
+        return field(default_factory=default, metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+@dataclass
+class RecipeConfig:
+    """Everything one training run needs. Defaults are the quickstart's.
+
+    The learning rate ``lr`` is given at the reference batch size
+    ``lr_batch_size`` and scaled linearly to ``batch_size`` (the global batch,
+    summed over replicas). ``weight_decay`` is the papers' L2 coefficient:
+    ``weight_decay * w`` is added to each kernel's gradient, as in Caffe and
+    PyTorch's SGD.
+
+    Example:
+        >>> config = RecipeConfig(name="resnet50_imagenet", model="resnet50", dataset="tfds:imagenet2012",
+        ...                       lr=0.1, lr_batch_size=256, weight_decay=1e-4, schedule="plateau")
+        >>> config.replace(epochs=3, batch_size=64).epochs
+        3
+    """
+
+    # What is trained.
+    name: str = _field("train", "recipe name; the run directory is named after it")
+    description: str = _field("", "one line on what the recipe reproduces")
+    model: str = _field("resnet18", "registered model name (keras-classics list)")
+    model_kwargs: dict = _field(
+        dict, "builder arguments as JSON, e.g. '{\"aux_logits\": true}'", factory=True, metavar="JSON"
+    )
+    init_from: str | None = _field(
+        None,
+        "start from a trained model (.keras file or run directory); VGG copies the first four conv "
+        "layers and the three FC layers (Simonyan & Zisserman, Sec. 3.1), other families copy every "
+        "layer whose name and shapes match",
+        metavar="PATH",
+    )
+
+    # Data.
+    dataset: str = _field("shapes", "'shapes', 'folder:/path' or 'tfds:NAME'", metavar="SOURCE")
+    val: str | None = _field(None, "validation source (default: the dataset's own split)", metavar="SOURCE")
+    data_dir: str | None = _field(None, "TFDS data directory (manually prepared datasets)", metavar="DIR")
+    image_size: int | None = _field(None, "training resolution (default: 64 for shapes, else the model's)")
+    policy: str | None = _field(None, "augmentation policy (default: the model family's paper policy)")
+    preprocessing: str | None = _field(None, "input preprocessing (default: the model's)")
+    label_smoothing: float = _field(0.0, "label smoothing of the cross-entropy")
+    mixup: float = _field(0.0, "mixup alpha (0: off)")
+    cutmix: float = _field(0.0, "cutmix alpha (0: off)")
+    shuffle_buffer: int | None = _field(None, "shuffle buffer (default: the data pipeline's)")
+    cache: bool = _field(False, "cache decoded training images in memory")
+    ten_crop: bool = _field(False, "final evaluation with 10 crops (AlexNet's test)")
+
+    # How long, how much.
+    epochs: int = _field(10, "number of epochs")
+    batch_size: int = _field(64, "global batch size (all replicas together)")
+    steps_per_epoch: int | None = _field(None, "cap on training steps per epoch (default: the whole split)")
+    validation_steps: int | None = _field(None, "cap on validation steps (default: the whole split)")
+    validation_freq: int = _field(1, "validate every N epochs")
+
+    # Optimizer.
+    optimizer: str = _field("sgd", "optimizer", choices=OPTIMIZERS)
+    lr: float = _field(0.1, "base learning rate, at the reference batch size --lr-batch-size")
+    lr_batch_size: int | None = _field(None, "reference batch of --lr for linear scaling (default: no scaling)")
+    momentum: float = _field(0.9, "momentum (SGD, RMSProp)")
+    nesterov: bool = _field(False, "Nesterov momentum (SGD)")
+    weight_decay: float = _field(0.0, "L2 coefficient on conv and dense kernels (coupled, Caffe style)")
+    rho: float = _field(0.9, "RMSProp decay")
+    epsilon: float = _field(1e-7, "RMSProp / Adam epsilon")
+    clipnorm: float | None = _field(None, "clip each gradient tensor to this L2 norm")
+    global_clipnorm: float | None = _field(None, "clip the global gradient norm")
+
+    # Schedule.
+    schedule: str = _field("cosine", "learning-rate schedule", choices=SCHEDULES)
+    warmup_epochs: float = _field(0.0, "epochs of linear warm-up")
+    milestones: list = _field(list, "epochs where 'step' multiplies the rate by --decay-rate", factory=True,
+                              metavar="E1,E2,...")
+    decay_every: float | None = _field(None, "'step' without milestones: decay every N epochs")
+    decay_rate: float = _field(0.1, "factor of 'step' and 'plateau'")
+    power: float = _field(1.0, "exponent of 'polynomial'")
+    min_lr: float = _field(0.0, "floor of cosine, polynomial and plateau")
+    plateau_patience: int = _field(5, "'plateau': epochs without improvement before decaying")
+    plateau_min_delta: float = _field(1e-4, "'plateau': smallest change that counts as an improvement")
+
+    # Losses and model selection.
+    aux_loss_weights: dict = _field(
+        dict, "weights of auxiliary heads as JSON, e.g. '{\"aux_1\": 0.3, \"aux_2\": 0.3}'", factory=True,
+        metavar="JSON",
+    )
+    monitor: str = _field("val_top1", "metric that selects best.keras and drives 'plateau'")
+    monitor_mode: str = _field("auto", "whether --monitor improves up or down", choices=MONITOR_MODES)
+
+    # Execution.
+    seed: int = _field(0, "random seed (weights, data order, augmentation)")
+    deterministic: bool = _field(True, "deterministic ops (exact resume; slower on GPU)")
+    precision: str = _field("float32", "dtype policy", choices=PRECISIONS)
+    jit_compile: bool = _field(False, "compile the train step with XLA")
+    strategy: str = _field("default", "tf.distribute strategy", choices=STRATEGIES)
+    devices: list = _field(list, "devices of 'mirrored' (default: all GPUs)", factory=True, metavar="D1,D2,...")
+    tpu: str | None = _field(None, "TPU name or address for --strategy tpu")
+    run_dir: str | None = _field(None, "run directory (default: RUNS_ROOT/NAME-TIMESTAMP)", metavar="DIR")
+    runs_root: str = _field("runs", "parent of the default run directories", metavar="DIR")
+    keep_checkpoints: int = _field(2, "checkpoints kept for --resume")
+    verbose: int = _field(1, "0 silent, 1 progress bar, 2 one line per epoch", choices=(0, 1, 2))
+
+    # ------------------------------------------------------------------ dict / JSON
+    def to_dict(self) -> dict:
+        """All fields as JSON-compatible values."""
+        return {f.name: _copy(getattr(self, f.name)) for f in dataclasses.fields(self)}
+
+    @classmethod
+    def from_dict(cls, data: dict, *, ignore_run_info: bool = True) -> RecipeConfig:
+        """Build a config from :meth:`to_dict` output (or a run's ``config.json``).
+
+        Raises:
+            ValueError: for a key that is neither a field nor run information.
+        """
+        if not isinstance(data, dict):
+            raise ValueError(f"A recipe configuration must be a dict. Received: {type(data).__name__}")
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = [k for k in data if k not in names and not (ignore_run_info and k in RUN_INFO_KEYS)]
+        if unknown:
+            raise ValueError(_unknown_fields(unknown, names))
+        config = cls(**{k: _copy(v) for k, v in data.items() if k in names})
+        config.validate()
+        return config
+
+    def replace(self, **changes) -> RecipeConfig:
+        """A copy with ``changes`` applied and validated (unknown names are refused)."""
+        names = {f.name for f in dataclasses.fields(self)}
+        unknown = [k for k in changes if k not in names]
+        if unknown:
+            raise ValueError(_unknown_fields(unknown, names))
+        config = dataclasses.replace(self, **{k: _copy(v) for k, v in changes.items()})
+        config.validate()
+        return config
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=False)
+
+    # ------------------------------------------------------------------ validation
+    def validate(self) -> RecipeConfig:
+        """Check types, ranges and choices; return ``self``.
+
+        Raises:
+            ValueError: naming the field, the value received and what is accepted.
+        """
+        for f in dataclasses.fields(self):
+            choices = f.metadata.get("choices")
+            value = getattr(self, f.name)
+            if choices and value not in choices:
+                raise ValueError(
+                    f"`{f.name}` must be one of {', '.join(map(repr, choices))}. Received: {f.name}={value!r}"
+                )
+        _check(isinstance(self.name, str) and self.name and os.sep not in self.name,
+               "name", self.name, "a non-empty name without path separators")
+        _check(isinstance(self.model, str) and self.model, "model", self.model, "a registered model name")
+        _check(isinstance(self.model_kwargs, dict), "model_kwargs", self.model_kwargs, "a dict")
+        _check(isinstance(self.aux_loss_weights, dict)
+               and all(_is_number(v) and v >= 0 for v in self.aux_loss_weights.values()),
+               "aux_loss_weights", self.aux_loss_weights, "a dict of output name -> non-negative weight")
+        _check(isinstance(self.dataset, str) and self.dataset, "dataset", self.dataset,
+               "'shapes', 'folder:/path' or 'tfds:NAME'")
+        for name in ("epochs", "batch_size", "validation_freq"):
+            _check(_is_int(getattr(self, name)) and getattr(self, name) >= 1, name, getattr(self, name),
+                   "a positive integer")
+        for name in ("image_size", "steps_per_epoch", "validation_steps", "lr_batch_size", "shuffle_buffer"):
+            value = getattr(self, name)
+            _check(value is None or (_is_int(value) and value >= 1), name, value, "a positive integer or None")
+        _check(_is_int(self.keep_checkpoints) and self.keep_checkpoints >= 1, "keep_checkpoints",
+               self.keep_checkpoints, "an integer >= 1")
+        _check(_is_int(self.plateau_patience) and self.plateau_patience >= 0, "plateau_patience",
+               self.plateau_patience, "an integer >= 0")
+        _check(_is_int(self.seed) and self.seed >= 0, "seed", self.seed, "a non-negative integer")
+        _check(_is_number(self.lr) and self.lr > 0 and math.isfinite(self.lr), "lr", self.lr,
+               "a positive finite number")
+        for name in ("momentum", "rho"):
+            _check(_is_number(getattr(self, name)) and 0 <= getattr(self, name) < 1, name, getattr(self, name),
+                   "a number in [0, 1)")
+        for name in ("label_smoothing",):
+            _check(_is_number(getattr(self, name)) and 0 <= getattr(self, name) < 1, name, getattr(self, name),
+                   "a number in [0, 1)")
+        for name in ("weight_decay", "mixup", "cutmix", "warmup_epochs", "min_lr", "epsilon", "plateau_min_delta"):
+            _check(_is_number(getattr(self, name)) and getattr(self, name) >= 0, name, getattr(self, name),
+                   "a non-negative number")
+        _check(_is_number(self.decay_rate) and 0 < self.decay_rate <= 1, "decay_rate", self.decay_rate,
+               "a number in (0, 1]")
+        _check(_is_number(self.power) and self.power > 0, "power", self.power, "a positive number")
+        for name in ("clipnorm", "global_clipnorm", "decay_every"):
+            value = getattr(self, name)
+            _check(value is None or (_is_number(value) and value > 0), name, value, "a positive number or None")
+        _check(isinstance(self.milestones, list) and all(_is_number(m) and m > 0 for m in self.milestones)
+               and list(self.milestones) == sorted(self.milestones),
+               "milestones", self.milestones, "increasing positive epoch numbers")
+        _check(isinstance(self.devices, list) and all(isinstance(d, str) for d in self.devices),
+               "devices", self.devices, "a list of device names like '/gpu:0'")
+        _check(isinstance(self.monitor, str) and self.monitor, "monitor", self.monitor, "a metric name")
+        if self.warmup_epochs >= self.epochs and self.warmup_epochs > 0:
+            raise ValueError(
+                f"`warmup_epochs` must be shorter than the run. Received: warmup_epochs={self.warmup_epochs}, "
+                f"epochs={self.epochs}"
+            )
+        if self.clipnorm is not None and self.global_clipnorm is not None:
+            raise ValueError("Set at most one of `clipnorm` and `global_clipnorm`. Received both.")
+        return self
+
+
+def _copy(value):
+    if isinstance(value, dict):
+        return {k: _copy(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_copy(v) for v in value]
+    return value
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _check(ok, name, value, accepted):
+    if not ok:
+        raise ValueError(f"`{name}` must be {accepted}. Received: {name}={value!r}")
+
+
+def _unknown_fields(unknown, names) -> str:
+    parts = []
+    for key in unknown:
+        close = difflib.get_close_matches(str(key), sorted(names), n=1)
+        parts.append(f"{key!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+    return f"Unknown recipe field(s): {', '.join(parts)}. Fields: {', '.join(sorted(names))}."
+
+
+# ---------------------------------------------------------------------- per-family defaults
+# The papers' optimisation for `keras-classics train MODEL` (recipes set these explicitly).
+# lr is given at the paper's batch size (lr_batch_size) and scaled linearly.
+FAMILY_DEFAULTS: dict[str, dict[str, Any]] = {
+    # Krizhevsky et al. 2012, Sec. 5: SGD 0.9, wd 5e-4, lr 0.01, batch 128.
+    "alexnet": dict(optimizer="sgd", lr=0.01, lr_batch_size=128, momentum=0.9, weight_decay=5e-4),
+    # Zeiler & Fergus 2014, Sec. 3: as AlexNet (lr 1e-2, momentum 0.9, batch 128).
+    "zfnet": dict(optimizer="sgd", lr=0.01, lr_batch_size=128, momentum=0.9, weight_decay=5e-4),
+    # Simonyan & Zisserman 2015, Sec. 3.1: SGD 0.9, wd 5e-4, lr 0.01, batch 256.
+    "vgg": dict(optimizer="sgd", lr=0.01, lr_batch_size=256, momentum=0.9, weight_decay=5e-4),
+    # Szegedy et al. 2015, Sec. 6: SGD 0.9; lr 0.01 at batch 32 and wd 2e-4 from the BVLC release.
+    "googlenet": dict(optimizer="sgd", lr=0.01, lr_batch_size=32, momentum=0.9, weight_decay=2e-4,
+                      aux_loss_weights={"aux_1": 0.3, "aux_2": 0.3}),
+    # Ioffe & Szegedy 2015, Sec. 4.2: Inception's SGD with the rate raised ×5 (0.0075 at batch 32)
+    # and the L2 weight lowered ×5 (4e-5 from Inception's 2e-4).
+    "inception_v2": dict(optimizer="sgd", lr=0.0075, lr_batch_size=32, momentum=0.9, weight_decay=4e-5),
+    # Szegedy et al. 2016, Sec. 8: RMSProp decay 0.9, eps 1.0, lr 0.045 at batch 32, clip 2.0.
+    "inception_v3": dict(optimizer="rmsprop", lr=0.045, lr_batch_size=32, rho=0.9, momentum=0.9, epsilon=1.0,
+                         clipnorm=2.0, label_smoothing=0.1, weight_decay=4e-5, aux_loss_weights={"aux": 0.4}),
+    # He et al. 2016, Sec. 3.4: SGD 0.9, wd 1e-4, lr 0.1 at batch 256.
+    "resnet": dict(optimizer="sgd", lr=0.1, lr_batch_size=256, momentum=0.9, weight_decay=1e-4),
+}
+
+# Augmentation policy of each family's paper (keras_classics.data.POLICIES).
+FAMILY_POLICIES = {
+    "alexnet": "alexnet",
+    "zfnet": "alexnet",
+    "vgg": "vgg",
+    "googlenet": "inception",
+    "inception_v2": "inception",
+    "inception_v3": "inception",
+    "resnet": "resnet",
+}
+
+
+def config_for_model(model: str, family: str, **changes) -> RecipeConfig:
+    """A configuration training ``model`` with its family's paper optimizer and a cosine schedule."""
+    base = dict(FAMILY_DEFAULTS.get(family, {}))
+    base.update(name=model, model=model, schedule="cosine")
+    base.update(changes)
+    return RecipeConfig().replace(**base)
+
+
+def load_run_config(run_dir) -> dict:
+    """The parsed ``config.json`` of a run directory.
+
+    Raises:
+        FileNotFoundError: when ``run_dir`` or its ``config.json`` does not exist.
+    """
+    run_dir = os.fspath(run_dir)
+    if not os.path.isdir(run_dir):
+        raise FileNotFoundError(f"Run directory not found: {run_dir!r}")
+    path = os.path.join(run_dir, "config.json")
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{run_dir!r} is not a run directory: it has no config.json")
+    with open(path, encoding="utf-8") as f:
+        try:
+            return json.load(f)
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{path!r} is not valid JSON: {e}") from None
+
+
+# ---------------------------------------------------------------------- command line
+def _option(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def _parse_json_dict(text):
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise argparse.ArgumentTypeError(f"expected a JSON object, e.g. '{{\"key\": 1}}'; got {text!r} ({e})")
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError(f"expected a JSON object; got {text!r}")
+    return value
+
+
+def _parse_number_list(text):
+    if not text.strip():
+        return []
+    try:
+        return [float(x) if "." in x or "e" in x.lower() else int(x) for x in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, e.g. 30,60,80; got {text!r}")
+
+
+def _parse_str_list(text):
+    return [x.strip() for x in text.split(",") if x.strip()]
+
+
+def _optional(kind):
+    def parse(text):
+        if text.lower() in ("none", "null", ""):
+            return None
+        return kind(text)
+
+    parse.__name__ = kind.__name__
+    return parse
+
+
+def add_config_arguments(parser: argparse.ArgumentParser, defaults: RecipeConfig | None = None) -> None:
+    """Add one ``--field-name`` option per :class:`RecipeConfig` field.
+
+    Options default to ``argparse.SUPPRESS`` so that :func:`overrides_from_args`
+    returns only what was given; the help shows ``defaults``' values.
+    """
+    defaults = defaults or RecipeConfig()
+    group = parser.add_argument_group("recipe fields (each overrides the recipe's value)")
+    for f in dataclasses.fields(RecipeConfig):
+        value = getattr(defaults, f.name)
+        kwargs = dict(default=argparse.SUPPRESS, dest=f.name)
+        help_text = f.metadata.get("help", "")
+        shown = json.dumps(value) if isinstance(value, (dict, list)) else value
+        kwargs["help"] = f"{help_text} (recipe: {shown})".replace("%", "%%")
+        if f.metadata.get("metavar"):
+            kwargs["metavar"] = f.metadata["metavar"]
+        if f.metadata.get("choices"):
+            kwargs["choices"] = f.metadata["choices"]
+        annotation = str(f.type)
+        if annotation == "bool":
+            kwargs["action"] = argparse.BooleanOptionalAction
+        elif annotation == "dict":
+            kwargs["type"] = _parse_json_dict
+        elif annotation == "list":
+            kwargs["type"] = _parse_str_list if f.name == "devices" else _parse_number_list
+        elif annotation.startswith("int"):
+            kwargs["type"] = _optional(int) if "None" in annotation else int
+        elif annotation.startswith("float"):
+            kwargs["type"] = _optional(float) if "None" in annotation else float
+        else:
+            kwargs["type"] = _optional(str) if "None" in annotation else str
+        group.add_argument(_option(f.name), **kwargs)
+
+
+def overrides_from_args(args: argparse.Namespace) -> dict:
+    """The recipe fields present in ``args`` (those given on the command line)."""
+    names = {f.name for f in dataclasses.fields(RecipeConfig)}
+    return {k: v for k, v in vars(args).items() if k in names}
