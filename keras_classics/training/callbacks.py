@@ -1,0 +1,374 @@
+"""The callbacks of a training run: checkpoints for resume, best model, plateau
+decay, non-finite loss guard, throughput and learning-rate logging.
+
+Files are written to a temporary name in the same directory and renamed into
+place (``os.replace``), so a run killed at any moment leaves either the old or
+the new file, never half of one.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+
+import keras
+import numpy as np
+
+__all__ = [
+    "StopOnNonFiniteLoss",
+    "LearningRateLogger",
+    "Throughput",
+    "ReduceOnPlateau",
+    "BestModel",
+    "Checkpointer",
+    "inference_model",
+    "save_model_atomic",
+    "write_json_atomic",
+    "latest_checkpoint",
+    "restore_checkpoint",
+    "monitor_mode",
+]
+
+CHECKPOINT_INDEX = "checkpoint.json"
+
+
+# ---------------------------------------------------------------------- files
+def write_json_atomic(path, data) -> None:
+    """Write ``data`` as JSON to ``path`` through a temporary file and a rename."""
+    path = os.fspath(path)
+    tmp = f"{path}.tmp-{os.getpid()}"
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(data, f, indent=2)
+        f.write("\n")
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def inference_model(model):
+    """The trained network as a new, uncompiled functional model sharing its layers.
+
+    Saving it stores the architecture and weights without optimizer state: the
+    file loads anywhere with ``keras.saving.load_model`` and is a third of the size.
+    """
+    return keras.Model(model.inputs, model.output, name=model.name)
+
+
+def save_model_atomic(model, path) -> None:
+    """``model.save(path)`` through a temporary ``.keras`` file and a rename."""
+    path = os.fspath(path)
+    directory, base = os.path.split(path)
+    tmp = os.path.join(directory, f".{base}.tmp-{os.getpid()}.keras")
+    try:
+        model.save(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def monitor_mode(monitor: str, mode: str = "auto") -> str:
+    """``"max"`` for accuracies (``top1``, ``top5``, ``accuracy``), ``"min"`` otherwise."""
+    if mode != "auto":
+        return mode
+    return "max" if any(k in monitor for k in ("top1", "top5", "acc")) else "min"
+
+
+def _improved(value, best, mode, min_delta=0.0) -> bool:
+    if value is None or not math.isfinite(value):
+        return False
+    if best is None:
+        return True
+    return value > best + min_delta if mode == "max" else value < best - min_delta
+
+
+# ---------------------------------------------------------------------- guards and logs
+class StopOnNonFiniteLoss(keras.callbacks.TerminateOnNaN):
+    """``TerminateOnNaN`` that remembers where the loss stopped being finite.
+
+    The engine reads :attr:`triggered` after ``fit`` and raises a clear error;
+    :class:`Checkpointer` and :class:`BestModel` write nothing once it fired, so
+    the last checkpoint and ``best.keras`` hold the last finite state.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.epoch = 0
+        self.batch = None
+        self.value = None
+
+    @property
+    def triggered(self) -> bool:
+        return self.batch is not None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_batch_end(self, batch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is None or self.triggered:
+            return
+        loss = float(loss)
+        if not math.isfinite(loss):
+            self.batch, self.value = batch, loss
+            self.model.stop_training = True
+
+
+class LearningRateLogger(keras.callbacks.Callback):
+    """Adds ``learning_rate`` (the rate in use at the epoch's end) to the epoch logs."""
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs["learning_rate"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+
+
+class Throughput(keras.callbacks.Callback):
+    """Training images per second, validation and each epoch's first step excluded.
+
+    The first step of an epoch pays for tracing and pipeline warm-up; the rate is
+    measured from its end to the start of validation. It is added to the epoch
+    logs as ``images_per_sec``; :attr:`images_per_sec` is the run's rate.
+    """
+
+    def __init__(self, global_batch_size: int):
+        super().__init__()
+        self.global_batch_size = int(global_batch_size)
+        self.images = 0
+        self.seconds = 0.0
+        self._start = None
+        self._steps = 0
+        self._epoch_start = None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._start, self._steps, self._epoch_start = None, 0, time.perf_counter()
+        self._done = False
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self._start is None:
+            self._start = time.perf_counter()
+        else:
+            self._steps += 1
+
+    def _close(self):
+        if self._done or self._epoch_start is None:
+            return None
+        self._done = True
+        now = time.perf_counter()
+        if self._steps:
+            images, seconds = self._steps * self.global_batch_size, now - self._start
+        else:  # a one-step epoch: count it whole
+            images, seconds = self.global_batch_size, now - self._epoch_start
+        self.images += images
+        self.seconds += seconds
+        return images / seconds if seconds > 0 else None
+
+    def on_test_begin(self, logs=None):
+        self._epoch_rate = self._close()
+
+    def on_epoch_end(self, epoch, logs=None):
+        rate = self._close()
+        rate = getattr(self, "_epoch_rate", None) if rate is None else rate
+        self._epoch_rate = None
+        if logs is not None and rate:
+            logs["images_per_sec"] = rate
+
+    @property
+    def images_per_sec(self) -> float | None:
+        return self.images / self.seconds if self.seconds > 0 else None
+
+
+# ---------------------------------------------------------------------- schedule
+class ReduceOnPlateau(keras.callbacks.Callback):
+    """Divide the learning rate when the monitored metric stops improving.
+
+    Works on :class:`~keras_classics.training.schedules.ClassicSchedule`: it
+    lowers the schedule's ``factor`` (so warm-up and any other shape still
+    apply) by ``decay_rate`` after ``patience`` epochs without an improvement of
+    at least ``min_delta``, never below ``min_lr``.
+    """
+
+    def __init__(self, schedule, monitor, mode="auto", decay_rate=0.1, patience=5, min_delta=1e-4, min_lr=0.0,
+                 verbose=1):
+        super().__init__()
+        self.schedule = schedule
+        self.monitor = monitor
+        self.mode = monitor_mode(monitor, mode)
+        self.decay_rate = float(decay_rate)
+        self.patience = int(patience)
+        self.min_delta = float(min_delta)
+        self.min_lr = float(min_lr)
+        self.verbose = verbose
+        self.best = None
+        self.wait = 0
+
+    @property
+    def factor(self) -> float:
+        return float(keras.ops.convert_to_numpy(self.schedule.factor))
+
+    def on_epoch_end(self, epoch, logs=None):
+        value = (logs or {}).get(self.monitor)
+        if value is None:  # no validation this epoch
+            return
+        value = float(value)
+        if _improved(value, self.best, self.mode, self.min_delta):
+            self.best, self.wait = value, 0
+            return
+        self.wait += 1
+        if self.wait < self.patience:
+            return
+        self.wait = 0
+        floor = self.min_lr / self.schedule.lr if self.schedule.lr else 0.0
+        new = max(self.factor * self.decay_rate, floor)
+        if new < self.factor:
+            self.schedule.factor.assign(new)
+            if self.verbose:
+                print(f"\nEpoch {epoch + 1}: {self.monitor} has not improved for {self.patience} epoch(s); "
+                      f"learning rate × {self.decay_rate:g} → {self.schedule.lr * new:.3g}")
+
+    def get_state(self) -> dict:
+        return {"best": self.best, "wait": self.wait, "factor": self.factor}
+
+    def set_state(self, state: dict) -> None:
+        self.best = state.get("best")
+        self.wait = int(state.get("wait", 0))
+        self.schedule.factor.assign(float(state.get("factor", 1.0)))
+
+
+# ---------------------------------------------------------------------- models on disk
+class BestModel(keras.callbacks.Callback):
+    """Save the inference model to ``path`` whenever ``monitor`` improves."""
+
+    def __init__(self, path, monitor, mode="auto", guard=None, enabled=True):
+        super().__init__()
+        self.path = os.fspath(path)
+        self.monitor = monitor
+        self.mode = monitor_mode(monitor, mode)
+        self.guard = guard
+        self.enabled = enabled
+        self.best = None
+        self.best_epoch = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.guard is not None and self.guard.triggered:
+            return
+        value = (logs or {}).get(self.monitor)
+        if value is None:
+            return
+        value = float(value)
+        if _improved(value, self.best, self.mode):
+            self.best, self.best_epoch = value, epoch + 1
+            if self.enabled:
+                save_model_atomic(inference_model(self.model), self.path)
+
+    def get_state(self) -> dict:
+        return {"best": self.best, "best_epoch": self.best_epoch}
+
+    def set_state(self, state: dict) -> None:
+        self.best = state.get("best")
+        self.best_epoch = state.get("best_epoch")
+
+
+class Checkpointer(keras.callbacks.Callback):
+    """Write the full training state after every epoch, for ``--resume``.
+
+    A checkpoint is ``ckpt-EEEE.npz`` (every model variable, batch-norm
+    statistics and dropout seed states included, then every optimizer variable:
+    step count, momenta, loss scale) and ``checkpoint.json`` (epoch, step, the
+    file, and the state of the callbacks given in ``stateful``). The newest
+    ``keep`` checkpoints are kept.
+    """
+
+    def __init__(self, directory, keep=2, guard=None, stateful=None, enabled=True):
+        super().__init__()
+        self.directory = os.fspath(directory)
+        self.keep = int(keep)
+        self.guard = guard
+        self.stateful = dict(stateful or {})
+        self.enabled = enabled
+        self.last_epoch = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.guard is not None and self.guard.triggered:
+            return
+        self.save(epoch + 1)
+
+    def save(self, epoch: int) -> str | None:
+        self.last_epoch = epoch
+        if not self.enabled:
+            return None
+        arrays = {}
+        for i, v in enumerate(self.model.variables):
+            arrays[f"model/{i:06d}"] = keras.ops.convert_to_numpy(v)
+        for i, v in enumerate(self.model.optimizer.variables):
+            arrays[f"optimizer/{i:06d}"] = keras.ops.convert_to_numpy(v)
+        os.makedirs(self.directory, exist_ok=True)
+        name = f"ckpt-{epoch:04d}.npz"
+        path = os.path.join(self.directory, name)
+        tmp = os.path.join(self.directory, f".{name}.tmp-{os.getpid()}")
+        with open(tmp, "wb") as f:
+            np.savez(f, **arrays)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+        index = {
+            "epoch": epoch,
+            "step": int(keras.ops.convert_to_numpy(self.model.optimizer.iterations)),
+            "file": name,
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
+            "num_model_variables": len(self.model.variables),
+            "num_optimizer_variables": len(self.model.optimizer.variables),
+            "callbacks": {k: cb.get_state() for k, cb in self.stateful.items()},
+        }
+        write_json_atomic(os.path.join(self.directory, CHECKPOINT_INDEX), index)
+        self._prune(keep_name=name)
+        return path
+
+    def _prune(self, keep_name):
+        files = sorted(f for f in os.listdir(self.directory) if f.startswith("ckpt-") and f.endswith(".npz"))
+        for old in files[: max(len(files) - self.keep, 0)]:
+            if old != keep_name:
+                os.remove(os.path.join(self.directory, old))
+
+
+def latest_checkpoint(directory) -> dict | None:
+    """The index of the newest checkpoint in ``directory`` (``None`` when there is none)."""
+    path = os.path.join(os.fspath(directory), CHECKPOINT_INDEX)
+    if not os.path.isfile(path):
+        return None
+    with open(path, encoding="utf-8") as f:
+        index = json.load(f)
+    if not os.path.isfile(os.path.join(os.fspath(directory), index["file"])):
+        raise FileNotFoundError(
+            f"{path} names {index['file']!r}, which is missing: the checkpoint directory was modified."
+        )
+    return index
+
+
+def restore_checkpoint(model, directory, index: dict) -> None:
+    """Load the variables of checkpoint ``index`` into ``model`` and its (built) optimizer.
+
+    Raises:
+        ValueError: when the checkpoint does not match the model.
+    """
+    path = os.path.join(os.fspath(directory), index["file"])
+    optimizer = model.optimizer
+    if not optimizer.built:
+        optimizer.build(model.trainable_variables)
+    with np.load(path) as data:
+        for prefix, variables in (("model", model.variables), ("optimizer", optimizer.variables)):
+            keys = sorted(k for k in data.files if k.startswith(prefix + "/"))
+            if len(keys) != len(variables):
+                raise ValueError(
+                    f"Checkpoint {path!r} holds {len(keys)} {prefix} variables but the model has "
+                    f"{len(variables)}: it was written by a different model or optimizer configuration."
+                )
+            for key, variable in zip(keys, variables):
+                value = data[key]
+                if tuple(value.shape) != tuple(variable.shape):
+                    raise ValueError(
+                        f"Checkpoint {path!r}: {prefix} variable {variable.path} has shape {tuple(variable.shape)}"
+                        f" but the checkpoint holds {tuple(value.shape)}."
+                    )
+                variable.assign(value)
