@@ -1,0 +1,198 @@
+"""``keras-classics train`` and ``run_recipe``: the command lines of the training engine.
+
+``keras-classics train TARGET [--field value ...]`` where TARGET is a model name
+(trained with its family's paper optimizer), a recipe name (``recipes/NAME.py``)
+or a recipe file; without TARGET it runs the quickstart configuration.
+``python recipes/NAME.py [--field value ...]`` does the same through
+:func:`run_recipe`. Every :class:`RecipeConfig` field is an option.
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import os
+import runpy
+import sys
+from pathlib import Path
+
+from keras_classics.training.config import (
+    RecipeConfig,
+    add_config_arguments,
+    config_for_model,
+    load_run_config,
+    overrides_from_args,
+)
+
+__all__ = ["register", "run_recipe", "list_recipes", "load_recipe", "resolve_target"]
+
+_USER_ERRORS = (ValueError, FileNotFoundError, FileExistsError, NotADirectoryError, IsADirectoryError,
+                PermissionError)
+
+
+# ---------------------------------------------------------------------- recipes on disk
+def recipe_dirs() -> list[Path]:
+    """Where recipe scripts are looked up: ``./recipes`` and the project's ``recipes/``."""
+    dirs = [Path.cwd() / "recipes", Path(__file__).resolve().parents[2] / "recipes"]
+    out = []
+    for d in dirs:
+        if d.is_dir() and d.resolve() not in [o.resolve() for o in out]:
+            out.append(d)
+    return out
+
+
+def list_recipes() -> dict[str, Path]:
+    """``{name: path}`` of the recipe scripts found in :func:`recipe_dirs`."""
+    found = {}
+    for d in recipe_dirs():
+        for path in sorted(d.glob("*.py")):
+            if not path.name.startswith("_"):
+                found.setdefault(path.stem, path)
+    return found
+
+
+def load_recipe(name_or_path) -> RecipeConfig:
+    """The ``CONFIG`` of a recipe script, by name (``resnet50_imagenet``) or path.
+
+    The script is executed without running its ``__main__`` block.
+
+    Raises:
+        ValueError: an unknown name (close ones suggested) or a script without a ``CONFIG``.
+    """
+    text = os.fspath(name_or_path)
+    path = Path(text)
+    if not (text.endswith(".py") or path.is_file()):
+        recipes = list_recipes()
+        if text not in recipes:
+            raise ValueError(_unknown_target(text, recipes))
+        path = recipes[text]
+    if not path.is_file():
+        raise FileNotFoundError(f"Recipe file not found: {text!r}")
+    namespace = runpy.run_path(str(path), run_name="keras_classics_recipe")
+    config = namespace.get("CONFIG")
+    if not isinstance(config, RecipeConfig):
+        raise ValueError(f"{str(path)!r} is not a recipe: it defines no CONFIG = RecipeConfig(...)")
+    return config
+
+
+def _unknown_target(name, recipes) -> str:
+    from keras_classics.models import list_models
+
+    choices = list(list_models()) + list(recipes)
+    close = difflib.get_close_matches(name, choices, n=3, cutoff=0.5)
+    hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
+    return (
+        f"Unknown model or recipe {name!r}.{hint} Models: {', '.join(list_models())}. "
+        f"Recipes: {', '.join(recipes) or '(none found in ./recipes)'}."
+    )
+
+
+def resolve_target(target: str | None) -> RecipeConfig:
+    """The configuration for a ``train`` TARGET: None (quickstart), a model, a recipe name or file."""
+    from keras_classics.models import list_models, model_info
+
+    if target is None:
+        recipes = list_recipes()
+        return load_recipe(recipes["quickstart"]) if "quickstart" in recipes else RecipeConfig(name="quickstart")
+    if target.endswith(".py") or os.path.sep in target:
+        return load_recipe(target)
+    if target in list_models():
+        return config_for_model(target, model_info(target).family)
+    return load_recipe(target)
+
+
+# ---------------------------------------------------------------------- running
+def _execute(config, overrides, resume_dir, print_config):
+    """Run (or print) the configuration; return the TrainResult, or None after --print-config."""
+    from keras_classics.training import engine
+
+    if resume_dir:
+        if print_config:
+            stored = RecipeConfig.from_dict(load_run_config(resume_dir))
+            print(stored.replace(**overrides).to_json())
+            return None
+        return engine.resume(resume_dir, **overrides)
+    config = config.replace(**overrides)
+    if print_config:
+        print(config.to_json())
+        return None
+    return engine.train(config)
+
+
+def _add_run_arguments(parser):
+    parser.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its last checkpoint")
+    parser.add_argument("--print-config", action="store_true", help="print the resolved configuration and exit")
+
+
+def run_recipe(config: RecipeConfig, argv=None):
+    """Run a recipe script: parse overrides from ``argv`` (default ``sys.argv[1:]``) and train.
+
+    Every field of ``config`` is an option (``--epochs 3 --batch-size 64``);
+    ``--resume RUN_DIR`` continues an interrupted run; ``--print-config``
+    shows the resolved configuration.
+
+    Returns:
+        The :class:`~keras_classics.training.engine.TrainResult` (``None`` after ``--print-config``).
+
+    Raises:
+        SystemExit: 2 on a user error (printed as one line), 1 when the loss diverged.
+
+    Example:
+        >>> # recipes/my_recipe.py
+        >>> CONFIG = RecipeConfig(name="my_recipe", model="resnet18", dataset="folder:/data/train")
+        >>> if __name__ == "__main__":
+        ...     run_recipe(CONFIG)
+    """
+    prog = f"{config.name}"
+    parser = argparse.ArgumentParser(
+        prog=os.path.basename(sys.argv[0]) if argv is None else prog,
+        description=config.description or f"Train with the {config.name!r} recipe.",
+    )
+    _add_run_arguments(parser)
+    add_config_arguments(parser, defaults=config)
+    args = parser.parse_args(argv)
+    from keras_classics.training.engine import NonFiniteLossError
+
+    try:
+        return _execute(config, overrides_from_args(args), args.resume, args.print_config)
+    except NonFiniteLossError as e:
+        print(f"{prog}: {e}", file=sys.stderr)
+        raise SystemExit(1) from None
+    except _USER_ERRORS as e:
+        print(f"{prog}: error: {e}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+# ---------------------------------------------------------------------- keras-classics train
+def register(subparsers) -> None:
+    """Add the ``train`` sub-command."""
+    parser = subparsers.add_parser(
+        "train",
+        help="train a model or run a recipe (offline quickstart by default)",
+        description=(
+            "Train a classic network. TARGET is a model name (trained with its paper's optimizer and a cosine "
+            "schedule), a recipe name from recipes/ or a recipe file; without TARGET, the quickstart. Every "
+            "recipe field can be overridden, e.g. --dataset tfds:cifar10 --epochs 30 --precision mixed_float16."
+        ),
+    )
+    parser.add_argument("target", nargs="?", metavar="TARGET", help="model name, recipe name or recipe .py file")
+    _add_run_arguments(parser)
+    add_config_arguments(parser)
+    parser.set_defaults(func=_handle_train)
+
+
+def _handle_train(args) -> int:
+    from keras_classics.training.engine import NonFiniteLossError
+
+    if args.resume and args.target:
+        raise ValueError(
+            f"Give either TARGET or --resume, not both (received TARGET={args.target!r}, --resume {args.resume!r}): "
+            "a resumed run keeps its own recipe."
+        )
+    config = None if args.resume else resolve_target(args.target)
+    try:
+        _execute(config, overrides_from_args(args), args.resume, args.print_config)
+    except NonFiniteLossError as e:
+        print(f"keras-classics train: {e}", file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,742 @@
+"""The one training engine: ``train(config)`` runs every recipe and ``keras-classics train``.
+
+What a run does, in order:
+
+1. Checks the configuration, the model name and the run directory (nothing is
+   written before the inputs are known to be good).
+2. Sets the dtype policy (``float32``, ``mixed_float16``, ``mixed_bfloat16``),
+   the seeds and, with ``deterministic=True``, TensorFlow's op determinism.
+3. Loads the data source and builds one input pipeline per epoch: epoch ``e``'s
+   order and augmentation are a pure function of ``(seed, e)``, so a resumed
+   run sees exactly the batches an uninterrupted one would have seen.
+4. Builds the model in the ``tf.distribute`` strategy's scope, optionally
+   initialises it from a trained model (``init_from``), attaches the L2 penalty,
+   the optimizer, the schedule, the losses (auxiliary heads weighted) and
+   compiles it (``jit_compile`` for XLA). Under ``mixed_float16`` Keras wraps
+   the optimizer in a ``LossScaleOptimizer``.
+5. Restores the last checkpoint when resuming, then calls ``model.fit`` with a
+   progress bar per epoch and the run's callbacks.
+6. Writes ``final.keras`` and ``metrics.json`` and prints where.
+
+The run directory::
+
+    RUN_DIR/config.json        resolved configuration + class names, image size, preprocessing
+    RUN_DIR/checkpoints/       full training state after each epoch (resume)
+    RUN_DIR/best.keras         the model at its best validation epoch (no optimizer state)
+    RUN_DIR/final.keras        the model at the end of training
+    RUN_DIR/history.csv        one row per epoch (Keras CSVLogger)
+    RUN_DIR/logs/              TensorBoard event files
+    RUN_DIR/metrics.json       final top-1, top-5, loss, images/s, epochs, wall time
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime
+import difflib
+import io
+import math
+import os
+import shutil
+import time
+from dataclasses import dataclass
+
+from keras_classics.training.config import (
+    FAMILY_POLICIES,
+    FROZEN_ON_RESUME,
+    RecipeConfig,
+    load_run_config,
+)
+
+__all__ = ["train", "resume", "TrainResult", "NonFiniteLossError"]
+
+
+class NonFiniteLossError(RuntimeError):
+    """The loss became NaN or infinite; the run stopped and kept its last good checkpoint."""
+
+
+@dataclass
+class TrainResult:
+    """What :func:`train` returns.
+
+    Attributes:
+        run_dir: the run directory.
+        metrics: the content of ``metrics.json``.
+        model: the trained Keras model (with its auxiliary heads, if any).
+        history: ``{metric: [value per epoch run in this call]}``.
+        config: the resolved configuration.
+    """
+
+    run_dir: str
+    metrics: dict
+    model: object
+    history: dict
+    config: RecipeConfig
+
+
+# ---------------------------------------------------------------------- public API
+def resume(run_dir, **overrides) -> TrainResult:
+    """Continue the run in ``run_dir`` from its last checkpoint.
+
+    ``overrides`` may change how the run executes (``epochs`` to extend it,
+    ``precision``, ``strategy``, the optimizer after a divergence, …) but not
+    what it trains (:data:`~keras_classics.training.config.FROZEN_ON_RESUME`).
+
+    Example:
+        >>> resume("runs/quickstart-20250101-120000", epochs=20)
+    """
+    stored = RecipeConfig.from_dict(load_run_config(run_dir))
+    for key in FROZEN_ON_RESUME:
+        if key in overrides and overrides[key] != getattr(stored, key):
+            raise ValueError(
+                f"Cannot change `{key}` when resuming: the run was made with {key}={getattr(stored, key)!r}, "
+                f"received {overrides[key]!r}. Start a new run instead."
+            )
+    overrides = {k: v for k, v in overrides.items() if k not in ("run_dir",)}
+    config = stored.replace(run_dir=os.fspath(run_dir), **overrides)
+    return train(config, resume=run_dir)
+
+
+def train(config: RecipeConfig, *, source=None, callbacks=(), resume=None) -> TrainResult:
+    """Train ``config.model`` as ``config`` says, in a new run directory (or resume one).
+
+    Args:
+        config: a :class:`~keras_classics.training.config.RecipeConfig`.
+        source: optional data source object (the attributes of
+            ``keras_classics.data.get_source``'s result: ``name, class_names,
+            num_classes, num_train, num_val, train, validation``); default: built
+            from ``config.dataset``.
+        callbacks: extra Keras callbacks, run after the engine's own.
+        resume: a run directory to continue (prefer :func:`resume`, which
+            reads its configuration).
+
+    Returns:
+        A :class:`TrainResult`.
+
+    Raises:
+        ValueError: bad names or values (unknown model or dataset, a batch larger
+            than the dataset, labels out of range, ``init_from`` of another family).
+        FileExistsError: ``run_dir`` exists and ``resume`` was not given.
+        PermissionError: the run directory cannot be written.
+        NonFiniteLossError: the loss became NaN or infinite.
+
+    Example:
+        >>> from keras_classics.training import RecipeConfig, train
+        >>> result = train(RecipeConfig(model="resnet18", dataset="shapes", epochs=3))
+        >>> result.metrics["top1"]
+    """
+    if not isinstance(config, RecipeConfig):
+        raise ValueError(f"`config` must be a RecipeConfig. Received: {type(config).__name__}")
+    config = config.replace()  # a validated copy
+    started = time.time()
+
+    from keras_classics.models import model_info
+
+    info = model_info(config.model)  # unknown names suggest close ones
+    run_dir, created = _prepare_run_dir(config, resume)
+    config = config.replace(run_dir=run_dir)
+
+    import keras
+    import tensorflow as tf
+
+    previous_policy = keras.config.dtype_policy()
+    previous_determinism = _op_determinism()
+    ready = False
+    try:
+        keras.config.set_dtype_policy(config.precision)
+        keras.utils.set_random_seed(config.seed)
+        if config.deterministic:
+            tf.config.experimental.enable_op_determinism()
+        result = _run(config, info, run_dir, source, callbacks, resume, started)
+        ready = True
+        return result
+    except BaseException:
+        if created and not ready:
+            _discard_if_unused(run_dir)
+        raise
+    finally:
+        keras.config.set_dtype_policy(previous_policy)
+        if config.deterministic and not previous_determinism:
+            _disable_op_determinism()
+
+
+# ---------------------------------------------------------------------- the run
+def _run(config, info, run_dir, source, extra_callbacks, resume, started):
+    import keras
+    import tensorflow as tf
+
+    from keras_classics.training import callbacks as cb
+    from keras_classics.training.losses import compile_arguments, l2_regularize, metric_key, output_names
+    from keras_classics.training.schedules import ClassicSchedule, scaled_learning_rate
+    from keras_classics.training.strategy import describe, is_chief, make_strategy
+
+    verbose = config.verbose
+    say = print if verbose else (lambda *a, **k: None)
+
+    strategy = make_strategy(config.strategy, config.devices, config.tpu)
+    chief = is_chief(strategy)
+    replicas = strategy.num_replicas_in_sync
+    batch = config.batch_size
+    if batch % replicas:
+        raise ValueError(
+            f"The global batch size must be a multiple of the {replicas} replicas. Received: batch_size={batch}. "
+            f"Use e.g. --batch-size {batch - batch % replicas or replicas}."
+        )
+
+    # ---- data
+    image_size = _image_size(config, info)
+    if source is None:
+        source = _load_source(config, image_size)
+    num_classes = _check_source(source, config, batch)
+    preprocessing = config.preprocessing or info.preprocessing
+    policy = _policy(config, info, image_size)
+    full_batches = source.num_train // batch
+    steps = config.steps_per_epoch or full_batches
+    if steps > full_batches:
+        raise ValueError(
+            f"--steps-per-epoch {steps} is more than the {full_batches} full batches of {batch} images in the "
+            f"training split ({source.num_train} images)."
+        )
+
+    # ---- the model, its optimizer and losses, in the strategy's scope
+    build_kwargs = dict(config.model_kwargs)
+    if "classes" in build_kwargs and build_kwargs["classes"] != num_classes:
+        raise ValueError(
+            f"The dataset {source.name!r} has {num_classes} classes (labels 0..{num_classes - 1}) but "
+            f"model_kwargs sets classes={build_kwargs['classes']}: labels would be out of range. "
+            "Remove `classes` from --model-kwargs or use a matching dataset."
+        )
+    build_kwargs.update(classes=num_classes, input_shape=[image_size, image_size, 3])
+    lr = scaled_learning_rate(config.lr, batch, config.lr_batch_size)
+    checkpoint_dir = os.path.join(run_dir, "checkpoints")
+    index = cb.latest_checkpoint(checkpoint_dir) if resume else None
+    initial_epoch = index["epoch"] if index else 0
+
+    one_hot = bool(config.label_smoothing or config.mixup or config.cutmix)
+    with strategy.scope():
+        model = _build_model(config.model, build_kwargs)
+        if config.init_from and index is None:
+            from keras_classics.training.warmstart import initialize_from
+
+            initialize_from(model, config.model, config.init_from, verbose=bool(verbose))
+        if config.optimizer != "adamw":
+            l2_regularize(model, config.weight_decay)
+        schedule = ClassicSchedule(
+            config.schedule,
+            lr,
+            steps_per_epoch=steps,
+            epochs=config.epochs,
+            warmup_epochs=config.warmup_epochs,
+            milestones=config.milestones,
+            decay_every=config.decay_every,
+            decay_rate=config.decay_rate,
+            power=config.power,
+            min_lr=config.min_lr,
+        )
+        optimizer = _make_optimizer(config, schedule, keras)
+        aux_weights = config.aux_loss_weights if output_names(model) else {}
+        compile_args = compile_arguments(
+            model,
+            num_classes=num_classes,
+            one_hot=one_hot,
+            label_smoothing=config.label_smoothing,
+            aux_loss_weights=aux_weights,
+        )
+        model.compile(optimizer=optimizer, jit_compile=bool(config.jit_compile), **compile_args)
+        if index is not None:
+            cb.restore_checkpoint(model, checkpoint_dir, index)
+
+    names = output_names(model)
+    monitor = _monitor_key(config.monitor, model, metric_key)
+    has_validation = source.validation is not None
+
+    # ---- pipelines: one per remaining epoch, concatenated
+    train_ds = _train_dataset(config, source, policy, image_size, preprocessing, num_classes, one_hot,
+                              steps, initial_epoch, names, strategy)
+    val_ds = _val_dataset(config, source, policy, image_size, preprocessing, num_classes, one_hot, names,
+                          strategy) if has_validation else None
+
+    # ---- run directory files (chief only)
+    if chief:
+        _write_config(run_dir, config, source, info, build_kwargs, image_size, preprocessing, policy, steps,
+                      lr, replicas)
+        if index is not None:
+            _truncate_history(os.path.join(run_dir, "history.csv"), initial_epoch)
+
+    guard = cb.StopOnNonFiniteLoss()
+    throughput = cb.Throughput(batch)
+    best = cb.BestModel(os.path.join(run_dir, "best.keras"), monitor, config.monitor_mode, guard=guard,
+                        enabled=chief)
+    stateful = {"best": best}
+    callbacks = [guard, cb.LearningRateLogger(), throughput]
+    if config.schedule == "plateau":
+        plateau = cb.ReduceOnPlateau(schedule, monitor, config.monitor_mode, decay_rate=config.decay_rate,
+                                     patience=config.plateau_patience, min_delta=config.plateau_min_delta,
+                                     min_lr=config.min_lr, verbose=verbose)
+        callbacks.append(plateau)
+        stateful["plateau"] = plateau
+    checkpointer = cb.Checkpointer(checkpoint_dir, keep=config.keep_checkpoints, guard=guard, stateful=stateful,
+                                   enabled=chief)
+    callbacks += [best, checkpointer]
+    if chief:
+        callbacks.append(keras.callbacks.CSVLogger(os.path.join(run_dir, "history.csv"), append=True))
+        if _tensorboard_available():
+            callbacks.append(
+                keras.callbacks.TensorBoard(os.path.join(run_dir, "logs"), write_graph=False, profile_batch=0)
+            )
+        else:
+            say("TensorBoard logs skipped: the `tensorboard` package is not installed (pip install tensorboard).")
+    callbacks += list(extra_callbacks or ())
+    if index is not None:
+        for key, state in index.get("callbacks", {}).items():
+            if key in stateful:
+                stateful[key].set_state(state)
+
+    num_params = int(sum(math.prod(v.shape) for v in model.trainable_variables))
+    say(f"Run directory: {run_dir}")
+    say(f"Model: {config.model} ({num_params:,} trainable parameters, {image_size}x{image_size}, "
+        f"{num_classes} classes, precision {config.precision}{', XLA' if config.jit_compile else ''})")
+    say(f"Data: {source.name}: {source.num_train} training images"
+        + (f", {source.num_val} validation images" if has_validation and source.num_val else "")
+        + f"; policy {policy!r}, preprocessing {preprocessing!r}")
+    say(f"Optimizer: {config.optimizer}, lr {lr:.4g} (base {config.lr:g}"
+        + (f" at batch {config.lr_batch_size}" if config.lr_batch_size else "")
+        + f"), schedule {config.schedule}; batch {batch} on {describe(strategy)}; {steps} steps per epoch")
+    if index is not None:
+        say(f"Resuming after epoch {initial_epoch} (step {index['step']}) from {checkpoint_dir}")
+
+    history = {}
+    if initial_epoch < config.epochs:
+        try:
+            fit = model.fit(
+                train_ds,
+                epochs=config.epochs,
+                initial_epoch=initial_epoch,
+                steps_per_epoch=steps,
+                validation_data=val_ds,
+                validation_freq=config.validation_freq,
+                shuffle=False,  # the pipelines shuffle, deterministically per epoch
+                callbacks=callbacks,
+                verbose=verbose,
+            )
+            history = fit.history
+        except tf.errors.InvalidArgumentError as e:
+            if "valid range" in str(e) or "out of range" in str(e).lower():
+                raise ValueError(
+                    f"A label of {source.name!r} is outside 0..{num_classes - 1} (the dataset declares "
+                    f"{num_classes} classes). First line of the error: {str(e).splitlines()[0]}"
+                ) from None
+            raise
+    else:
+        say(f"The run already completed its {config.epochs} epochs; re-evaluating the final model.")
+
+    if guard.triggered:
+        last = checkpointer.last_epoch if checkpointer.last_epoch is not None else initial_epoch
+        kept = (f"The last good checkpoint (after epoch {last}) is kept in {checkpoint_dir}; resume from it "
+                f"with a lower learning rate: --resume {run_dir} --lr {config.lr / 10:g}"
+                if last else "No checkpoint was written (it happened in the first epoch).")
+        raise NonFiniteLossError(
+            f"The training loss became {guard.value} at epoch {guard.epoch + 1}, batch {guard.batch + 1}; "
+            f"training stopped. {kept} Lower --lr, add --warmup-epochs or --global-clipnorm."
+        )
+
+    # ---- final model and metrics
+    final_path = os.path.join(run_dir, "final.keras")
+    if chief:
+        cb.save_model_atomic(cb.inference_model(model), final_path)
+    final = _final_metrics(model, history, val_ds, config, names)
+    if config.ten_crop and has_validation:
+        final.update(_ten_crop_metrics(model, source, image_size, preprocessing, num_classes, batch, config))
+    metrics = {
+        "model": config.model,
+        "dataset": source.name,
+        **final,
+        "best": best.best,
+        "best_epoch": best.best_epoch,
+        "monitor": monitor,
+        "epochs": config.epochs,
+        "epochs_this_run": max(config.epochs - initial_epoch, 0),
+        "steps_per_epoch": steps,
+        "batch_size": batch,
+        "images_per_sec": throughput.images_per_sec,
+        "wall_time_s": round(time.time() - started, 2),
+        "num_params": num_params,
+        "resumed_from_epoch": initial_epoch if index is not None else None,
+        "run_dir": run_dir,
+    }
+    if chief:
+        cb.write_json_atomic(os.path.join(run_dir, "metrics.json"), metrics)
+    if metrics.get("top1") is not None:
+        say(f"Validation top-1 {metrics['top1']:.2%}" + (f", top-5 {metrics['top5']:.2%}" if metrics.get("top5")
+                                                           is not None else "")
+            + f", loss {metrics['loss']:.4f}; {metrics['wall_time_s']:.0f} s")
+    print(f"Saved the trained model to {final_path}" if chief else "Training finished (non-chief worker).")
+    return TrainResult(run_dir=run_dir, metrics=metrics, model=model, history=history, config=config)
+
+
+# ---------------------------------------------------------------------- helpers: run directory
+def _timestamp() -> str:
+    return datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+
+
+def _prepare_run_dir(config, resume):
+    """Resolve and check the run directory; create it. Returns ``(path, created)``."""
+    if resume is not None:
+        path = os.path.abspath(os.fspath(resume))
+        load_run_config(path)  # exists and is a run
+        _check_writable(path)
+        return path, False
+    if config.run_dir:
+        path = os.path.abspath(os.path.expanduser(config.run_dir))
+        if os.path.exists(path) and (not os.path.isdir(path) or os.listdir(path)):
+            raise FileExistsError(
+                f"The run directory {path!r} already exists. Continue it with --resume {config.run_dir}, or "
+                "choose another --run-dir (runs are never overwritten)."
+            )
+    else:
+        root = os.path.abspath(os.path.expanduser(config.runs_root))
+        base = os.path.join(root, f"{config.name}-{_timestamp()}")
+        path, n = base, 1
+        while os.path.exists(path):
+            n += 1
+            path = f"{base}-{n}"
+    _check_writable(path)
+    existed = os.path.isdir(path)
+    try:
+        os.makedirs(path, exist_ok=True)
+    except OSError as e:
+        raise PermissionError(f"Cannot create the run directory {path!r}: {e.strerror or e}") from None
+    return path, not existed
+
+
+def _check_writable(path):
+    probe = path
+    while not os.path.exists(probe):
+        parent = os.path.dirname(probe)
+        if parent == probe:
+            break
+        probe = parent
+    if not os.path.isdir(probe):
+        raise NotADirectoryError(f"Cannot create the run directory {path!r}: {probe!r} is a file.")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise PermissionError(
+            f"Cannot write the run directory {path!r}: {probe!r} is not writable. Choose another --run-dir "
+            "or --runs-root."
+        )
+
+
+def _discard_if_unused(run_dir):
+    """Remove a run directory this call created if no checkpoint made it worth keeping."""
+    ckpt = os.path.join(run_dir, "checkpoints", "checkpoint.json")
+    if os.path.isdir(run_dir) and not os.path.exists(ckpt) and not os.path.exists(
+            os.path.join(run_dir, "final.keras")):
+        shutil.rmtree(run_dir, ignore_errors=True)
+
+
+def _write_config(run_dir, config, source, info, build_kwargs, image_size, preprocessing, policy, steps, lr,
+                  replicas):
+    import keras
+    import tensorflow as tf
+
+    from keras_classics import __version__
+    from keras_classics.training.callbacks import write_json_atomic
+
+    data = config.replace(
+        model_kwargs=dict(build_kwargs), image_size=image_size, preprocessing=preprocessing, policy=policy
+    ).to_dict()
+    data.update(
+        class_names=list(source.class_names),
+        num_classes=int(source.num_classes),
+        dataset_name=source.name,
+        num_train=int(source.num_train),
+        num_val=None if source.num_val is None else int(source.num_val),
+        steps_per_epoch_resolved=steps,
+        learning_rate=lr,
+        num_replicas=replicas,
+        keras_classics_version=__version__,
+        keras_version=keras.__version__,
+        tensorflow_version=tf.__version__,
+        created=datetime.datetime.now().isoformat(timespec="seconds"),
+    )
+    write_json_atomic(os.path.join(run_dir, "config.json"), data)
+
+
+def _truncate_history(path, initial_epoch):
+    """Drop history rows of epochs that the resumed run will train again."""
+    if not os.path.isfile(path):
+        return
+    with open(path, newline="", encoding="utf-8") as f:
+        rows = list(csv.reader(f))
+    if not rows:
+        return
+    header, body = rows[0], rows[1:]
+    col = header.index("epoch") if "epoch" in header else 0
+    kept = [r for r in body if r and r[col].isdigit() and int(r[col]) < initial_epoch]
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(header)
+    writer.writerows(kept)
+    tmp = f"{path}.tmp-{os.getpid()}"
+    with open(tmp, "w", newline="", encoding="utf-8") as f:
+        f.write(buf.getvalue())
+    os.replace(tmp, path)
+
+
+def _tensorboard_available() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("tensorboard") is not None
+
+
+# ---------------------------------------------------------------------- helpers: determinism
+def _op_determinism() -> bool:
+    try:
+        from tensorflow.python.framework import config as tf_config
+
+        return bool(tf_config.is_op_determinism_enabled())
+    except (ImportError, AttributeError):
+        return False
+
+
+def _disable_op_determinism():
+    try:
+        from tensorflow.python.framework import config as tf_config
+
+        tf_config.disable_op_determinism()
+    except (ImportError, AttributeError):
+        pass
+
+
+# ---------------------------------------------------------------------- helpers: data
+def _image_size(config, info) -> int:
+    if config.image_size is not None:
+        size = config.image_size
+    elif config.dataset == "shapes":
+        size = 64
+    else:
+        size = info.default_size
+    if size < info.min_size:
+        raise ValueError(
+            f"--image-size {size} is too small for {info.name!r}: it needs at least {info.min_size}x{info.min_size} "
+            f"(the paper's size is {info.default_size})."
+        )
+    return size
+
+
+def _load_source(config, image_size):
+    from keras_classics.data import get_source
+
+    kwargs = dict(image_size=image_size, seed=config.seed)
+    if config.val:
+        kwargs["val"] = config.val
+    if config.data_dir:
+        kwargs["data_dir"] = os.path.expanduser(config.data_dir)
+    return get_source(config.dataset, **kwargs)
+
+
+def _check_source(source, config, batch) -> int:
+    num_classes = int(source.num_classes)
+    if num_classes < 2:
+        raise ValueError(
+            f"The dataset {source.name!r} has {num_classes} class(es); classification needs at least 2 "
+            f"(found: {list(source.class_names)})."
+        )
+    if len(source.class_names) != num_classes:
+        raise ValueError(
+            f"The dataset {source.name!r} declares {num_classes} classes but names {len(source.class_names)}."
+        )
+    if not source.num_train:
+        raise ValueError(f"The training split of {source.name!r} is empty.")
+    if batch > source.num_train:
+        raise ValueError(
+            f"--batch-size {batch} is larger than the training split of {source.name!r} "
+            f"({source.num_train} images). Use --batch-size {min(source.num_train, 64)} or smaller."
+        )
+    return num_classes
+
+
+def _policy(config, info, image_size) -> str:
+    from keras_classics.data import POLICIES
+
+    name = config.policy
+    if name is None:
+        name = FAMILY_POLICIES.get(info.family, "resnet")
+        if image_size <= 64 and "cifar" in POLICIES:
+            name = "cifar"  # small images: pad-and-crop, flip
+    if name not in POLICIES:
+        close = difflib.get_close_matches(name, list(POLICIES), n=2)
+        hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
+        raise ValueError(f"Unknown augmentation policy {name!r}.{hint} Accepted: {', '.join(POLICIES)}.")
+    return name
+
+
+def _with_targets(ds, names):
+    """Repeat the label for every output of an auxiliary-head model."""
+    if not names:
+        return ds
+    return ds.map(lambda x, y: (x, {n: y for n in names}))
+
+
+def _distribute_options(ds, strategy):
+    import tensorflow as tf
+
+    if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        options = tf.data.Options()
+        options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+        ds = ds.with_options(options)
+    return ds
+
+
+def _train_dataset(config, source, policy, image_size, preprocessing, num_classes, one_hot, steps,
+                   initial_epoch, names, strategy):
+    import tensorflow as tf
+
+    from keras_classics.data import make_pipeline
+
+    images = source.train.cache() if config.cache else source.train
+    epochs = []
+    for epoch in range(initial_epoch, config.epochs):
+        ds = make_pipeline(
+            images,
+            policy=policy,
+            image_size=image_size,
+            batch_size=config.batch_size,
+            training=True,
+            seed=config.seed,
+            epoch=epoch,
+            preprocessing=preprocessing,
+            num_classes=num_classes,
+            one_hot=one_hot,
+            mixup=config.mixup,
+            cutmix=config.cutmix,
+            shuffle_buffer=config.shuffle_buffer,
+            cache=False,
+            drop_remainder=True,
+            repeat=False,
+        )
+        epochs.append(ds.take(steps))
+    if not epochs:
+        return None
+    ds = epochs[0]
+    for more in epochs[1:]:
+        ds = ds.concatenate(more)
+    ds = _with_targets(ds, names).prefetch(tf.data.AUTOTUNE)
+    return _distribute_options(ds, strategy)
+
+
+def _val_dataset(config, source, policy, image_size, preprocessing, num_classes, one_hot, names, strategy):
+    import tensorflow as tf
+
+    from keras_classics.data import make_pipeline
+
+    ds = make_pipeline(
+        source.validation,
+        policy=policy,
+        image_size=image_size,
+        batch_size=config.batch_size,
+        training=False,
+        seed=config.seed,
+        preprocessing=preprocessing,
+        num_classes=num_classes,
+        one_hot=one_hot,
+        cache=config.cache,
+        drop_remainder=config.strategy == "tpu",
+        repeat=False,
+    )
+    if config.validation_steps:
+        ds = ds.take(config.validation_steps)
+    ds = _with_targets(ds, names).prefetch(tf.data.AUTOTUNE)
+    return _distribute_options(ds, strategy)
+
+
+# ---------------------------------------------------------------------- helpers: model
+def _build_model(name, kwargs):
+    from keras_classics.models import create_model
+
+    try:
+        return create_model(name, **kwargs)
+    except TypeError as e:
+        raise ValueError(f"Bad --model-kwargs for {name!r}: {e}. Received: {kwargs}") from None
+
+
+def _make_optimizer(config, schedule, keras):
+    clip = {}
+    if config.clipnorm is not None:
+        clip["clipnorm"] = config.clipnorm
+    if config.global_clipnorm is not None:
+        clip["global_clipnorm"] = config.global_clipnorm
+    if config.optimizer == "sgd":
+        return keras.optimizers.SGD(learning_rate=schedule, momentum=config.momentum, nesterov=config.nesterov,
+                                    **clip)
+    if config.optimizer == "rmsprop":
+        # Keras' RMSprop adds epsilon inside the square root, as TensorFlow's
+        # original RMSProp did: the convention of Inception v3's epsilon = 1.0.
+        return keras.optimizers.RMSprop(learning_rate=schedule, rho=config.rho, momentum=config.momentum,
+                                        epsilon=config.epsilon, **clip)
+    if config.optimizer == "adam":
+        return keras.optimizers.Adam(learning_rate=schedule, epsilon=config.epsilon, **clip)
+    if config.optimizer == "adamw":
+        return keras.optimizers.AdamW(learning_rate=schedule, weight_decay=config.weight_decay,
+                                      epsilon=config.epsilon, **clip)
+    raise ValueError(f"Unknown optimizer {config.optimizer!r}.")
+
+
+def _monitor_key(monitor, model, metric_key):
+    """Translate ``val_top1`` / ``top1`` / ``val_loss`` into the key Keras logs under."""
+    validation = monitor.startswith("val_")
+    base = monitor[4:] if validation else monitor
+    allowed = {"top1", "top5", "loss"}
+    if base not in allowed:
+        raise ValueError(
+            f"Unknown --monitor {monitor!r}. Accepted: val_top1, val_top5, val_loss, top1, top5, loss."
+        )
+    return metric_key(model, base, validation=validation)
+
+
+def _final_metrics(model, history, val_ds, config, names):
+    """Validation loss, top-1 and top-5 of the final weights (and the last training values)."""
+    from keras_classics.training.losses import metric_key
+
+    out = {"top1": None, "top5": None, "loss": None}
+    last_train = {k: v[-1] for k, v in history.items() if v}
+    for name in ("top1", "top5", "loss"):
+        key = metric_key(model, name)
+        if key in last_train:
+            out[f"train_{name}"] = float(last_train[key])
+    if val_ds is None:
+        return out
+    validated_last = history and len(history.get("val_loss", [])) and (config.epochs % config.validation_freq == 0)
+    if validated_last:
+        logs = {k[4:]: v[-1] for k, v in history.items() if k.startswith("val_")}
+    else:
+        logs = model.evaluate(val_ds, return_dict=True, verbose=0)
+    for name in ("top1", "top5", "loss"):
+        key = metric_key(model, name)
+        if key in logs:
+            out[name] = float(logs[key])
+    return out
+
+
+def _ten_crop_metrics(model, source, image_size, preprocessing, num_classes, batch, config):
+    """AlexNet's test: average the softmax of 10 crops (corners, centre, and their flips)."""
+    import numpy as np
+
+    from keras_classics.data import ten_crop
+    from keras_classics.models import strip_aux
+
+    main = strip_aux(model)
+    ds = ten_crop(source.validation, image_size=image_size, preprocessing=preprocessing, batch_size=batch)
+    if config.validation_steps:
+        ds = ds.take(config.validation_steps)
+    correct1 = correct5 = total = 0
+    for crops, labels in ds:
+        n, k = crops.shape[0], crops.shape[1]
+        probs = main.predict_on_batch(np.reshape(crops, (n * k,) + tuple(crops.shape[2:])))
+        probs = np.asarray(probs).reshape(n, k, -1).mean(axis=1)
+        labels = np.asarray(labels)
+        order = np.argsort(-probs, axis=1)
+        correct1 += int((order[:, 0] == labels).sum())
+        correct5 += int((order[:, :5] == labels[:, None]).any(axis=1).sum())
+        total += n
+    return {"ten_crop_top1": correct1 / total, "ten_crop_top5": correct5 / total if num_classes > 5 else None}
+
