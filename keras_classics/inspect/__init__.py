@@ -24,6 +24,13 @@ from keras_classics.arithmetic import *  # noqa: F401,F403
 from keras_classics.arithmetic import __all__ as _arithmetic_all
 from keras_classics.inspect._model import inception_block
 from keras_classics.inspect.compare import Comparison, compare, inception_reduction, model_table
+from keras_classics.inspect.pictures import (
+    load_image,
+    plot_activations,
+    plot_filters,
+    plot_history,
+    plot_receptive_field,
+)
 from keras_classics.inspect.summary import MAC_KINDS, WEIGHT_KINDS, ModelSummary, summary
 
 __all__ = list(_arithmetic_all) + [
@@ -36,4 +43,9 @@ __all__ = list(_arithmetic_all) + [
     "model_table",
     "inception_reduction",
     "inception_block",
+    "plot_filters",
+    "plot_activations",
+    "plot_receptive_field",
+    "plot_history",
+    "load_image",
 ]

@@ -153,6 +153,8 @@ def render(
     cells = [[c.header for c in columns]]
     for row in all_rows:
         cells.append([(c.show or plain)(row.get(c.key)) for c in columns])
+    if fmt == "markdown" and totals is not None:
+        cells[-1] = [f"**{v}**" if v else v for v in cells[-1]]
     widths = [max(len(r[i]) for r in cells) for i in range(len(columns))]
     lines = []
     if fmt == "markdown":
@@ -161,10 +163,8 @@ def render(
         lines.append("| " + " | ".join(h.ljust(w) for h, w in zip(cells[0], widths)) + " |")
         lines.append("|" + "|".join(("-" * (w + 1) + ":") if c.align == ">" else (":" + "-" * (w + 1))
                                     for c, w in zip(columns, widths)) + "|")
-        for i, r in enumerate(cells[1:]):
-            bold = totals is not None and i == len(cells) - 2
-            vals = [f"**{v}**" if bold and v else v for v in r]
-            lines.append("| " + " | ".join(_align(v, w, c.align) for v, w, c in zip(vals, widths, columns)) + " |")
+        for r in cells[1:]:
+            lines.append("| " + " | ".join(_align(v, w, c.align) for v, w, c in zip(r, widths, columns)) + " |")
         if footer:
             lines.append("")
             lines += list(footer)

@@ -93,14 +93,15 @@ def info_for(model_or_name):
     return None
 
 
-def resolve(model_or_name, input_shape=None, **builder_kwargs):
+def resolve(model_or_name, input_shape=None, *, default_input=True, **builder_kwargs):
     """Return ``(model, info, kwargs)`` for a name, spec, ``.keras`` path or model.
 
     Args:
         model_or_name: see the module docstring.
         input_shape: ``(H, W, C)`` or an int (square, 3 channels). Registered
-            names default to the paper's resolution so that multiply-adds are
-            defined; a given model is rebuilt at this shape only if it differs.
+            names default to the paper's resolution (with ``default_input``) so
+            that multiply-adds are defined; a given model is rebuilt at this shape
+            only if it differs.
         **builder_kwargs: builder options (names and specs only).
 
     Returns:
@@ -133,7 +134,7 @@ def resolve(model_or_name, input_shape=None, **builder_kwargs):
     if name in BLOCKS:
         return inception_block(name, input_shape=input_shape, **opts), None, opts
     info = _registry.model_info(name)
-    if input_shape is None and "input_tensor" not in opts:
+    if input_shape is None and default_input and "input_tensor" not in opts:
         input_shape = opts.pop("input_shape", None) or (info.default_size, info.default_size, 3)
     if input_shape is not None:
         opts["input_shape"] = input_shape
