@@ -168,3 +168,98 @@ def test_basic_blocks_have_no_stride_in_option():
         keras_classics.resnet18(stride_in="3x3")
     with pytest.raises(ValueError, match="stride_in"):
         resnet.bottleneck_block(keras.Input((8, 8, 16)), 4, name="b", stride_in="1x3")
+
+
+# --------------------------------------------------------------- Inception v3
+
+V3_PARAMS, V3_AUX_PARAMS = 23_834_568, 27_161_264
+
+
+def _v3_module():
+    import sys
+
+    return sys.modules["keras_classics.models.inception_v3"]
+
+
+@pytest.mark.parametrize("aux_logits,params", [(False, V3_PARAMS), (True, V3_AUX_PARAMS)])
+def test_inception_v3_exact_parameters(aux_logits, params):
+    model = _built("inception_v3", aux_logits=aux_logits)
+    assert trainable(model) == params
+    info = model_info("inception_v3")
+    assert (info.params, info.aux_params) == (V3_PARAMS, V3_AUX_PARAMS)
+    # The aux head by hand: 1x1 conv 768->128 + BN, 5x5 conv 128->768 + BN, fc 768->1000.
+    assert V3_AUX_PARAMS - V3_PARAMS == (768 * 128 + 2 * 128) + (5 * 5 * 128 * 768 + 2 * 768) + (768 * 1000 + 1000)
+
+
+def test_inception_v3_endpoint_shapes_at_299():
+    model = _built("inception_v3")
+    shapes = [tuple(model.get_layer(n).output.shape[1:]) for n in model_info("inception_v3").endpoints()]
+    assert shapes == [(147, 147, 64), (71, 71, 192), (35, 35, 288), (17, 17, 768), (8, 8, 2048)]
+    channels = {m: model.get_layer(m).output.shape[-1] for m in
+                ("mixed_5b", "mixed_5c", "mixed_6a", "mixed_6b", "mixed_7a", "mixed_7b")}
+    assert channels == {"mixed_5b": 256, "mixed_5c": 288, "mixed_6a": 768, "mixed_6b": 768, "mixed_7a": 1280,
+                        "mixed_7b": 2048}
+
+
+def test_inception_v3_layers_as_released():
+    model = _built("inception_v3")
+    convs = [l for l in model.layers if isinstance(l, keras.layers.Conv2D)]
+    bns = [l for l in model.layers if isinstance(l, keras.layers.BatchNormalization)]
+    assert len(convs) == len(bns) == 94  # as in keras.applications / tf-slim
+    assert not any(c.use_bias for c in convs)
+    assert all(b.epsilon == 1e-3 and b.scale and b.center for b in bns)
+    assert model.get_layer("dropout").rate == 0.2
+    assert model.get_layer("mixed_6b_branch7x7_2_conv").kernel_size == (1, 7)
+    assert model.get_layer("mixed_7b_branch3x3dbl_3b_conv").kernel_size == (3, 1)
+    assert model.get_layer("conv2d_1a_3x3_conv").strides == (2, 2)
+
+
+def test_inception_v3_min_sizes_from_the_layers():
+    v3 = _v3_module()
+    assert (v3.MIN_SIZE, v3.MIN_SIZE_AUX) == (75, 299)
+    assert model_info("inception_v3").min_size == 75
+    with pytest.raises(ValueError, match="at least 75x75"):
+        keras_classics.inception_v3(include_top=False, input_shape=(74, 74, 3))
+    with pytest.raises(ValueError, match="at least 299x299"):
+        keras_classics.inception_v3(aux_logits=True, input_shape=(298, 298, 3))
+    small = keras_classics.inception_v3(include_top=False, input_shape=(75, 75, 3))
+    assert small.output.shape == (None, 1, 1, 2048)
+
+
+def test_inception_v3_aux_outputs_dict_and_fit_step():
+    # The aux head needs the paper's 299x299 (see the min-size test); the step runs
+    # eagerly, which on CPU costs far less than tracing the graph once.
+    model = _built("inception_v3", aux_logits=True)
+    assert sorted(model.output) == ["aux", "predictions"]
+    assert model.get_layer("aux_conv1_relu").output.shape == (None, 1, 1, 768)
+    x = np.random.default_rng(0).uniform(-1, 1, (2, 299, 299, 3)).astype("float32")
+    y = np.array([1, 997])
+    model.compile(
+        optimizer=keras.optimizers.SGD(0.01),
+        loss={"predictions": "sparse_categorical_crossentropy", "aux": "sparse_categorical_crossentropy"},
+        loss_weights={"predictions": 1.0, "aux": 0.4},
+        run_eagerly=True,
+    )
+    before = {n: model.get_layer(n).kernel.numpy().copy() for n in ("aux", "predictions")}
+    hist = model.fit(x, {"predictions": y, "aux": y}, batch_size=2, epochs=1, verbose=0)
+    assert np.isfinite(hist.history["loss"][0])
+    assert all(not np.array_equal(before[n], model.get_layer(n).kernel.numpy()) for n in before)
+    main = keras_classics.strip_aux(model)
+    assert main.output.shape == (None, 1000)
+    out = model(x, training=False)
+    np.testing.assert_allclose(main([x], training=False), out["predictions"], atol=1e-6)
+    assert out["aux"].shape == (2, 1000)
+
+
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        ({"aux_logits": True, "include_top": False}, "aux_logits=True"),
+        ({"aux_logits": "yes"}, "aux_logits"),
+        ({"dropout": 1.5}, r"dropout.*Received: dropout=1.5"),
+        ({"pooling": "sum", "include_top": False}, "pooling"),
+    ],
+)
+def test_inception_v3_bad_arguments(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        keras_classics.inception_v3(**kwargs)
