@@ -1,0 +1,298 @@
+"""VGG: Simonyan & Zisserman, "Very Deep Convolutional Networks for Large-Scale
+Image Recognition", ICLR 2015.
+
+One table, :data:`CONFIGS`, holds the paper's Table 1 configurations A, B, D
+and E (11, 13, 16 and 19 weight layers); one builder reads it. Every
+convolution is 3x3, stride 1, padding 1, followed by ReLU; each of the five
+blocks ends in a 2x2 stride-2 max-pooling, so a 224x224 input leaves a 7x7x512
+map, flattened into fc1 (4096) → fc2 (4096) → predictions (1000).
+
+Map sizes at 224x224::
+
+    block1  64 channels    224x224 -> block1_pool 112x112
+    block2  128            112x112 -> block2_pool 56x56
+    block3  256             56x56  -> block3_pool 28x28
+    block4  512             28x28  -> block4_pool 14x14
+    block5  512             14x14  -> block5_pool 7x7 -> flatten 25088
+
+Layer names are those of keras.applications (``block{i}_conv{j}``,
+``block{i}_pool``, ``flatten``, ``fc1``, ``fc2``, ``predictions``), so its
+ImageNet weights for VGG16 and VGG19 load by name. The ``*_bn`` models add a
+batch normalisation after every convolution (the convolution keeps its bias),
+as torchvision's ``vgg*_bn``; they are not in the paper. Configurations C
+(with 1x1 convolutions) and A-LRN are not built.
+"""
+
+from __future__ import annotations
+
+from keras import layers
+
+from keras_classics.arithmetic import SpatialOp, min_input_size
+from keras_classics.models import _layers
+from keras_classics.models._registry import register_model
+from keras_classics.models.alexnet import check_dropout, fc_classifier
+
+__all__ = [
+    "vgg11",
+    "vgg11_bn",
+    "vgg13",
+    "vgg13_bn",
+    "vgg16",
+    "vgg16_bn",
+    "vgg19",
+    "vgg19_bn",
+    "CONFIGS",
+    "spatial_ops",
+    "MIN_SIZE",
+]
+
+# Table 1: the output channels of each convolution, block by block.
+CONFIGS = {
+    "A": ((64,), (128,), (256, 256), (512, 512), (512, 512)),  # VGG11
+    "B": ((64, 64), (128, 128), (256, 256), (512, 512), (512, 512)),  # VGG13
+    "D": ((64, 64), (128, 128), (256, 256, 256), (512, 512, 512), (512, 512, 512)),  # VGG16
+    "E": ((64, 64), (128, 128), (256, 256, 256, 256), (512, 512, 512, 512), (512, 512, 512, 512)),  # VGG19
+}
+
+# Reference trainable parameters at 1000 classes: (plain, with batch norm).
+_PARAMS = {
+    "A": (132_863_336, 132_868_840),
+    "B": (133_047_848, 133_053_736),
+    "D": (138_357_544, 138_365_992),
+    "E": (143_667_240, 143_678_248),
+}
+
+# ILSVRC-2012 validation top-1 / top-5 error (%), Table 3 (dense evaluation, one test scale).
+_ERRORS = {
+    "A": (29.6, 10.4, "training scale S=256, test scale Q=256"),
+    "B": (28.7, 9.9, "training scale S=256, test scale Q=256"),
+    "D": (25.6, 8.1, "scale-jittered training S in [256, 512], test scale Q=384 (the released model)"),
+    "E": (25.5, 8.0, "scale-jittered training S in [256, 512], test scale Q=384 (the released model)"),
+}
+
+# The models keras.applications publishes ImageNet weights for.
+_IMAGENET = ("vgg16", "vgg19")
+
+# torchvision's batch-norm settings (eps 1e-5, momentum 0.1 in its convention).
+_BN_EPSILON = 1e-5
+_BN_MOMENTUM = 0.9
+
+
+def spatial_ops(config="D"):
+    """The spatial path of a configuration: 3x3 "same" convolutions and 2x2/2 pools."""
+    ops = []
+    for i, block in enumerate(CONFIGS[config], start=1):
+        ops += [SpatialOp(f"block{i}_conv{j}", 3, 1, 1) for j in range(1, len(block) + 1)]
+        ops.append(SpatialOp(f"block{i}_pool", 2, 2))
+    return tuple(ops)
+
+
+MIN_SIZE = min_input_size(spatial_ops("A"))  # 32 for every configuration: five halvings
+
+
+def _endpoint_names(config, batch_norm):
+    # The last layer at each resolution: 224, 112, 56, 28 and 14 pixels, then block5_pool (7).
+    suffix = "_relu" if batch_norm else ""
+    names = [f"block{i}_conv{len(block)}{suffix}" for i, block in enumerate(CONFIGS[config], start=1)]
+    return names + ["block5_pool"]
+
+
+def _vgg(
+    config,
+    batch_norm,
+    *,
+    include_top,
+    weights,
+    input_tensor,
+    input_shape,
+    pooling,
+    classes,
+    classifier_activation,
+    name,
+    dropout,
+    model_name,
+):
+    imagenet = model_name in _IMAGENET
+    check_dropout(dropout)
+    _layers.check_args(
+        name, include_top=include_top, weights=weights, pooling=pooling, classes=classes, imagenet=imagenet
+    )
+    img_input, inputs = _layers.model_input(
+        name,
+        input_tensor=input_tensor,
+        input_shape=input_shape,
+        include_top=include_top,
+        default_size=224,
+        min_size=MIN_SIZE,
+        weights=weights,
+        fixed_top_size=True,
+    )
+    if weights == "imagenet" and include_top and tuple(img_input.shape[1:3]) != (224, 224):
+        raise ValueError(
+            f"With `weights='imagenet'` and `include_top=True`, {model_name!r} needs a 224x224 input: fc1 was "
+            f"trained on the 7x7x512 map it gives. Received: input_shape={tuple(img_input.shape[1:])}. "
+            "Use include_top=False for other sizes."
+        )
+
+    x = img_input
+    for i, block in enumerate(CONFIGS[config], start=1):
+        for j, filters in enumerate(block, start=1):
+            conv_name = f"block{i}_conv{j}"
+            if batch_norm:
+                x = layers.Conv2D(filters, 3, padding="same", name=conv_name)(x)
+                x = layers.BatchNormalization(epsilon=_BN_EPSILON, momentum=_BN_MOMENTUM, name=f"{conv_name}_bn")(x)
+                x = layers.Activation("relu", name=f"{conv_name}_relu")(x)
+            else:
+                x = layers.Conv2D(filters, 3, padding="same", activation="relu", name=conv_name)(x)
+        x = layers.MaxPooling2D(2, 2, name=f"block{i}_pool")(x)
+
+    # Dropout 0.5 after fc1 and fc2 as in the paper (Section 3.1); keras.applications leaves
+    # it out, which changes nothing at inference and nothing in the weights.
+    outputs = fc_classifier(
+        x,
+        include_top=include_top,
+        pooling=pooling,
+        classes=classes,
+        classifier_activation=classifier_activation,
+        dropout=dropout,
+        fc_names=("fc1", "fc2"),
+        model_name=name,
+    )
+    return _layers.finish(inputs, outputs, name=name, weights=weights, input_tensor=input_tensor, model_name=model_name)
+
+
+_DOC = """VGG{depth}{bn_title}: configuration {config} of the paper{bn_clause} ({params:,} parameters).
+
+    Reference: Simonyan & Zisserman, "Very Deep Convolutional Networks for
+    Large-Scale Image Recognition", ICLR 2015.{imagenet_line}
+
+    With ``include_top=True`` and an input other than 224x224 the flattened
+    map, and so fc1's weight shape, changes (as in keras.applications).
+
+    Args:
+{base_args}
+        dropout: dropout rate after fc1 and fc2 (the paper: 0.5).
+
+    Returns:
+        A functional ``keras.Model``.
+
+    Example:
+        >>> model = {fn}()                              # 224x224x3 -> 1000 classes
+        >>> small = {fn}(classes=10, input_shape=(64, 64, 3))
+"""
+
+
+def _register(fn_name, config, batch_norm):
+    """Register a public builder: its metadata and docstring come from the tables above."""
+    depth = {"A": 11, "B": 13, "D": 16, "E": 19}[config]
+    imagenet = fn_name in _IMAGENET
+    params = _PARAMS[config][batch_norm]
+    if batch_norm:
+        top1, top5 = None, None
+        note = "Not in the paper: batch normalisation was published after it (torchvision's vgg*_bn)."
+    else:
+        top1, top5, setting = _ERRORS[config]
+        note = f"ILSVRC-2012 validation, Table 3, dense evaluation at one test scale: {setting}."
+
+    def wrap(fn):
+        fn.__doc__ = _DOC.format(
+            depth=depth,
+            bn_title=" with batch normalisation" if batch_norm else "",
+            config=config,
+            bn_clause=", with batch normalisation after every convolution" if batch_norm else "",
+            params=params,
+            imagenet_line=(
+                "\n\n    ``weights=\"imagenet\"`` ports the keras.applications weights." if imagenet else ""
+            ),
+            base_args=_layers.BASE_DOCSTRING.strip("\n"),
+            fn=fn_name,
+        )
+        return register_model(
+            fn_name,
+            paper="Very Deep Convolutional Networks for Large-Scale Image Recognition",
+            venue="ICLR",
+            year=2015,
+            default_size=224,
+            min_size=MIN_SIZE,
+            preprocessing="caffe",
+            params=params,
+            top1_error=top1,
+            top5_error=top5,
+            error_note=note,
+            endpoints=lambda **_: _endpoint_names(config, batch_norm),
+            imagenet_weights=imagenet,
+        )(fn)
+
+    return wrap
+
+
+@_register("vgg11", "A", batch_norm=False)
+def vgg11(*, include_top=True, weights=None, input_tensor=None, input_shape=None, pooling=None, classes=1000,
+          classifier_activation="softmax", name="vgg11", dropout=0.5):
+    return _vgg("A", False, include_top=include_top, weights=weights, input_tensor=input_tensor,
+                input_shape=input_shape, pooling=pooling, classes=classes,
+                classifier_activation=classifier_activation, name=name, dropout=dropout,
+                model_name="vgg11")
+
+
+@_register("vgg11_bn", "A", batch_norm=True)
+def vgg11_bn(*, include_top=True, weights=None, input_tensor=None, input_shape=None, pooling=None, classes=1000,
+             classifier_activation="softmax", name="vgg11_bn", dropout=0.5):
+    return _vgg("A", True, include_top=include_top, weights=weights, input_tensor=input_tensor,
+                input_shape=input_shape, pooling=pooling, classes=classes,
+                classifier_activation=classifier_activation, name=name, dropout=dropout,
+                model_name="vgg11_bn")
+
+
+@_register("vgg13", "B", batch_norm=False)
+def vgg13(*, include_top=True, weights=None, input_tensor=None, input_shape=None, pooling=None, classes=1000,
+          classifier_activation="softmax", name="vgg13", dropout=0.5):
+    return _vgg("B", False, include_top=include_top, weights=weights, input_tensor=input_tensor,
+                input_shape=input_shape, pooling=pooling, classes=classes,
+                classifier_activation=classifier_activation, name=name, dropout=dropout,
+                model_name="vgg13")
+
+
+@_register("vgg13_bn", "B", batch_norm=True)
+def vgg13_bn(*, include_top=True, weights=None, input_tensor=None, input_shape=None, pooling=None, classes=1000,
+             classifier_activation="softmax", name="vgg13_bn", dropout=0.5):
+    return _vgg("B", True, include_top=include_top, weights=weights, input_tensor=input_tensor,
+                input_shape=input_shape, pooling=pooling, classes=classes,
+                classifier_activation=classifier_activation, name=name, dropout=dropout,
+                model_name="vgg13_bn")
+
+
+@_register("vgg16", "D", batch_norm=False)
+def vgg16(*, include_top=True, weights=None, input_tensor=None, input_shape=None, pooling=None, classes=1000,
+          classifier_activation="softmax", name="vgg16", dropout=0.5):
+    return _vgg("D", False, include_top=include_top, weights=weights, input_tensor=input_tensor,
+                input_shape=input_shape, pooling=pooling, classes=classes,
+                classifier_activation=classifier_activation, name=name, dropout=dropout,
+                model_name="vgg16")
+
+
+@_register("vgg16_bn", "D", batch_norm=True)
+def vgg16_bn(*, include_top=True, weights=None, input_tensor=None, input_shape=None, pooling=None, classes=1000,
+             classifier_activation="softmax", name="vgg16_bn", dropout=0.5):
+    return _vgg("D", True, include_top=include_top, weights=weights, input_tensor=input_tensor,
+                input_shape=input_shape, pooling=pooling, classes=classes,
+                classifier_activation=classifier_activation, name=name, dropout=dropout,
+                model_name="vgg16_bn")
+
+
+@_register("vgg19", "E", batch_norm=False)
+def vgg19(*, include_top=True, weights=None, input_tensor=None, input_shape=None, pooling=None, classes=1000,
+          classifier_activation="softmax", name="vgg19", dropout=0.5):
+    return _vgg("E", False, include_top=include_top, weights=weights, input_tensor=input_tensor,
+                input_shape=input_shape, pooling=pooling, classes=classes,
+                classifier_activation=classifier_activation, name=name, dropout=dropout,
+                model_name="vgg19")
+
+
+@_register("vgg19_bn", "E", batch_norm=True)
+def vgg19_bn(*, include_top=True, weights=None, input_tensor=None, input_shape=None, pooling=None, classes=1000,
+             classifier_activation="softmax", name="vgg19_bn", dropout=0.5):
+    return _vgg("E", True, include_top=include_top, weights=weights, input_tensor=input_tensor,
+                input_shape=input_shape, pooling=pooling, classes=classes,
+                classifier_activation=classifier_activation, name=name, dropout=dropout,
+                model_name="vgg19_bn")
