@@ -14,4 +14,4 @@ def _fresh_keras_state():
     """Each test starts with a clean Keras graph state and the float32 policy."""
     yield
     keras.config.set_dtype_policy("float32")
-    keras.backend.clear_session()
+    keras.backend.clear_session(free_memory=False)

@@ -225,7 +225,7 @@ def model_input(
         min_size: smallest accepted height and width (from
             :func:`keras_classics.arithmetic.min_input_size` on the model's path).
         fixed_top_size: the classifier flattens a feature map (AlexNet, ZFNet,
-            VGG): with the top on and no shape given, the paper's size is used.
+            VGG): with the top on, height and width must be given (not None).
 
     Returns:
         ``(img_input, inputs)``: the tensor the layers consume and the model's
@@ -240,7 +240,7 @@ def model_input(
     if input_tensor is not None and input_shape is None:
         input_shape = tuple(input_tensor.shape[1:])
     if input_shape is None:
-        input_shape = (default_size, default_size, 3) if (include_top or fixed_top_size) else (None, None, 3)
+        input_shape = (default_size, default_size, 3) if include_top else (None, None, 3)
     try:
         input_shape = tuple(None if d is None else int(d) for d in input_shape)
     except (TypeError, ValueError):
@@ -253,6 +253,12 @@ def model_input(
             f"Received: input_shape={input_shape!r}"
         )
     h, w, c = input_shape
+    if fixed_top_size and include_top and (h is None or w is None):
+        raise ValueError(
+            f"{model_name!r} flattens its last feature map into the fully connected layers, so with "
+            f"include_top=True the input needs a fixed height and width. Received: input_shape={input_shape!r}. "
+            f"Give a size (the paper's is {default_size}x{default_size}) or use include_top=False."
+        )
     if c is None or c < 1:
         raise ValueError(f"`input_shape` needs a positive channel count. Received: input_shape={input_shape!r}")
     if weights == "imagenet" and c != 3:

@@ -1,0 +1,162 @@
+"""keras_classics models against their keras.applications counterparts.
+
+For each pair, in the same process, with the same batch, precision, optimizer
+(SGD with momentum) and jit setting: graph build time, inference images/s and
+training-step images/s, and ours / keras.applications as a ratio (> 1: ours is
+faster). Timings alternate between the two models repeat by repeat, so both see
+the same machine load; each figure is a median over repeats after warm-up.
+
+    python benchmarks/models.py                       # all six pairs at paper size
+    python benchmarks/models.py --models resnet50 --batch-size 16 --json out.json
+    python benchmarks/models.py --tiny                # smoke run at the smallest sizes
+
+Pairs: resnet50/101/152 (v1, as keras.applications), vgg16, vgg19, inception_v3.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+PAIRS = {
+    "resnet50": "ResNet50",
+    "resnet101": "ResNet101",
+    "resnet152": "ResNet152",
+    "vgg16": "VGG16",
+    "vgg19": "VGG19",
+    "inception_v3": "InceptionV3",
+}
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--models", default=",".join(PAIRS))
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--image-size", type=int, default=None, help="default: the paper size of each model")
+    p.add_argument("--steps", type=int, default=3, help="steps per timed repeat")
+    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--warmup", type=int, default=2)
+    p.add_argument("--precision", default="float32", choices=["float32", "mixed_float16", "mixed_bfloat16"])
+    p.add_argument("--jit-compile", action="store_true", help="XLA for both (default off on CPU)")
+    p.add_argument("--json", default=None)
+    p.add_argument("--tiny", action="store_true", help="smallest sizes, for a smoke run")
+    args = p.parse_args(argv)
+    if args.tiny:
+        args.batch_size, args.steps, args.repeats, args.warmup = 2, 1, 2, 1
+        args.image_size = args.image_size or 75
+    for n in args.models.split(","):
+        if n not in PAIRS:
+            raise SystemExit(f"Unknown model {n!r}. Accepted: {', '.join(PAIRS)}")
+    return args
+
+
+def build_pair(name, size, classes=1000):
+    import keras
+
+    from keras_classics import create_model
+
+    t0 = time.perf_counter()
+    ours = create_model(name, classes=classes, input_shape=(size, size, 3))
+    t_ours = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    theirs = getattr(keras.applications, PAIRS[name])(weights=None, classes=classes, input_shape=(size, size, 3))
+    t_theirs = time.perf_counter() - t0
+    return ours, theirs, t_ours, t_theirs
+
+
+def _timer(fn, steps):
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        fn()
+    return (time.perf_counter() - t0) / steps
+
+
+def measure(name, args):
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    keras.config.set_dtype_policy(args.precision)
+    from keras_classics import model_info
+
+    size = args.image_size or model_info(name).default_size
+    ours, theirs, b_ours, b_theirs = build_pair(name, size)
+    rng = np.random.default_rng(0)
+    x = tf.constant(rng.uniform(-1, 1, (args.batch_size, size, size, 3)).astype("float32"))
+    y = tf.constant(rng.integers(0, 1000, (args.batch_size,)).astype("int32"))
+    fns = {}
+    for key, m in (("ours", ours), ("keras_applications", theirs)):
+        m.compile(
+            optimizer=keras.optimizers.SGD(0.01, momentum=0.9),
+            loss="sparse_categorical_crossentropy",
+            jit_compile=args.jit_compile,
+        )
+        infer = tf.function(lambda t, m=m: m(t, training=False), jit_compile=args.jit_compile)
+        train = lambda m=m: m.train_on_batch(x, y)  # noqa: E731
+        predict = lambda infer=infer: infer(x).numpy()  # noqa: E731
+        for _ in range(args.warmup):
+            predict()
+            train()
+        fns[key] = (predict, train)
+    times = {k: {"infer": [], "train": []} for k in fns}
+    for _ in range(args.repeats):
+        for key, (predict, train) in fns.items():
+            times[key]["infer"].append(_timer(predict, args.steps))
+            times[key]["train"].append(_timer(train, args.steps))
+    row = {"model": name, "image_size": size, "params_ours": ours.count_params(),
+           "params_keras_applications": theirs.count_params()}
+    for key, build_s in (("ours", b_ours), ("keras_applications", b_theirs)):
+        row[key] = {
+            "build_s": build_s,
+            "infer_images_per_s": args.batch_size / statistics.median(times[key]["infer"]),
+            "train_images_per_s": args.batch_size / statistics.median(times[key]["train"]),
+        }
+    for metric in ("infer_images_per_s", "train_images_per_s"):
+        row[f"ratio_{metric}"] = row["ours"][metric] / row["keras_applications"][metric]
+    row["ratio_build"] = b_theirs / b_ours  # > 1: ours builds faster
+    keras.config.set_dtype_policy("float32")
+    keras.backend.clear_session()
+    return row
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    result = {
+        "precision": args.precision,
+        "batch_size": args.batch_size,
+        "jit_compile": args.jit_compile,
+        "method": f"median of {args.repeats} alternating repeats x {args.steps} steps after {args.warmup} warm-up",
+        "rows": [],
+    }
+    for name in args.models.split(","):
+        row = measure(name, args)
+        result["rows"].append(row)
+        print(f"{name:<13} infer ratio {row['ratio_infer_images_per_s']:.3f}  "
+              f"train ratio {row['ratio_train_images_per_s']:.3f}  build ratio {row['ratio_build']:.2f}", flush=True)
+    print()
+    print("| model | size | build s (ours / k.a.) | infer img/s (ours / k.a.) | ratio | "
+          "train img/s (ours / k.a.) | ratio |")
+    print("|---|---|---|---|---|---|---|")
+    for r in result["rows"]:
+        o, t = r["ours"], r["keras_applications"]
+        print(f"| {r['model']} | {r['image_size']} | {o['build_s']:.2f} / {t['build_s']:.2f} | "
+              f"{o['infer_images_per_s']:.2f} / {t['infer_images_per_s']:.2f} | {r['ratio_infer_images_per_s']:.3f} | "
+              f"{o['train_images_per_s']:.2f} / {t['train_images_per_s']:.2f} | {r['ratio_train_images_per_s']:.3f} |")
+    print(f"batch {args.batch_size}, {args.precision}, jit_compile={args.jit_compile}; {result['method']}")
+    if args.json:
+        tmp = args.json + ".tmp"
+        with open(tmp, "w") as f:
+            json.dump(result, f, indent=2)
+        os.replace(tmp, args.json)
+    return result
+
+
+if __name__ == "__main__":
+    main()
