@@ -96,10 +96,23 @@ def _load_weights(model, weights):
         raise ValueError(f"`weights` must be a .weights.h5 or .keras file. Received: {path!r}")
     if not os.path.isfile(path):
         raise FileNotFoundError(f"Weights file not found: {path!r}")
-    try:
-        model.load_weights(path)
-    except ValueError as e:
-        raise ValueError(f"Could not load {path!r} into {model.name!r}: {e}") from None
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            model.load_weights(path)
+        except ValueError as e:
+            raise ValueError(f"Could not load {path!r} into {model.name!r}: {e}") from None
+    # Keras warns, and keeps fresh weights, for parts of the model the file does not cover.
+    partial = [str(w.message) for w in caught if "freshly-initialized" in str(w.message)
+               or "no matching group" in str(w.message)]
+    if partial:
+        raise ValueError(f"Could not load {path!r} into {model.name!r}: the file does not match its layers "
+                         f"({partial[0].splitlines()[0]})")
+    for w in caught:
+        if "optimizer" not in str(w.message):
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
 
 
 def _model_for_pictures(model_or_name, weights, input_shape=None, top=False, **builder_kwargs):
