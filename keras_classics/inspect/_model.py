@@ -134,8 +134,11 @@ def resolve(model_or_name, input_shape=None, *, default_input=True, **builder_kw
     if name in BLOCKS:
         return inception_block(name, input_shape=input_shape, **opts), None, opts
     info = _registry.model_info(name)
-    if input_shape is None and default_input and "input_tensor" not in opts:
-        input_shape = opts.pop("input_shape", None) or (info.default_size, info.default_size, 3)
+    if input_shape is None and default_input and "input_tensor" not in opts and "input_shape" not in opts:
+        # With the classifier the builder picks its paper size itself (a variant may differ:
+        # AlexNet's "owt" is 224, the 2012 paper 227); without it the input would be open.
+        if opts.get("include_top", True) is False:
+            input_shape = (info.default_size, info.default_size, 3)
     if input_shape is not None:
         opts["input_shape"] = input_shape
     try:
