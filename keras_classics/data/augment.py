@@ -82,7 +82,11 @@ def resize_shorter(image, shorter):
     new_h = tf.where(h <= w, shorter_f, tf.math.round(h * scale))
     new_w = tf.where(h <= w, tf.math.round(w * scale), shorter_f)
     size = tf.cast(tf.stack([new_h, new_w]), tf.int32)
-    return tf.image.resize(image, size, method="bilinear", antialias=True)
+    return tf.cond(
+        tf.reduce_all(tf.equal(size, shape[:2])),
+        lambda: tf.cast(image, tf.float32),  # already that size: skip the work
+        lambda: tf.image.resize(image, size, method="bilinear", antialias=True),
+    )
 
 
 def center_crop(image, height, width=None):
@@ -220,7 +224,7 @@ def ten_crop(images, size: int):
 # --------------------------------------------------------------------------- policies
 
 
-def train_transform(policy: str, image_size: int, pad_value=(0.0, 0.0, 0.0)):
+def train_transform(policy: str, image_size: int, pad_value=(0.0, 0.0, 0.0), lighting_std: float = LIGHTING_STD):
     """The training augmentation of ``policy`` as ``fn(image, seed) -> [S, S, 3]``.
 
     Args:
@@ -243,13 +247,14 @@ def train_transform(policy: str, image_size: int, pad_value=(0.0, 0.0, 0.0)):
             full = scaled(256, size)
             x = center_crop(resize_shorter(image, full), full)
             x = random_flip(random_crop(x, size, seeds[0]), seeds[2])
-            return lighting(x, seeds[3])
+            return lighting(x, seeds[3], lighting_std) if lighting_std else x
         if policy in SCALE_RANGES:
             lo, hi = (scaled(p, size) for p in SCALE_RANGES[policy])
             lo = max(lo, size)
             shorter = tf.random.stateless_uniform([], seed=seeds[1], minval=lo, maxval=hi + 1, dtype=tf.int32)
             x = random_crop(resize_shorter(image, shorter), size, seeds[0])
-            return lighting(random_flip(x, seeds[2]), seeds[3])
+            x = random_flip(x, seeds[2])
+            return lighting(x, seeds[3], lighting_std) if lighting_std else x
         if policy == "inception":
             top, left, h, w = inception_crop_window(tf.shape(image), seeds[0])
             x = image[top : top + h, left : left + w, :]

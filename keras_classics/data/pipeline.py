@@ -180,16 +180,15 @@ def make_pipeline(
             ds = tf.data.Dataset.from_tensor_slices(tf.cast(perm, tf.int64))
             ds = ds.map(lazy.fetch, num_parallel_calls=AUTOTUNE, deterministic=True)
             return ds.ignore_errors(log_warning=True) if lazy.may_fail else ds
-        op_seed = tf.random.stateless_uniform([], seed=key, minval=None, maxval=None, dtype=tf.int64)
         buffer = shuffle_buffer or DEFAULT_SHUFFLE_BUFFER
         if isinstance(lazy, _Stream):
-            ds = lazy.records.shuffle(buffer, seed=op_seed, reshuffle_each_iteration=False)
+            ds = seeded_shuffle(lazy.records, buffer, key)
             return ds.map(lazy.decode, num_parallel_calls=AUTOTUNE, deterministic=True)
         if shuffle_buffer is None and cache and size > 0:
             buffer = size  # everything is in memory already: a full shuffle costs nothing more
         if size > 0:
             buffer = min(buffer, size)
-        return dataset.shuffle(buffer, seed=op_seed, reshuffle_each_iteration=False)
+        return seeded_shuffle(dataset, buffer, key)
 
     def one_epoch(epoch_t):
         ds = ordered(epoch_t)
@@ -231,6 +230,28 @@ def make_pipeline(
     options = tf.data.Options()
     options.deterministic = True
     return ds.with_options(options).prefetch(AUTOTUNE)
+
+
+def seeded_shuffle(dataset: tf.data.Dataset, buffer_size: int, key) -> tf.data.Dataset:
+    """``dataset.shuffle(buffer_size)`` with its order a pure function of the ``[2]`` seed ``key``.
+
+    ``Dataset.shuffle`` mixes its seed with the global seed (``tf.random.set_seed``)
+    and needs a Python seed inside ``flat_map``; the shuffle op itself takes two
+    seeds, here derived from ``key`` alone. Elements must be plain tensors.
+    """
+    seeds = tf.random.stateless_uniform([2], seed=key, minval=None, maxval=None, dtype=tf.int64)
+    spec = dataset.element_spec
+    flat = tf.nest.flatten(spec)
+    shuffled = tf.raw_ops.ShuffleDataset(
+        input_dataset=tf.data.experimental.to_variant(dataset),
+        buffer_size=tf.constant(buffer_size, tf.int64),
+        seed=seeds[0],
+        seed2=seeds[1],
+        reshuffle_each_iteration=False,
+        output_types=[s.dtype for s in flat],
+        output_shapes=[s.shape for s in flat],
+    )
+    return tf.data.experimental.from_variant(shuffled, spec)
 
 
 def mix_batch(images, labels, seed, mixup: float = 0.0, cutmix: float = 0.0):
@@ -300,6 +321,8 @@ def _check_spec(dataset):
     if not (isinstance(spec, tuple) and len(spec) == 2):
         raise ValueError(f"make_pipeline expects (image, label) elements, received element_spec {spec}.")
     image, label = spec
+    if not (isinstance(image, tf.TensorSpec) and isinstance(label, tf.TensorSpec)):
+        raise ValueError(f"Images and labels must be plain tensors, received {spec}.")
     if image.shape.rank != 3 or image.shape[-1] not in (1, 3, None):
         raise ValueError(f"Images must be [H, W, 3] (or [H, W, 1]), received {image.shape} (batch after make_pipeline, not before).")
     if not (image.dtype == tf.uint8 or image.dtype.is_floating):

@@ -47,7 +47,7 @@ SHAPE_CLASSES = (
 SPLITS = ("train", "validation")
 
 # Bump when the rendering changes, so stale cache files are never reused.
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 
 _CHUNK = 256  # images rendered at once (bounds the working memory)
 # Sub-pixel sample offsets for anti-aliasing (a rotated 2x2 grid).
@@ -138,43 +138,59 @@ assert len(_SHAPE_FUNCS) == len(SHAPE_CLASSES)
 # --------------------------------------------------------------------------- rendering
 
 
+# How hard the task is: the ranges every image's random choices are drawn from.
+# Sizes are fractions of the image side.
+DIFFICULTY = {
+    "radius": (0.25, 0.40),  # shape radius
+    "margin": 0.04,  # the shape stays this far inside the border
+    "stretch": (0.92, 1.08),  # anisotropic scale before rotation
+    "min_contrast": 140.0,  # RGB distance of the shape colour from the background under it
+    "blob_p": 0.5,  # probability of each of 3 distractor blobs
+    "blob_radius": (0.02, 0.06),
+    "line_p": (0.6, 0.4, 0.2, 0.12),  # 3 lines behind the shape, the last one over it
+    "line_width": (0.4, 0.9),  # pixels at 64x64
+    "noise": (2.0, 9.0),  # standard deviation of the pixel noise
+}
+
+
 def _sample_params(rng: np.random.Generator, labels: np.ndarray, size: int) -> dict:
     """All random choices for a set of images, drawn in one fixed order."""
+    d = DIFFICULTY
     n = len(labels)
     p = {}
     p["bg0"] = rng.uniform(0, 255, (n, 3))
     p["bg1"] = rng.uniform(0, 255, (n, 3))
     p["bg_angle"] = rng.uniform(0, 2 * np.pi, n)
-    # Shape: radius 18-34% of the side, fully inside the image with a margin.
-    radius = rng.uniform(0.18, 0.34, n) * size
-    margin = 0.06 * size
+    # The shape lies fully inside the image, with a margin.
+    radius = rng.uniform(*d["radius"], n) * size
+    margin = d["margin"] * size
     p["radius"] = radius
     lo, hi = radius + margin, size - radius - margin
     p["cx"] = lo + rng.uniform(0, 1, n) * (hi - lo)
     p["cy"] = lo + rng.uniform(0, 1, n) * (hi - lo)
     p["angle"] = rng.uniform(0, 2 * np.pi, n)
-    p["stretch"] = rng.uniform(0.85, 1.15, n)  # mild anisotropy, then rotation
+    p["stretch"] = rng.uniform(*d["stretch"], n)
     # Shape colour: the first of 8 candidates far enough from the background
     # under the shape (the farthest one if none is).
     cand = rng.uniform(0, 255, (n, 8, 3))
     t = 0.5 + ((p["cx"] / size - 0.5) * np.cos(p["bg_angle"]) + (p["cy"] / size - 0.5) * np.sin(p["bg_angle"]))
     bg_at_shape = p["bg0"] + (p["bg1"] - p["bg0"]) * np.clip(t, 0, 1)[:, None]
     dist = np.linalg.norm(cand - bg_at_shape[:, None, :], axis=-1)
-    ok = dist >= 110.0
+    ok = dist >= d["min_contrast"]
     pick = np.where(ok.any(axis=1), ok.argmax(axis=1), dist.argmax(axis=1))
     p["color"] = cand[np.arange(n), pick]
-    # Clutter: up to 3 distractor blobs (smaller than any shape), 3 lines behind
-    # the shape, and one line over it for 30% of the images.
-    p["blob_on"] = rng.uniform(0, 1, (n, 3)) < 0.7
+    # Clutter: distractor blobs (smaller than any shape), lines behind the
+    # shape and one over it.
+    p["blob_on"] = rng.uniform(0, 1, (n, 3)) < d["blob_p"]
     p["blob_xy"] = rng.uniform(0, size, (n, 3, 2))
-    p["blob_r"] = rng.uniform(0.03, 0.09, (n, 3)) * size
+    p["blob_r"] = rng.uniform(*d["blob_radius"], (n, 3)) * size
     p["blob_ratio"] = rng.uniform(0.5, 1.0, (n, 3))
     p["blob_color"] = rng.uniform(0, 255, (n, 3, 3))
-    p["line_on"] = rng.uniform(0, 1, (n, 4)) < np.array([0.8, 0.6, 0.4, 0.3])
+    p["line_on"] = rng.uniform(0, 1, (n, 4)) < np.array(d["line_p"])
     p["line_ends"] = rng.uniform(-0.1 * size, 1.1 * size, (n, 4, 2, 2))
-    p["line_width"] = rng.uniform(0.5, 1.2, (n, 4)) * max(size / 64, 0.5)
+    p["line_width"] = rng.uniform(*d["line_width"], (n, 4)) * max(size / 64, 0.5)
     p["line_color"] = rng.uniform(0, 255, (n, 4, 3))
-    p["noise_std"] = rng.uniform(3.0, 14.0, n)
+    p["noise_std"] = rng.uniform(*d["noise"], n)
     p["noise_seed"] = rng.integers(0, 2**63, n, dtype=np.int64)
     return {k: v.astype(np.float32) if v.dtype == np.float64 else v for k, v in p.items()}
 

@@ -41,7 +41,7 @@ log = logging.getLogger("keras_classics.data")
 SOURCE_KINDS = ("shapes", "folder:", "tfds:")
 
 DEFAULT_SHAPES_TRAIN = 10_000
-DEFAULT_SHAPES_VAL = 2_000
+DEFAULT_SHAPES_VAL = 1_000
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 VALIDATE_MODES = ("full", "header")
@@ -168,7 +168,7 @@ def get_source(
             so it is accepted and ignored there.
         seed: shapes: the generation seed; folders: the seed of the
             train/validation split. Ignored by TFDS.
-        num_train, num_val: shapes only: split sizes (default 10,000 and 2,000).
+        num_train, num_val: shapes only: split sizes (default 10,000 and 1,000).
         val: folders: a second folder (``"folder:PATH"`` or a path) for
             validation; TFDS: the validation split (default ``"validation"``,
             else ``"test"``, else none). Not for shapes.
