@@ -247,7 +247,7 @@ def test_inception_v3_aux_outputs_dict_and_fit_step():
     main = keras_classics.strip_aux(model)
     assert main.output.shape == (None, 1000)
     out = model(x, training=False)
-    np.testing.assert_allclose(main([x], training=False), out["predictions"], atol=1e-6)
+    np.testing.assert_allclose(main(x, training=False), out["predictions"], atol=1e-6)
     assert out["aux"].shape == (2, 1000)
 
 
