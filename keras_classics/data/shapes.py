@@ -7,19 +7,20 @@ lines, one of which may cross the shape, and pixel noise). Shapes are
 anti-aliased by 4-point supersampling. Everything follows from the seed: the
 same ``(n, image_size, seed, split)`` always gives the same bytes.
 
-Generation is vectorised (about 2,000 images per second at 64x64 on one CPU
-core) and cached as ``.npz`` under ``$KERAS_CLASSICS_CACHE`` (default
+Generation is vectorised (about 600 images per second at 64x64 and 2,500 at
+32x32 per CPU core) and cached as ``.npz`` under ``$KERAS_CLASSICS_CACHE`` (default
 ``~/.cache/keras_classics``), written to a temporary file and renamed so a
 killed run never leaves half a file.
 
 Example:
     >>> images, labels = generate_shapes(100, image_size=32, seed=0)
-    >>> images.shape, images.dtype, labels[:5]
-    ((100, 32, 32, 3), dtype('uint8'), array([...]))
+    >>> images.shape, images.dtype, np.bincount(labels).tolist()
+    ((100, 32, 32, 3), dtype('uint8'), [10, 10, 10, 10, 10, 10, 10, 10, 10, 10])
 """
 
 from __future__ import annotations
 
+import concurrent.futures
 import logging
 import os
 import tempfile
@@ -233,9 +234,13 @@ def _render(labels: np.ndarray, p: dict, size: int) -> np.ndarray:
     img = np.where((top > 0)[..., None], blob_rgb, img)
 
     def draw_line(img, k):
-        d = _segment_distance(x, y, p["line_ends"][:, k, 0], p["line_ends"][:, k, 1])
-        alpha = np.clip(p["line_width"][:, k, None, None] + 0.5 - d, 0.0, 1.0)
-        _over(img, alpha * p["line_on"][:, k, None, None], p["line_color"][:, k])
+        on = np.flatnonzero(p["line_on"][:, k])  # draw only where this line is present
+        if on.size:
+            d = _segment_distance(x, y, p["line_ends"][on, k, 0], p["line_ends"][on, k, 1])
+            alpha = np.clip(p["line_width"][on, k, None, None] + 0.5 - d, 0.0, 1.0)
+            part = img[on]
+            _over(part, alpha, p["line_color"][on, k])
+            img[on] = part
 
     for k in range(3):
         draw_line(img, k)
@@ -287,7 +292,7 @@ def generate_shapes(
         seed: non-negative integer; the same ``(n, image_size, seed, split)``
             gives identical bytes.
         split: ``"train"`` or ``"validation"``: independent random streams, so
-            the two splits never share an image.
+            the two splits are independent samples.
         progress: show a progress bar.
 
     Returns:
@@ -312,11 +317,19 @@ def generate_shapes(
         import keras
 
         bar = keras.utils.Progbar(n, unit_name="image")
-    for start in range(0, n, _CHUNK):
+
+    def render(start):
         sl = slice(start, min(start + _CHUNK, n))
         images[sl] = _render(labels[sl], {k: v[sl] for k, v in params.items()}, image_size)
-        if bar is not None:
-            bar.update(sl.stop)
+        return sl.stop
+
+    # Chunks are independent (all random choices are drawn above), and NumPy
+    # releases the GIL in its array loops: render them on several threads.
+    workers = max(1, min(8, os.cpu_count() or 1))
+    with concurrent.futures.ThreadPoolExecutor(workers) as pool:
+        for done, _ in enumerate(pool.map(render, range(0, n, _CHUNK)), 1):
+            if bar is not None:
+                bar.update(min(done * _CHUNK, n))
     return images, labels
 
 
@@ -362,6 +375,8 @@ def load_shapes(
             log.warning("Ignoring cache file %s: unexpected array shapes.", path)
         except (OSError, ValueError, KeyError, zipfile.BadZipFile) as e:
             log.warning("Ignoring unreadable cache file %s (%s).", path, e)
+    if progress:
+        print(f"Rendering the shapes dataset: {n:,} {split} images of {image_size}x{image_size} (cached in {folder})")
     images, labels = generate_shapes(n, image_size, seed, split=split, progress=progress)
     try:
         folder.mkdir(parents=True, exist_ok=True)
