@@ -240,8 +240,10 @@ def test_tfds_errors(tmp_path, tfds_dir):
 def test_get_source_errors():
     with pytest.raises(ValueError, match="'shapes'"):
         get_source("shape")
-    with pytest.raises(ValueError, match="Accepted"):
-        get_source("imagenet")
+    with pytest.raises(ValueError, match="tfds:cifar10 "):
+        get_source("cifar10")
+    with pytest.raises(ValueError, match="seed"):
+        get_source("shapes", seed=-1)
     with pytest.raises(ValueError, match="val="):
         get_source("shapes", val="folder:/x")
     with pytest.raises(ValueError, match="data_dir"):

@@ -267,6 +267,9 @@ def test_output_path_rules(tmp_path, small_cnn):
         inspect.plot_filters(small_cnn, tmp_path / "dir.png")
     inspect.plot_filters(small_cnn, target, overwrite=True)
     _png(target)
+    mask = os.umask(0)
+    os.umask(mask)
+    assert os.stat(target).st_mode & 0o777 == 0o666 & ~mask  # not the 0600 of a temporary file
     assert sorted(os.listdir(tmp_path)) == ["dir.png", "f.png"]  # no temporary file left behind
 
 

@@ -11,6 +11,7 @@ the result does not depend on thread scheduling (``deterministic=True``).
 from __future__ import annotations
 
 import difflib
+import numbers
 
 import tensorflow as tf
 
@@ -42,8 +43,9 @@ def _choice(kind, value, accepted):
 
 
 def _int(name, value, minimum):
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}, received {value!r}.")
+    return int(value)
 
 
 def _key(seed, epoch, stream):
@@ -118,12 +120,12 @@ def make_pipeline(
     """
     _choice("augmentation policy", policy, augment.POLICIES)
     _choice("preprocessing", preprocessing, PREPROCESSING_MODES)
-    _int("image_size", image_size, 8)
-    _int("batch_size", batch_size, 1)
-    _int("seed", seed, 0)
-    _int("epoch", epoch, 0)
+    image_size = _int("image_size", image_size, 8)
+    batch_size = _int("batch_size", batch_size, 1)
+    seed = _int("seed", seed, 0)
+    epoch = _int("epoch", epoch, 0)
     if num_classes is not None:
-        _int("num_classes", num_classes, 1)
+        num_classes = _int("num_classes", num_classes, 1)
     for name, alpha in (("mixup", mixup), ("cutmix", cutmix)):
         if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or alpha < 0:
             raise ValueError(f"{name} must be a number >= 0 (0 disables it), received {alpha!r}.")
@@ -137,7 +139,7 @@ def make_pipeline(
     if eval_crops == 10 and training:
         raise ValueError("eval_crops=10 is a test-time transform: use it with training=False.")
     if shuffle_buffer is not None:
-        _int("shuffle_buffer", shuffle_buffer, 1)
+        shuffle_buffer = _int("shuffle_buffer", shuffle_buffer, 1)
     _check_spec(dataset)
     if drop_remainder is None:
         drop_remainder = training

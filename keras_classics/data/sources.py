@@ -24,6 +24,7 @@ from __future__ import annotations
 import concurrent.futures
 import difflib
 import logging
+import numbers
 import os
 import warnings
 import weakref
@@ -202,6 +203,9 @@ def get_source(
     """
     if not isinstance(name, str) or not name:
         raise ValueError(f"A dataset name must be a non-empty string, received {name!r}. Accepted: {', '.join(SOURCE_KINDS)}.")
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, received {seed!r}.")
+    seed = int(seed)
     kind, sep, arg = name.partition(":")
     if not sep and kind != "shapes" and Path(name).expanduser().is_dir():
         kind, sep, arg = "folder", ":", name
@@ -222,7 +226,14 @@ def get_source(
     if kind == "tfds" and sep:
         only_for("shapes", num_train=(num_train, None), num_val=(num_val, None))
         return _tfds_source(arg, data_dir, val, train_split, download)
-    raise _unknown("dataset", name, SOURCE_KINDS)
+    error = _unknown("dataset", name, SOURCE_KINDS)
+    if not sep and "/" not in name and not difflib.get_close_matches(name, SOURCE_KINDS, n=1, cutoff=0.5):
+        import tensorflow_datasets as tfds
+
+        close = difflib.get_close_matches(name.lower(), tfds.list_builders(with_community_datasets=False), n=3, cutoff=0.75)
+        if close:
+            error = ValueError(f"{error} For a TFDS dataset write {' or '.join('tfds:' + c for c in close)}.")
+    raise error
 
 
 # --------------------------------------------------------------------------- shapes
@@ -364,7 +375,7 @@ def _validate_files(paths: list[str], full: bool, verbose: bool) -> list[tuple[b
         bar = keras.utils.Progbar(len(paths), unit_name="file")
     results = []
     with concurrent.futures.ThreadPoolExecutor(workers) as pool:
-        for r in pool.map(lambda p: _check_image(p, full), paths, chunksize=64):
+        for r in pool.map(lambda p: _check_image(p, full), paths):
             results.append(r)
             if bar is not None and len(results) % 500 == 0:
                 bar.update(len(results))

@@ -1,0 +1,414 @@
+"""keras_classics.export: every format against the Keras model, the model card, bad input.
+
+The int8 checks use a briefly trained ResNet-18 on the generated shapes dataset
+(a quickstart-like run directory with config.json and metrics.json): top-1
+agreement of a quantized model is only meaningful for a model whose
+predictions mean something.
+"""
+
+import json
+import os
+import warnings
+
+import keras
+import numpy as np
+import pytest
+
+from keras_classics import create_model, export, predict
+from keras_classics.cli import main
+from keras_classics.data.preprocessing import preprocess
+from keras_classics.data.shapes import SHAPE_CLASSES, generate_shapes
+
+SIZE = 32
+FAST = dict(parity_samples=24, verbose=False)
+
+
+def _listing(directory):
+    return sorted(os.listdir(directory))
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory):
+    """A quickstart-like run directory: ResNet-18 trained briefly on shapes at 32x32."""
+    keras.utils.set_random_seed(0)
+    run_dir = tmp_path_factory.mktemp("runs") / "quickstart"
+    run_dir.mkdir()
+    images, labels = generate_shapes(640, image_size=SIZE, seed=0)
+    model = create_model("resnet18", classes=10, input_shape=(SIZE, SIZE, 3))
+    model.compile(keras.optimizers.Adam(1e-3), "sparse_categorical_crossentropy", metrics=["accuracy"])
+    history = model.fit(preprocess(images.astype("float32"), "caffe"), labels, epochs=2, batch_size=32, verbose=0)
+    model.save(run_dir / "best.keras")
+    config = {
+        "name": "quickstart", "model": "resnet18",
+        "model_kwargs": {"classes": 10, "input_shape": [SIZE, SIZE, 3]},
+        "dataset": "shapes", "image_size": SIZE, "policy": "cifar", "preprocessing": "caffe",
+        "class_names": list(SHAPE_CLASSES), "num_classes": 10,
+    }
+    (run_dir / "config.json").write_text(json.dumps(config))
+    (run_dir / "metrics.json").write_text(json.dumps({"top1": float(history.history["accuracy"][-1]), "loss": 1.0}))
+    return run_dir
+
+
+@pytest.fixture(scope="module")
+def quick_source(quick_run):
+    return export.prepare(quick_run / "best.keras")
+
+
+@pytest.fixture(scope="module")
+def quick_exports(quick_run, quick_source, tmp_path_factory):
+    """The quickstart model in every format, exported once for the tests that read them."""
+    out = tmp_path_factory.mktemp("exports")
+    paths, cards = {}, {}
+    paths["savedmodel"] = str(out / "savedmodel")
+    cards["savedmodel"] = export.to_saved_model(quick_source, paths["savedmodel"], **FAST)
+    for quantize in export.QUANTIZATIONS:
+        paths[quantize] = str(out / f"quick_{quantize}.tflite")
+        cards[quantize] = export.to_tflite(
+            quick_source, paths[quantize], quantize=quantize, representative="shapes", representative_samples=32,
+            **FAST,
+        )
+    paths["int8_io"] = str(out / "quick_int8_io")  # a TFLite export directory
+    cards["int8_io"] = export.to_tflite(quick_source, paths["int8_io"], quantize="int8", int8_io=True,
+                                        representative="shapes", representative_samples=32, **FAST)
+    return paths, cards
+
+
+# --------------------------------------------------------------------------- the quickstart model, every format
+
+
+def test_every_format_within_its_tolerance(quick_exports):
+    _, cards = quick_exports
+    for name, card in cards.items():
+        parity = card["parity"]
+        assert parity["passed"], (name, parity)
+        assert parity["images"] == 24 and parity["image_source"].startswith("shapes (validation split")
+    assert cards["savedmodel"]["parity"]["max_abs_diff"] <= 1e-4
+    assert cards["none"]["parity"]["max_abs_diff"] <= 1e-4
+    assert cards["float16"]["parity"]["top1_agreement"] >= 0.99
+    for name in ("dynamic", "int8", "int8_io"):
+        assert cards[name]["parity"]["top1_agreement"] >= 0.95, name
+    # Quantized files are smaller: float16 about half, int8 about a quarter of float32.
+    assert cards["float16"]["size_bytes"] < 0.6 * cards["none"]["size_bytes"]
+    assert cards["int8"]["size_bytes"] < 0.35 * cards["none"]["size_bytes"]
+
+
+def test_model_card(quick_run, quick_exports):
+    paths, cards = quick_exports
+    card = json.loads(open(os.path.join(paths["int8_io"], "model_card.json")).read())
+    assert card == json.loads(json.dumps(cards["int8_io"]))
+    assert card["format"] == "tflite" and card["quantization"] == "int8"
+    assert card["model"]["name"] == "resnet18" and card["model"]["registry_name"] == "resnet18"
+    assert card["model"]["variant"] == {"classes": 10, "input_shape": [SIZE, SIZE, 3]}
+    assert card["input"]["shape"] == [SIZE, SIZE, 3] and card["input"]["preprocessing"] == "caffe"
+    assert card["input"]["preprocessing_source"] == "run config" and card["input"]["crop_fraction"] == 1.0
+    assert card["input"]["dtype"] == "int8" and set(card["input"]["quantization"]) == {"scale", "zero_point"}
+    assert card["class_names"] == list(SHAPE_CLASSES)
+    assert card["source"]["run_dir"] == str(quick_run) and card["source"]["metrics"]["loss"] == 1.0
+    assert card["source"]["run_config"]["dataset"] == "shapes"
+    assert card["representative_data"] == {"source": "shapes (train split, seed 0)", "samples": 32}
+    assert card["size_bytes"] == os.path.getsize(os.path.join(paths["int8_io"], "model.tflite"))
+    # A .tflite file's card sits beside it.
+    beside = paths["float16"][: -len(".tflite")] + ".card.json"
+    assert json.loads(open(beside).read())["quantization"] == "float16"
+    sm = json.loads(open(os.path.join(paths["savedmodel"], "model_card.json")).read())
+    assert set(sm["signatures"]) == {"serving_default", "serving_bytes"}
+    assert sm["parity"]["bytes_signature_max_abs_diff"] <= 1e-5
+
+
+def test_tflite_input_and_output_types(quick_exports):
+    paths, _ = quick_exports
+    Interpreter = predict.interpreter_class()
+    assert Interpreter.__module__.startswith("ai_edge_litert")
+    expected = {"none": np.float32, "float16": np.float32, "dynamic": np.float32, "int8": np.float32}
+    for quantize, dtype in expected.items():
+        interpreter = Interpreter(model_path=paths[quantize])
+        assert interpreter.get_input_details()[0]["dtype"] == dtype
+        assert interpreter.get_output_details()[0]["dtype"] == dtype
+    interpreter = Interpreter(model_path=os.path.join(paths["int8_io"], "model.tflite"))
+    assert interpreter.get_input_details()[0]["dtype"] == np.int8
+    assert interpreter.get_output_details()[0]["dtype"] == np.int8
+    # Full-integer: no float tensors inside the int8 graph besides the edges' (de)quantize.
+    interpreter.allocate_tensors()
+    kinds = {d["dtype"] for d in interpreter.get_tensor_details()}
+    assert np.int8 in kinds and np.float32 not in kinds
+
+
+def test_savedmodel_signatures_and_bytes(quick_exports, tmp_path):
+    import tensorflow as tf
+    from PIL import Image
+
+    paths, _ = quick_exports
+    loaded = tf.saved_model.load(paths["savedmodel"])
+    assert set(loaded.signatures) == {"serving_default", "serving_bytes"}
+    default = loaded.signatures["serving_default"]
+    assert default.structured_input_signature[1]["images"].shape.as_list() == [None, SIZE, SIZE, 3]
+    assert set(default.structured_outputs) == {"probabilities"}
+
+    images, _ = generate_shapes(3, image_size=SIZE, seed=5, split="validation")
+    png = [tf.io.encode_png(im).numpy() for im in images]
+    # A larger, non-square JPEG goes through decode, resize and centre crop in the graph.
+    big = tmp_path / "big.jpg"
+    Image.fromarray(np.kron(images[0], np.ones((3, 4, 1), np.uint8))).save(big, quality=95)
+    files = png + [big.read_bytes()]
+    out = loaded.signatures["serving_bytes"](image_bytes=tf.constant(files))
+    assert out["probabilities"].shape == (4, 10)
+
+    pixels = np.concatenate([images.astype(np.float32), predict.load_image(big, (SIZE, SIZE))[None]])
+    floats = default(images=tf.constant(preprocess(pixels, "caffe"), tf.float32))["probabilities"].numpy()
+    np.testing.assert_allclose(out["probabilities"].numpy(), floats, atol=1e-6)
+    top = floats.argmax(-1)
+    np.testing.assert_array_equal(out["top_class"].numpy(), top)
+    assert [n.decode() for n in out["top_class_name"].numpy()] == [SHAPE_CLASSES[i] for i in top]
+
+
+def test_predict_reads_every_format(quick_run, quick_exports, tmp_path, capsys):
+    from PIL import Image
+
+    paths, _ = quick_exports
+    images, labels = generate_shapes(6, image_size=SIZE, seed=7, split="validation")
+    files = []
+    for i, image in enumerate(images):
+        files.append(str(tmp_path / f"{i}.png"))
+        Image.fromarray(image).save(files[-1])
+    reference = predict.load(quick_run / "best.keras")
+    assert reference.class_names == list(SHAPE_CLASSES) and reference.preprocessing == "caffe"
+    expected = [r["predictions"][0]["class"] for r in reference.classify(files, top=1)]
+    for name in ("savedmodel", "none", "float16", "dynamic", "int8", "int8_io"):
+        assert main(["predict", paths[name], *files, "--top", "3", "--json"]) == 0, name
+        results = json.loads(capsys.readouterr().out)
+        assert [len(r["predictions"]) for r in results] == [3] * 6
+        top1 = [r["predictions"][0]["class"] for r in results]
+        agreement = np.mean([a == b for a, b in zip(top1, expected)])
+        assert agreement >= (1.0 if name in ("savedmodel", "none", "float16") else 4 / 6), (name, top1, expected)
+
+
+# --------------------------------------------------------------------------- one model per family
+
+
+FAMILIES = [
+    pytest.param("resnet18", {}, 32, id="resnet"),
+    pytest.param("googlenet", {}, 32, id="googlenet"),
+    pytest.param("inception_v2", {}, 32, id="inception_v2"),
+    pytest.param("inception_v3", {}, 75, id="inception_v3", marks=pytest.mark.slow),
+    pytest.param("vgg11", {}, 32, id="vgg", marks=pytest.mark.slow),
+    pytest.param("zfnet", {}, 53, id="zfnet", marks=pytest.mark.slow),
+    pytest.param("alexnet", {"groups": 2}, 67, id="alexnet-groups", marks=pytest.mark.slow),
+]
+
+
+@pytest.mark.parametrize("name,kwargs,size", FAMILIES)
+def test_family_round_trip(name, kwargs, size, tmp_path):
+    """SavedModel and TFLite float32 / float16 / dynamic of an untrained small model of each family."""
+    keras.utils.set_random_seed(0)
+    model = create_model(name, classes=4, input_shape=(size, size, 3), **kwargs)
+    source = export.prepare(model)
+    cards = {"savedmodel": export.to_saved_model(source, tmp_path / "sm", **FAST)}
+    for quantize in ("none", "float16", "dynamic"):
+        cards[quantize] = export.to_tflite(source, tmp_path / f"{quantize}.tflite", quantize=quantize, **FAST)
+    for key, card in cards.items():
+        assert card["parity"]["passed"], (name, key, card["parity"])
+        assert card["model"]["registry_name"] == name and card["input"]["preprocessing"] == predict_preprocessing(name)
+    # The exported files predict what the Keras model predicts.
+    images, _ = export.image_samples("shapes", (size, size), 4, purpose="parity")
+    expected = model.predict(preprocess(images, predict_preprocessing(name)), verbose=0)
+    for path in (tmp_path / "sm", tmp_path / "none.tflite"):
+        np.testing.assert_allclose(predict.load(path).predict(images), expected, atol=1e-4)
+
+
+def predict_preprocessing(name):
+    from keras_classics import model_info
+
+    return model_info(name).preprocessing
+
+
+# --------------------------------------------------------------------------- aux heads and mixed precision
+
+
+def test_aux_heads_absent_from_exports(tmp_path):
+    import tensorflow as tf
+
+    keras.utils.set_random_seed(0)
+    model = create_model("googlenet", classes=3, input_shape=(32, 32, 3), aux_logits=True)
+    assert len(model.outputs) == 3
+    path = tmp_path / "googlenet_aux.keras"
+    model.save(path)
+    main_model = export.load_for_export(path)
+    assert len(main_model.outputs) == 1 and main_model.outputs[0].shape == (None, 3)
+    assert not any(layer.name.startswith("aux") for layer in main_model.layers)
+
+    card = export.to_saved_model(path, tmp_path / "sm", **FAST)
+    assert sorted(card["source"]["aux_outputs_removed"]) == ["aux_1", "aux_2"]
+    loaded = tf.saved_model.load(str(tmp_path / "sm"))
+    assert list(loaded.signatures["serving_default"].structured_outputs) == ["probabilities"]
+    assert not any("aux" in v.name for v in loaded.variables)
+    export.to_tflite(path, tmp_path / "m.tflite", **FAST)
+    interpreter = predict.interpreter_class()(model_path=str(tmp_path / "m.tflite"))
+    assert [d["shape"].tolist() for d in interpreter.get_output_details()] == [[1, 3]]
+
+
+def test_mixed_precision_model_is_rebuilt_in_float32(tmp_path):
+    keras.utils.set_random_seed(0)
+    keras.config.set_dtype_policy("mixed_float16")
+    model = create_model("resnet18", classes=10, input_shape=(SIZE, SIZE, 3))
+    keras.config.set_dtype_policy("float32")
+    assert model.get_layer("conv1_conv").dtype_policy.name == "mixed_float16"
+    images, labels = generate_shapes(64, image_size=SIZE, seed=0)
+    model.compile(keras.optimizers.Adam(1e-3), "sparse_categorical_crossentropy")
+    model.fit(preprocess(images.astype("float32"), "caffe"), labels, epochs=1, batch_size=32, verbose=0)
+    path = tmp_path / "mixed.keras"
+    model.save(path)
+
+    rebuilt = export.load_for_export(path)
+    assert {layer.dtype_policy.name for layer in rebuilt.layers} == {"float32"}
+    for a, b in zip(model.weights, rebuilt.weights):
+        np.testing.assert_array_equal(keras.ops.convert_to_numpy(a), keras.ops.convert_to_numpy(b))
+
+    card = export.to_tflite(path, tmp_path / "m.tflite", **FAST)
+    assert card["source"]["dtype_policy"] == "mixed_float16" and card["source"]["rebuilt_in_float32"]
+    assert card["parity"]["passed"] and card["parity"]["max_abs_diff"] <= 1e-4
+    drift = card["drift_from_trained_model"]
+    assert drift["images"] == 24 and 0 < drift["max_abs_diff"] < 0.05 and drift["top1_agreement"] >= 0.9
+    card = export.to_saved_model(path, tmp_path / "sm", **FAST)
+    assert card["parity"]["passed"]
+
+
+# --------------------------------------------------------------------------- writing safely, bad input
+
+
+def test_overwrite_refused_and_failed_export_leaves_nothing(quick_source, tmp_path, monkeypatch):
+    target = tmp_path / "m.tflite"
+    export.to_tflite(quick_source, target, **FAST)
+    before = target.read_bytes()
+    with pytest.raises(FileExistsError, match="already exists"):
+        export.to_tflite(quick_source, target, quantize="float16", **FAST)
+    assert target.read_bytes() == before
+    assert main(["export", str(quick_source.path), "--format", "tflite", "-o", str(target), "-q"]) == 2
+
+    # A parity failure (an impossible tolerance) writes nothing and keeps the old file.
+    monkeypatch.setitem(export.TOLERANCES, "float16", {"top1_agreement": 1.01})
+    with pytest.raises(export.ParityError, match=r"top-1 agreement 100.0% < 101%.*Nothing was written"):
+        export.to_tflite(quick_source, target, quantize="float16", overwrite=True, **FAST)
+    assert target.read_bytes() == before
+    assert _listing(tmp_path) == ["m.card.json", "m.tflite"]  # no temporary left behind
+    with pytest.raises(export.ParityError):
+        export.to_tflite(quick_source, tmp_path / "new_dir", quantize="float16", **FAST)
+    assert _listing(tmp_path) == ["m.card.json", "m.tflite"]
+
+    # Overridden: written, with a warning naming the figure, and the card says so.
+    with pytest.warns(UserWarning, match=r"top-1 agreement 100.0% < 101%"):
+        card = export.to_tflite(quick_source, target, quantize="float16", overwrite=True,
+                                allow_parity_failure=True, **FAST)
+    assert card["parity"]["passed"] is False and target.read_bytes() != before
+    assert json.loads((tmp_path / "m.card.json").read_text())["quantization"] == "float16"
+
+
+def test_savedmodel_overwrite(quick_source, tmp_path):
+    target = tmp_path / "sm"
+    export.to_saved_model(quick_source, target, **FAST)
+    stamp = (target / "model_card.json").read_text()
+    with pytest.raises(FileExistsError):
+        export.to_saved_model(quick_source, target, **FAST)
+    assert (target / "model_card.json").read_text() == stamp
+    export.to_saved_model(quick_source, target, overwrite=True, **FAST)
+    assert (target / "saved_model.pb").is_file() and _listing(tmp_path) == ["sm"]
+
+
+def test_bad_arguments_fail_before_writing(quick_run, tmp_path):
+    model = quick_run / "best.keras"
+    with pytest.raises(ValueError, match="needs representative data"):
+        export.to_tflite(model, tmp_path / "a.tflite", quantize="int8")
+    with pytest.raises(ValueError, match="int8 input/output needs quantize='int8'"):
+        export.to_tflite(model, tmp_path / "a.tflite", quantize="dynamic", int8_io=True)
+    with pytest.raises(ValueError, match="Unknown quantization 'int4'"):
+        export.to_tflite(model, tmp_path / "a.tflite", quantize="int4")
+    with pytest.raises(ValueError, match="Unknown export format"):
+        export.export(model, tmp_path / "a", format="onnx")
+    with pytest.raises(FileNotFoundError, match="Image source"):
+        export.to_tflite(model, tmp_path / "a.tflite", quantize="int8", representative=str(tmp_path / "nope"))
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValueError, match="No image files"):
+        export.to_tflite(model, tmp_path / "a.tflite", quantize="int8", representative=str(tmp_path / "empty"))
+    assert _listing(tmp_path) == ["empty"]
+    # The command line says the same and exits 2.
+    assert main(["export", str(model), "--format", "tflite", "--quantize", "int8", "-o", str(tmp_path / "b")]) == 2
+    assert main(["export", str(model), "--format", "savedmodel", "--quantize", "int8"]) == 2
+    assert _listing(tmp_path) == ["empty"]
+
+
+def test_not_a_model(tmp_path):
+    (tmp_path / "notes.keras").write_text("hello")
+    with pytest.raises(ValueError, match="could not be loaded as a Keras model"):
+        export.load_for_export(tmp_path / "notes.keras")
+    (tmp_path / "model.h5").write_text("hello")
+    with pytest.raises(ValueError, match="takes a .keras model file"):
+        export.load_for_export(tmp_path / "model.h5")
+    with pytest.raises(ValueError, match="without best.keras or final.keras"):
+        export.load_for_export(tmp_path)
+    with pytest.raises(FileNotFoundError):
+        export.load_for_export(tmp_path / "missing.keras")
+    with pytest.raises(ValueError, match=r"needs a classifier \(batch, classes\) output"):
+        export.prepare(create_model("resnet18", include_top=False, input_shape=(32, 32, 3)))
+    with pytest.raises(ValueError, match="fixed RGB image input"):
+        export.prepare(create_model("resnet18", classes=3, input_shape=(None, None, 3)))
+    assert main(["export", str(tmp_path / "notes.keras"), "-o", str(tmp_path / "x")]) == 2
+    assert not (tmp_path / "x").exists()
+
+
+def test_unknown_custom_object_refused_in_safe_mode(tmp_path):
+    @keras.saving.register_keras_serializable(package="export_test_only")
+    class Doubling(keras.layers.Layer):
+        def call(self, x):
+            return x * 2.0
+
+    inputs = keras.Input((16, 16, 3))
+    x = Doubling()(inputs)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    model = keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(x))
+    path = tmp_path / "custom.keras"
+    model.save(path)
+    keras.saving.get_custom_objects().pop("export_test_only>Doubling")
+    with pytest.raises(ValueError, match="Doubling.*not registered.*safe mode stays on"):
+        export.load_for_export(path)
+    assert export.load_for_export(path, custom_objects={"export_test_only>Doubling": Doubling}) is not None
+
+    lambda_model = keras.Sequential([keras.Input((4,)), keras.layers.Lambda(lambda t: t + 1), keras.layers.Dense(2)])
+    lambda_model.save(tmp_path / "lambda.keras")
+    with pytest.raises(ValueError, match="could not be loaded"):
+        export.load_for_export(tmp_path / "lambda.keras")
+
+
+# --------------------------------------------------------------------------- the command and the benchmark
+
+
+def test_export_command_defaults(quick_run, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    args = ["export", str(quick_run), "--format", "tflite", "--quantize", "dynamic", "--parity-samples", "16"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "Parity passed on 16 images" in out
+    # A run directory exports its best.keras, named after the run.
+    assert _listing(tmp_path / "saved_models") == ["quickstart_dynamic.card.json", "quickstart_dynamic.tflite"]
+
+
+@pytest.mark.slow
+def test_benchmark_smoke(tmp_path):
+    import importlib.util
+    import math
+
+    spec = importlib.util.spec_from_file_location(
+        "benchmark_export", os.path.join(os.path.dirname(__file__), "..", "benchmarks", "export.py"))
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    out = tmp_path / "bench.json"
+    assert bench.main(["--tiny", "--model", "resnet18", "--json", str(out)]) == 0
+    results = json.loads(out.read_text())
+    assert results["model"] == "resnet18" and results["image_size"] == 32
+    assert list(results["formats"]) == list(bench.FORMATS)
+    for fmt, row in results["formats"].items():
+        for key in ("size_bytes", "size_ratio", "latency_ms", "latency_ratio"):
+            assert math.isfinite(row[key]) and row[key] > 0, (fmt, key, row[key])
+        if fmt != "keras":
+            assert 0 <= row["top1_agreement"] <= 1 and math.isfinite(row["max_abs_diff"])
+    assert results["formats"]["keras"]["size_ratio"] == 1.0
+    assert results["formats"]["tflite_int8"]["size_ratio"] < 0.5
+    assert isinstance(results["goal"]["met"], bool)

@@ -1,0 +1,200 @@
+"""keras_classics.predict: image checks, resize/crop, loading every format, the predict command."""
+
+import io
+import json
+import os
+
+import keras
+import numpy as np
+import pytest
+from PIL import Image
+
+from keras_classics import predict
+from keras_classics.cli import main
+
+
+def _png(path, array):
+    Image.fromarray(np.asarray(array, np.uint8)).save(path, format="PNG")
+    return str(path)
+
+
+def _pattern(h, w, seed=0):
+    return np.random.default_rng(seed).integers(0, 256, (h, w, 3)).astype(np.uint8)
+
+
+# --------------------------------------------------------------------------- images
+
+
+def test_read_image_file_accepts_every_format(tmp_path):
+    array = _pattern(20, 30)
+    for fmt, ext in (("PNG", "png"), ("JPEG", "jpg"), ("BMP", "bmp"), ("GIF", "gif"), ("WEBP", "webp")):
+        path = tmp_path / f"a.{ext}"
+        Image.fromarray(array).save(path, format=fmt)
+        data = predict.read_image_file(path)
+        assert data == path.read_bytes()
+        image = predict.load_image(path, (20, 30))
+        assert image.shape == (20, 30, 3) and image.dtype == np.float32
+        assert 0 <= image.min() and image.max() <= 255
+
+
+def test_read_image_file_refuses_bad_files(tmp_path):
+    good = io.BytesIO()
+    Image.fromarray(_pattern(64, 64)).save(good, format="PNG")
+    (tmp_path / "truncated.png").write_bytes(good.getvalue()[: len(good.getvalue()) // 2])
+    jpeg = io.BytesIO()
+    Image.fromarray(_pattern(64, 64)).save(jpeg, format="JPEG")
+    (tmp_path / "truncated.jpg").write_bytes(jpeg.getvalue()[:200])
+    (tmp_path / "notes.png").write_text("this is not an image\n")
+    (tmp_path / "empty.jpg").write_bytes(b"")
+    Image.fromarray(_pattern(8, 8)).save(tmp_path / "a.tiff", format="TIFF")
+
+    with pytest.raises(ValueError, match="truncated"):
+        predict.read_image_file(tmp_path / "truncated.png")
+    with pytest.raises(ValueError, match="corrupt or truncated"):
+        predict.read_image_file(tmp_path / "truncated.jpg")
+    with pytest.raises(ValueError, match="not an image"):
+        predict.read_image_file(tmp_path / "notes.png")
+    with pytest.raises(ValueError, match="empty"):
+        predict.read_image_file(tmp_path / "empty.jpg")
+    with pytest.raises(ValueError, match="TIFF file. Accepted formats: JPEG, PNG"):
+        predict.read_image_file(tmp_path / "a.tiff")
+    with pytest.raises(FileNotFoundError, match="missing.png"):
+        predict.read_image_file(tmp_path / "missing.png")
+    with pytest.raises(IsADirectoryError):
+        predict.read_image_file(tmp_path)
+
+
+def test_enormous_image_refused_from_its_header(tmp_path):
+    # 8000 x 5001 one-bit pixels: a small file over the 40-megapixel limit.
+    path = tmp_path / "huge.png"
+    Image.new("1", (8000, 5001)).save(path, format="PNG")
+    assert path.stat().st_size < 1_000_000
+    with pytest.raises(ValueError, match=r"8000x5001 = 40,008,000 pixels, above the limit of 40,000,000"):
+        predict.read_image_file(path)
+    # The limit is a parameter.
+    small = _png(tmp_path / "small.png", _pattern(10, 10))
+    with pytest.raises(ValueError, match="above the limit of 99 pixels"):
+        predict.read_image_file(small, max_pixels=99)
+
+
+def test_resize_and_crop():
+    import tensorflow as tf
+
+    image = _pattern(40, 60).astype(np.float32)
+    # Already the target size: unchanged.
+    same = predict.resize_and_crop(tf.constant(image), 40, 60).numpy()
+    np.testing.assert_array_equal(same, image)
+    # Shorter side scaled to the target, the centre kept: a 40x60 image to 20x20 is
+    # a 20x30 resize then columns 5..24.
+    out = predict.resize_and_crop(tf.constant(image), 20, 20).numpy()
+    resized = tf.image.resize(image, (20, 30), antialias=True).numpy()
+    np.testing.assert_allclose(out, resized[:, 5:25], atol=1e-4)
+    # crop_fraction 0.5: shorter side to 40 (no resize here), centre 20x20 kept.
+    half = predict.resize_and_crop(tf.constant(image), 20, 20, crop_fraction=0.5).numpy()
+    np.testing.assert_array_equal(half, image[10:30, 20:40])
+    # Upscaling a small image.
+    assert predict.resize_and_crop(tf.constant(_pattern(5, 7)), 32, 32).shape == (32, 32, 3)
+
+
+def test_list_images(tmp_path):
+    (tmp_path / "b").mkdir()
+    _png(tmp_path / "b" / "2.png", _pattern(4, 4))
+    _png(tmp_path / "1.png", _pattern(4, 4))
+    (tmp_path / "readme.txt").write_text("x")
+    (tmp_path / ".hidden.png").write_bytes(b"")
+    assert [os.path.relpath(p, tmp_path) for p in predict.list_images(tmp_path)] == ["1.png", os.path.join("b", "2.png")]
+    with pytest.raises(NotADirectoryError):
+        predict.list_images(tmp_path / "1.png")
+
+
+# --------------------------------------------------------------------------- loading formats
+
+
+@pytest.fixture(scope="module")
+def toy_exports(tmp_path_factory):
+    """A small hand-built classifier with logits output, exported to every format once."""
+    from keras_classics import export
+
+    keras.utils.set_random_seed(1)
+    root = tmp_path_factory.mktemp("toy")
+    inputs = keras.Input((16, 16, 3), name="image")
+    x = keras.layers.Rescaling(1 / 255.0)(inputs)
+    x = keras.layers.Conv2D(4, 3, activation="relu")(x)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    outputs = keras.layers.Dense(3, name="predictions")(x)  # logits: export appends the softmax
+    model = keras.Model(inputs, outputs, name="toy")
+    keras_path = root / "toy.keras"
+    model.save(keras_path)
+    names = ["red", "green", "blue"]
+    source = export.prepare(keras_path, class_names=names)
+    common = dict(parity_data="noise", parity_samples=8, verbose=False)
+    paths = {
+        "keras": str(keras_path),
+        "savedmodel": str(root / "sm"),
+        "tflite": str(root / "toy.tflite"),
+        "tflite_dir": str(root / "toy_tflite"),
+    }
+    export.to_saved_model(source, paths["savedmodel"], **common)
+    export.to_tflite(source, paths["tflite"], **common)
+    export.to_tflite(source, paths["tflite_dir"], **common)
+    image = _png(root / "img.png", _pattern(24, 20, seed=3))
+    return paths, image, model
+
+
+def test_load_every_format_gives_the_same_probabilities(toy_exports):
+    paths, image, model = toy_exports
+    results = {}
+    for fmt, path in paths.items():
+        if fmt == "keras":
+            with pytest.warns(UserWarning, match="assuming preprocessing 'none'"):
+                loaded = predict.load(path)  # no run config, not a registry name
+            assert loaded.class_names == ["0", "1", "2"]
+        else:
+            loaded = predict.load(path)
+            assert loaded.class_names == ["red", "green", "blue"]
+            assert loaded.card["source"]["path"] == os.path.abspath(paths["keras"])
+        assert loaded.format == fmt.split("_")[0]
+        assert loaded.input_size == (16, 16)
+        results[fmt] = loaded.classify([image], top=3)[0]["predictions"]
+        probs = [p["probability"] for p in results[fmt]]
+        assert probs == sorted(probs, reverse=True) and abs(sum(probs) - 1) < 1e-5
+    pixels = predict.load_image(image, (16, 16))
+    expected = keras.ops.convert_to_numpy(keras.ops.softmax(model(pixels[None])))[0]
+    for fmt, preds in results.items():
+        got = np.array([p["probability"] for p in sorted(preds, key=lambda p: p["index"])])
+        np.testing.assert_allclose(got, expected, atol=1e-5, err_msg=fmt)
+
+
+def test_predict_command(toy_exports, tmp_path, capsys):
+    paths, image, _ = toy_exports
+    assert main(["predict", paths["tflite"], image, image, "--top", "2", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert [r["image"] for r in out] == [image, image]
+    assert len(out[0]["predictions"]) == 2 and out[0]["predictions"][0]["class"] in ("red", "green", "blue")
+    assert main(["predict", paths["savedmodel"], image]) == 0
+    text = capsys.readouterr().out
+    assert text.startswith(image) and "1. " in text and "%" in text
+
+    bad = tmp_path / "bad.jpg"
+    bad.write_bytes(b"\xff\xd8\xff garbage")
+    assert main(["predict", paths["savedmodel"], image, str(bad)]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and "bad.jpg" in captured.err
+    assert main(["predict", paths["savedmodel"], image, "--top", "0"]) == 2
+    assert main(["predict", str(tmp_path / "nothing"), image]) == 2
+    assert "Model not found" in capsys.readouterr().err
+
+
+def test_load_refuses_what_is_not_a_model(tmp_path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValueError, match="neither a SavedModel"):
+        predict.load(tmp_path / "empty")
+    (tmp_path / "junk.tflite").write_bytes(b"not a flatbuffer")
+    with pytest.raises(ValueError, match="not a valid TFLite model"):
+        predict.load(tmp_path / "junk.tflite")
+    (tmp_path / "junk.keras").write_bytes(b"not a zip")
+    with pytest.raises(ValueError, match="could not be loaded as a Keras model"):
+        predict.load(tmp_path / "junk.keras")
+    (tmp_path / "model.onnx").write_bytes(b"x")
+    with pytest.raises(ValueError, match="Cannot tell the format"):
+        predict.load(tmp_path / "model.onnx")
