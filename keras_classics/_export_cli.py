@@ -1,0 +1,152 @@
+"""``keras-classics export`` and ``keras-classics predict``: thin wrappers over
+:mod:`keras_classics.export` and :mod:`keras_classics.predict`."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+DEFAULT_ROOT = "saved_models"
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "export",
+        help="export a trained model to SavedModel or TFLite, with a model card and parity report",
+        description=(
+            "Export a .keras model (or a training run directory) to a SavedModel directory or a TFLite "
+            "file. Auxiliary heads are stripped, mixed-precision models are rebuilt in float32, and the "
+            "export is compared with the Keras model on fixed images: outside the tolerance of its "
+            "format it fails and nothing is written."
+        ),
+    )
+    p.add_argument("model", help="a .keras file or a training run directory (best.keras, else final.keras)")
+    p.add_argument("--format", choices=("savedmodel", "tflite"), default="savedmodel",
+                   help="output format (default: savedmodel)")
+    p.add_argument("--quantize", choices=("none", "float16", "dynamic", "int8"), default="none",
+                   help="TFLite only: none (float32), float16 weights, dynamic-range int8 weights, "
+                        "or full-integer int8 (needs --representative)")
+    p.add_argument("--representative", metavar="DIR|shapes",
+                   help="calibration images for int8: a directory of images or 'shapes' (the generated dataset)")
+    p.add_argument("--representative-samples", type=int, default=100, metavar="N",
+                   help="number of calibration images (default: 100)")
+    p.add_argument("--int8-io", action="store_true",
+                   help="with --quantize int8: int8 input and output tensors (default: float32)")
+    p.add_argument("--parity-data", metavar="DIR|shapes|noise",
+                   help="images for the parity report (default: the representative source, else shapes)")
+    p.add_argument("--parity-samples", type=int, default=100, metavar="N",
+                   help="number of parity images (default: 100)")
+    p.add_argument("--preprocessing", choices=("caffe", "torch", "tf", "none"),
+                   help="override the preprocessing read from the run config or the registry")
+    p.add_argument("--class-names", metavar="FILE",
+                   help="a text file with one class name per line (default: the run config's, else 0..N-1)")
+    p.add_argument("--crop-fraction", type=float, default=None,
+                   help="centre crop applied to image files (SavedModel bytes signature, predict); "
+                        "default: the run's evaluation crop, else 1.0")
+    p.add_argument("-o", "--output",
+                   help=f"destination: a SavedModel directory, a .tflite file or a TFLite export directory "
+                        f"(default: {DEFAULT_ROOT}/NAME)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing destination")
+    p.add_argument("--allow-parity-failure", action="store_true",
+                   help="write the export with a warning when parity is outside the tolerance")
+    p.add_argument("-q", "--quiet", action="store_true", help="print only the destination")
+    p.set_defaults(func=_export)
+
+    q = subparsers.add_parser(
+        "predict",
+        help="classify images with a .keras file, a SavedModel directory or a .tflite file",
+        description=(
+            "Classify image files (JPEG, PNG, GIF, BMP, WebP) with any exported model. Class names, "
+            "preprocessing and crop come from the model card next to the export, or from the training "
+            "run's config.json next to a .keras file."
+        ),
+    )
+    q.add_argument("model", help="a .keras file, a SavedModel directory, a .tflite file or a TFLite export directory")
+    q.add_argument("images", nargs="+", metavar="IMAGE", help="image files")
+    q.add_argument("--top", type=int, default=5, help="number of classes shown per image (default: 5)")
+    q.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    q.set_defaults(func=_predict)
+
+
+def _quiet_tensorflow():
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def _default_output(args) -> str:
+    model = os.path.abspath(args.model).rstrip(os.sep)
+    stem = os.path.splitext(os.path.basename(model))[0]
+    if stem in ("best", "final"):  # a run's file: name it after the run directory
+        stem = os.path.basename(os.path.dirname(model)) or stem
+    if os.path.isdir(model):
+        stem = os.path.basename(model)
+    if args.format == "savedmodel":
+        return os.path.join(DEFAULT_ROOT, stem)
+    suffix = "float32" if args.quantize == "none" else args.quantize
+    return os.path.join(DEFAULT_ROOT, f"{stem}_{suffix}.tflite")
+
+
+def _read_class_names(path):
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"Class names file not found: {path!r}")
+    with open(path) as f:
+        names = [line.strip() for line in f if line.strip()]
+    if not names:
+        raise ValueError(f"Class names file {path!r} is empty.")
+    return names
+
+
+def _export(args) -> int:
+    _quiet_tensorflow()
+    if args.format == "savedmodel" and (args.quantize != "none" or args.int8_io):
+        raise ValueError(
+            f"--quantize/--int8-io apply to --format tflite. Received: --format savedmodel --quantize {args.quantize}"
+            + (" --int8-io" if args.int8_io else "")
+        )
+    if not os.path.exists(args.model):
+        raise FileNotFoundError(f"Model not found: {args.model!r}")
+    from keras_classics import export
+
+    common = dict(
+        class_names=_read_class_names(args.class_names) if args.class_names else None,
+        preprocessing=args.preprocessing,
+        crop_fraction=args.crop_fraction,
+        parity_data=args.parity_data,
+        parity_samples=args.parity_samples,
+        overwrite=args.overwrite,
+        allow_parity_failure=args.allow_parity_failure,
+        verbose=not args.quiet,
+    )
+    output = args.output or _default_output(args)
+    if args.format == "savedmodel":
+        export.to_saved_model(args.model, output, **common)
+    else:
+        export.to_tflite(
+            args.model, output, quantize=args.quantize, representative=args.representative,
+            representative_samples=args.representative_samples, int8_io=args.int8_io, **common,
+        )
+    if args.quiet:
+        print(output)
+    return 0
+
+
+def _predict(args) -> int:
+    _quiet_tensorflow()
+    if args.top < 1:
+        raise ValueError(f"--top must be a positive integer. Received: {args.top}")
+    from keras_classics import predict
+
+    # Check every image before loading the model: one bad file fails the command without partial output.
+    for image in args.images:
+        predict.read_image_file(image)
+    results = predict.load(args.model).classify(args.images, top=args.top)
+    if args.json:
+        json.dump(results, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+        return 0
+    for result in results:
+        print(result["image"])
+        width = max(len(p["class"]) for p in result["predictions"])
+        for rank, p in enumerate(result["predictions"], 1):
+            print(f"  {rank}. {p['class']:<{width}}  {p['probability']:8.2%}")
+    return 0
