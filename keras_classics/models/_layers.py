@@ -338,7 +338,7 @@ def strip_aux(model):
             f"Model {model.name!r} has several outputs but no 'predictions' layer; "
             f"outputs: {[t.name for t in model.outputs]}"
         ) from None
-    return keras.Model(model.inputs, main, name=model.name)
+    return keras.Model(_model_inputs(model), main, name=model.name)
 
 
 def feature_extractor(model, endpoints):
@@ -357,7 +357,11 @@ def feature_extractor(model, endpoints):
                 f"Layers with outputs: {', '.join(names)}"
             )
         outs[ep] = model.get_layer(ep).output
-    return keras.Model(model.inputs, outs, name=f"{model.name}_features")
+    return keras.Model(_model_inputs(model), outs, name=f"{model.name}_features")
+
+
+def _model_inputs(model):
+    return model.inputs[0] if len(model.inputs) == 1 else model.inputs
 
 
 def min_size(ops, final_size=1):
