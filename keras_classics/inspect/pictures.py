@@ -67,9 +67,15 @@ def _new_figure(width, height):
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(width, height), dpi=_DPI)
+    fig = Figure(figsize=(width, height), dpi=_DPI, layout="constrained")
     FigureCanvasAgg(fig)
     return fig
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def _save(fig, path: str) -> str:
@@ -79,6 +85,7 @@ def _save(fig, path: str) -> str:
     try:
         with os.fdopen(fd, "wb") as f:
             fig.savefig(f, format="png", dpi=_DPI)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0600; give the file the usual mode
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
@@ -288,7 +295,6 @@ def plot_filters(
     ax.set_xlabel(f"{n} of {cout} filters, {kh}x{kw}x{cin}, row by row ({how})")
     ax.set_ylabel(f"{rows} rows x {cols} columns")
     ax.set_title(f"{model.name}: {conv.name} filters" + (f" ({note})" if note else ""), fontsize=13)
-    fig.tight_layout()
     return _save(fig, path)
 
 
@@ -372,7 +378,7 @@ def plot_activations(
     cols = min(panels, 8 if panels > 12 else 4 if panels > 4 else panels)
     rows = math.ceil(panels / cols)
     width = 12.0
-    fig = _new_figure(width, width / cols * rows * 1.12 + 0.6)
+    fig = _new_figure(width, rows * (width / cols + 0.3) + 0.8)
     ax = fig.add_subplot(rows, cols, 1)
     ax.imshow(rgb.astype(np.uint8))
     ax.set_title(f"input {w}x{h}", fontsize=9)
@@ -391,7 +397,6 @@ def plot_activations(
         fontsize=12,
     )
     fig.supxlabel("each map on its own colour scale: yellow = strongest response", fontsize=9)
-    fig.tight_layout()
     return _save(fig, path)
 
 
@@ -459,7 +464,6 @@ def plot_receptive_field(models, path, *, input_shape=None, overwrite: bool = Fa
     ax.set_title("Receptive field growth by depth", fontsize=13)
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=9, loc="upper left")
-    fig.tight_layout()
     return _save(fig, path)
 
 
@@ -553,5 +557,4 @@ def plot_history(run_dir, path, *, overwrite: bool = False) -> str:
         ax.grid(True, alpha=0.3)
     run_name = os.path.basename(os.path.normpath(os.path.dirname(csv_path) if os.path.basename(csv_path) == "history.csv" else csv_path))
     fig.suptitle(f"Training curves: {run_name} ({len(epochs)} epochs)", fontsize=13)
-    fig.tight_layout()
     return _save(fig, path)
