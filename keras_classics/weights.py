@@ -255,6 +255,13 @@ def port_keras_applications(src, dst):
         matched_by = "name"
     else:
         matched_by = "structure"
+        missing = [u.layer.name for u in src_units if u.layer.name not in dst_all]
+        if len(missing) < len(src_units) / 2:  # named alike, but some layers absent (a top, a stage)
+            raise ValueError(
+                f"Cannot port {src.name!r} into {dst.name!r}: {len(missing)} layer(s) of {src.name!r} have no "
+                f"namesake in {dst.name!r}: {', '.join(missing[:8])}{', …' if len(missing) > 8 else ''}. "
+                "Build both with the same include_top and depth."
+            )
         if len(src_units) != len(dst_units_main):
             raise ValueError(
                 f"Cannot port {src.name!r} into {dst.name!r}: the layer names differ and so does the structure: "

@@ -221,3 +221,9 @@ def test_load_imagenet_weights_argument_errors():
         kw.load_imagenet_weights(model, "resnet18")
     with pytest.raises(ValueError, match=r"v1\.5"):
         kw.load_imagenet_weights(model, "resnet50", stride_in="3x3")
+
+
+def test_port_names_the_missing_layers(keras_resnet50):
+    headless = keras_classics.resnet50(include_top=False, input_shape=(64, 64, 3))
+    with pytest.raises(ValueError, match=r"1 layer\(s\) of 'resnet50' have no namesake.*predictions.*include_top"):
+        kw.port_keras_applications(keras_resnet50, headless)
