@@ -57,7 +57,8 @@ RUN_INFO_KEYS = (
 )
 
 # Fields that define what is being trained: a resumed run keeps them.
-FROZEN_ON_RESUME = ("name", "model", "model_kwargs", "dataset", "val", "image_size", "preprocessing", "seed")
+FROZEN_ON_RESUME = ("name", "model", "model_kwargs", "dataset", "val", "dataset_options", "image_size",
+                    "preprocessing", "seed")
 
 
 def _field(default, help, *, choices=None, metavar=None, factory=False):
@@ -103,6 +104,10 @@ class RecipeConfig:
     dataset: str = _field("shapes", "'shapes', 'folder:/path' or 'tfds:NAME'", metavar="SOURCE")
     val: str | None = _field(None, "validation source (default: the dataset's own split)", metavar="SOURCE")
     data_dir: str | None = _field(None, "TFDS data directory (manually prepared datasets)", metavar="DIR")
+    dataset_options: dict = _field(
+        dict, "more keras_classics.data.get_source arguments as JSON, e.g. '{\"num_train\": 2000}'", factory=True,
+        metavar="JSON",
+    )
     image_size: int | None = _field(None, "training resolution (default: 64 for shapes, else the model's)")
     policy: str | None = _field(None, "augmentation policy (default: the model family's paper policy)")
     preprocessing: str | None = _field(None, "input preprocessing (default: the model's)")
@@ -218,6 +223,7 @@ class RecipeConfig:
                "name", self.name, "a non-empty name without path separators")
         _check(isinstance(self.model, str) and self.model, "model", self.model, "a registered model name")
         _check(isinstance(self.model_kwargs, dict), "model_kwargs", self.model_kwargs, "a dict")
+        _check(isinstance(self.dataset_options, dict), "dataset_options", self.dataset_options, "a dict")
         _check(isinstance(self.aux_loss_weights, dict)
                and all(_is_number(v) and v >= 0 for v in self.aux_loss_weights.values()),
                "aux_loss_weights", self.aux_loss_weights, "a dict of output name -> non-negative weight")

@@ -346,7 +346,7 @@ def _run(config, info, run_dir, source, extra_callbacks, resume, started):
         cb.save_model_atomic(cb.inference_model(model), final_path)
     final = _final_metrics(model, history, val_ds, config, names)
     if config.ten_crop and has_validation:
-        final.update(_ten_crop_metrics(model, source, image_size, preprocessing, num_classes, batch, config))
+        final.update(_ten_crop_metrics(model, source, image_size, preprocessing, policy, batch, config))
     metrics = {
         "model": config.model,
         "dataset": source.name,
@@ -526,12 +526,18 @@ def _image_size(config, info) -> int:
 def _load_source(config, image_size):
     from keras_classics.data import get_source
 
-    kwargs = dict(image_size=image_size, seed=config.seed)
+    kwargs = dict(config.dataset_options)
+    kwargs.setdefault("seed", config.seed)
+    if config.dataset == "shapes":
+        kwargs.setdefault("image_size", image_size)
     if config.val:
         kwargs["val"] = config.val
     if config.data_dir:
         kwargs["data_dir"] = os.path.expanduser(config.data_dir)
-    return get_source(config.dataset, **kwargs)
+    try:
+        return get_source(config.dataset, **kwargs)
+    except TypeError as e:
+        raise ValueError(f"Bad --dataset-options {config.dataset_options}: {e}") from None
 
 
 def _check_source(source, config, batch) -> int:
@@ -589,37 +595,42 @@ def _distribute_options(ds, strategy):
 
 def _train_dataset(config, source, policy, image_size, preprocessing, num_classes, one_hot, steps,
                    initial_epoch, names, strategy):
+    """Epochs ``initial_epoch .. epochs-1`` of training batches, each a pure function of ``(seed, epoch)``."""
     import tensorflow as tf
 
     from keras_classics.data import make_pipeline
 
-    images = source.train.cache() if config.cache else source.train
-    epochs = []
-    for epoch in range(initial_epoch, config.epochs):
-        ds = make_pipeline(
-            images,
-            policy=policy,
-            image_size=image_size,
-            batch_size=config.batch_size,
-            training=True,
-            seed=config.seed,
-            epoch=epoch,
-            preprocessing=preprocessing,
-            num_classes=num_classes,
-            one_hot=one_hot,
-            mixup=config.mixup,
-            cutmix=config.cutmix,
-            shuffle_buffer=config.shuffle_buffer,
-            cache=False,
-            drop_remainder=True,
-            repeat=False,
-        )
-        epochs.append(ds.take(steps))
-    if not epochs:
+    if initial_epoch >= config.epochs:
         return None
-    ds = epochs[0]
-    for more in epochs[1:]:
-        ds = ds.concatenate(more)
+    common = dict(
+        policy=policy,
+        image_size=image_size,
+        batch_size=config.batch_size,
+        training=True,
+        seed=config.seed,
+        preprocessing=preprocessing,
+        num_classes=num_classes,
+        one_hot=one_hot,
+        mixup=config.mixup,
+        cutmix=config.cutmix,
+        shuffle_buffer=config.shuffle_buffer,
+        drop_remainder=True,
+    )
+    ds = None
+    if steps == source.num_train // config.batch_size:
+        # Whole epochs: one pipeline producing epoch e, e+1, ... (one cache for all).
+        try:
+            ds = make_pipeline(source.train, epoch=initial_epoch, cache=config.cache, repeat=True, **common)
+        except (TypeError, tf.errors.OperatorNotAllowedInGraphError):
+            # A dataset whose shuffle cannot take the epoch as a tensor: build the epochs one by one.
+            ds = None
+    if ds is None:
+        # The first `steps` batches of each epoch: one pipeline per epoch, concatenated.
+        parts = [make_pipeline(source.train, epoch=e, cache=False, repeat=False, **common).take(steps)
+                 for e in range(initial_epoch, config.epochs)]
+        ds = parts[0]
+        for part in parts[1:]:
+            ds = ds.concatenate(part)
     ds = _with_targets(ds, names).prefetch(tf.data.AUTOTUNE)
     return _distribute_options(ds, strategy)
 
@@ -717,20 +728,21 @@ def _final_metrics(model, history, val_ds, config, names):
     return out
 
 
-def _ten_crop_metrics(model, source, image_size, preprocessing, num_classes, batch, config):
+def _ten_crop_metrics(model, source, image_size, preprocessing, policy, batch, config):
     """AlexNet's test: average the softmax of 10 crops (corners, centre, and their flips)."""
     import numpy as np
 
-    from keras_classics.data import ten_crop
+    from keras_classics.data import make_pipeline
     from keras_classics.models import strip_aux
 
     main = strip_aux(model)
-    ds = ten_crop(source.validation, image_size=image_size, preprocessing=preprocessing, batch_size=batch)
+    ds = make_pipeline(source.validation, policy=policy, image_size=image_size, batch_size=max(batch // 10, 1),
+                       training=False, preprocessing=preprocessing, eval_crops=10)
     if config.validation_steps:
         ds = ds.take(config.validation_steps)
     correct1 = correct5 = total = 0
     for crops, labels in ds:
-        n, k = crops.shape[0], crops.shape[1]
+        n, k = int(crops.shape[0]), int(crops.shape[1])
         probs = main.predict_on_batch(np.reshape(crops, (n * k,) + tuple(crops.shape[2:])))
         probs = np.asarray(probs).reshape(n, k, -1).mean(axis=1)
         labels = np.asarray(labels)
@@ -738,5 +750,5 @@ def _ten_crop_metrics(model, source, image_size, preprocessing, num_classes, bat
         correct1 += int((order[:, 0] == labels).sum())
         correct5 += int((order[:, :5] == labels[:, None]).any(axis=1).sum())
         total += n
-    return {"ten_crop_top1": correct1 / total, "ten_crop_top5": correct5 / total if num_classes > 5 else None}
-
+    return {"ten_crop_top1": correct1 / total,
+            "ten_crop_top5": correct5 / total if probs.shape[-1] > 5 else None}
