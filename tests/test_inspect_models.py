@@ -99,6 +99,17 @@ def test_variant_params_match_the_registry():
         assert measure(name, size, **kwargs)["summary"].totals["trainable_params"] == variant.params
 
 
+def test_auxiliary_heads_are_walked_too():
+    m = measure("googlenet", 224, aux_logits=True)  # three outputs
+    s = m["summary"]
+    assert s.totals["trainable_params"] == m["trainable"] == model_info("googlenet").aux_params
+    main = measure("googlenet", _small_size("googlenet"))["summary"]
+    aux_rows = [r for r in s if r["name"] not in {row["name"] for row in main}]
+    assert aux_rows and all(r["name"].startswith("aux") for r in aux_rows)
+    # The heads add their convs and dense layers to the multiply-adds but not to the depth.
+    assert s.totals["weighted_depth"] == 22
+
+
 def test_receptive_fields_vgg16_alexnet():
     vgg = measure("vgg16", 224)["summary"]
     assert vgg.row("block5_conv3")["receptive_field"] == 196
