@@ -379,6 +379,15 @@ def test_mixup_is_a_convex_combination():
     assert 0.05 < np.std(lams)  # Beta(1, 1): spread over [0.5, 1] or [0, 1]
 
 
+@pytest.mark.parametrize("mode", ["caffe", "torch", "tf", "none"])
+def test_pipeline_preprocessing_is_preprocess(mode):
+    from keras_classics.data.pipeline import _preprocess
+    from keras_classics.data.preprocessing import preprocess
+
+    x = tf.random.uniform([2, 5, 5, 3], 0, 255, seed=3)
+    np.testing.assert_array_equal(_preprocess(x, mode).numpy(), preprocess(x, mode).numpy())
+
+
 def test_pipeline_errors(small):
     with pytest.raises(ValueError, match="'resnet'"):
         make_pipeline(small.train, policy="resnett")

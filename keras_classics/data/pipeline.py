@@ -170,7 +170,7 @@ def make_pipeline(
         return label
 
     def finish(images, labels):
-        return preprocess(images, preprocessing), labels
+        return _preprocess(images, preprocessing), labels
 
     def ordered(epoch_t):
         """The epoch's elements in order: shuffled when training."""
@@ -232,6 +232,18 @@ def make_pipeline(
     options = tf.data.Options()
     options.deterministic = True
     return ds.with_options(options).prefetch(AUTOTUNE)
+
+
+def _preprocess(images, mode):
+    """:func:`preprocess`, with the same floats, faster on TensorFlow tensors.
+
+    ``"caffe"`` reverses the channels with ``x[..., ::-1]``, a strided slice
+    that costs TensorFlow about 5x more than ``tf.reverse``; subtracting the
+    mean before reversing gives bit-identical results.
+    """
+    if mode == "caffe":
+        return tf.reverse(images - list(IMAGENET_MEAN_RGB), axis=[-1])
+    return preprocess(images, mode)
 
 
 def seeded_shuffle(dataset: tf.data.Dataset, buffer_size: int, key) -> tf.data.Dataset:
