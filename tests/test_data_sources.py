@@ -244,6 +244,10 @@ def test_get_source_errors():
         get_source("cifar10")
     with pytest.raises(ValueError, match="seed"):
         get_source("shapes", seed=-1)
+    with pytest.raises(ValueError, match="num_train must be an integer >= 1"):
+        get_source("shapes", num_train=0)
+    with pytest.raises(ValueError, match="image_size"):
+        get_source("shapes", image_size=8)
     with pytest.raises(ValueError, match="val="):
         get_source("shapes", val="folder:/x")
     with pytest.raises(ValueError, match="data_dir"):

@@ -112,6 +112,7 @@ def make_pipeline(
         prefetched, with deterministic order.
 
     Example:
+        >>> from keras_classics.data import get_source, make_pipeline
         >>> src = get_source("shapes", image_size=32, num_train=100, num_val=20)
         >>> ds = make_pipeline(src.train, policy="cifar", image_size=32, batch_size=10)
         >>> images, labels = next(iter(ds))

@@ -242,6 +242,9 @@ def get_source(
 def _shapes_source(image_size, seed, num_train, num_val, cache) -> Source:
     num_train = DEFAULT_SHAPES_TRAIN if num_train is None else num_train
     num_val = DEFAULT_SHAPES_VAL if num_val is None else num_val
+    for key, value, minimum in (("num_train", num_train, 1), ("num_val", num_val, 0), ("image_size", image_size, 16)):
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+            raise ValueError(f"{key} must be an integer >= {minimum} for the shapes dataset, received {value!r}.")
     splits = {}
     for split, n in (("train", num_train), ("validation", num_val)):
         if n == 0 and split == "validation":
@@ -473,17 +476,17 @@ def _folder_source(spec, val, val_fraction, seed, validate, verbose) -> Source:
 
 def _split(files, num_classes, fraction, seed):
     """Hold out ``fraction`` of each class (at least one image of classes with two or more)."""
+    by_class = [[] for _ in range(num_classes)]
+    for f in files:
+        by_class[f[1]].append(f)
     train, val = [], []
-    for c in range(num_classes):
-        members = [f for f in files if f[1] == c]
+    for c, members in enumerate(by_class):
         k = int(round(fraction * len(members)))
-        if len(members) >= 2:
-            k = min(max(k, 1), len(members) - 1)
-        else:
-            k = 0
-        held = set(np.random.default_rng([int(seed), c]).permutation(len(members))[:k].tolist())
-        train += [f for i, f in enumerate(members) if i not in held]
-        val += [f for i, f in enumerate(members) if i in held]
+        k = min(max(k, 1), len(members) - 1) if len(members) >= 2 else 0
+        held = np.zeros(len(members), bool)
+        held[np.random.default_rng([seed, c]).permutation(len(members))[:k]] = True
+        train += [f for f, h in zip(members, held) if not h]
+        val += [f for f, h in zip(members, held) if h]
     return train, val
 
 
