@@ -2,7 +2,8 @@
 
 The two auxiliary classifiers are trained with their losses weighted by 0.3 and
 discarded at inference. SGD with momentum 0.9, the learning rate decreased by
-4% every 8 epochs; Inception-style crops of 8-100% of the image area with
+4% every 8 epochs, Polyak averaging of the weights for the final model (decay
+0.9999, the paper gives none); Inception-style crops of 8-100% of the image area with
 aspect ratios in [3/4, 4/3] and photometric distortions. The paper gives no
 base rate, weight decay or length: these follow the BVLC Caffe release
 (0.01 at batch 32, 2e-4, 10M iterations ≈ 250 epochs).
@@ -28,6 +29,7 @@ CONFIG = RecipeConfig(
     lr_batch_size=32,
     momentum=0.9,
     weight_decay=2e-4,
+    ema=0.9999,
     schedule="step",
     decay_every=8,
     decay_rate=0.96,

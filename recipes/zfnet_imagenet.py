@@ -3,8 +3,9 @@
 As AlexNet's training: SGD, momentum 0.9, batch 128, learning rate 0.01 lowered
 by hand when the validation error plateaus (here: ÷10 after 5 epochs without
 improvement), dropout 0.5 in the FC layers, 70 epochs; 224 crops of
-256-pixel images with flips; the 10-crop test. The paper states no weight
-decay: AlexNet's 5e-4 is used.
+256-pixel images with flips; the 10-crop test. Conv filters whose RMS exceeds
+0.1 are renormalised to 0.1 after every step (Sec. 3). The paper states no
+weight decay: AlexNet's 5e-4 is used.
 
     python recipes/zfnet_imagenet.py --data-dir ~/tensorflow_datasets
 """
@@ -26,6 +27,7 @@ CONFIG = RecipeConfig(
     lr_batch_size=128,
     momentum=0.9,
     weight_decay=5e-4,
+    filter_rms_max=0.1,
     schedule="plateau",
     decay_rate=0.1,
     plateau_patience=5,

@@ -136,6 +136,8 @@ class RecipeConfig:
     epsilon: float = _field(1e-7, "RMSProp / Adam epsilon")
     clipnorm: float | None = _field(None, "clip each gradient tensor to this L2 norm")
     global_clipnorm: float | None = _field(None, "clip the global gradient norm")
+    ema: float | None = _field(None, "Polyak averaging: EMA momentum of the weights; the final model holds the average")
+    filter_rms_max: float | None = _field(None, "renormalise conv filters whose RMS exceeds this radius (ZFNet: 0.1)")
 
     # Schedule.
     schedule: str = _field("cosine", "learning-rate schedule", choices=SCHEDULES)
@@ -254,7 +256,9 @@ class RecipeConfig:
         _check(_is_number(self.decay_rate) and 0 < self.decay_rate <= 1, "decay_rate", self.decay_rate,
                "a number in (0, 1]")
         _check(_is_number(self.power) and self.power > 0, "power", self.power, "a positive number")
-        for name in ("clipnorm", "global_clipnorm", "decay_every"):
+        _check(self.ema is None or (_is_number(self.ema) and 0 < self.ema < 1), "ema", self.ema,
+               "a number in (0, 1) or None")
+        for name in ("clipnorm", "global_clipnorm", "decay_every", "filter_rms_max"):
             value = getattr(self, name)
             _check(value is None or (_is_number(value) and value > 0), name, value, "a positive number or None")
         _check(isinstance(self.milestones, list) and all(_is_number(m) and m > 0 for m in self.milestones)

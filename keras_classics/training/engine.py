@@ -166,7 +166,13 @@ def _run(config, info, run_dir, source, extra_callbacks, resume, started):
     import tensorflow as tf
 
     from keras_classics.training import callbacks as cb
-    from keras_classics.training.losses import compile_arguments, l2_regularize, metric_key, output_names
+    from keras_classics.training.losses import (
+        compile_arguments,
+        constrain_filter_rms,
+        l2_regularize,
+        metric_key,
+        output_names,
+    )
     from keras_classics.training.schedules import ClassicSchedule, scaled_learning_rate
     from keras_classics.training.strategy import describe, is_chief, make_strategy
 
@@ -221,6 +227,7 @@ def _run(config, info, run_dir, source, extra_callbacks, resume, started):
             initialize_from(model, config.model, config.init_from, verbose=bool(verbose))
         if config.optimizer != "adamw":
             l2_regularize(model, config.weight_decay)
+        constrain_filter_rms(model, config.filter_rms_max)
         schedule = ClassicSchedule(
             config.schedule,
             lr,
@@ -671,24 +678,26 @@ def _build_model(name, kwargs):
 
 
 def _make_optimizer(config, schedule, keras):
-    clip = {}
+    extra = {}
+    if config.ema is not None:  # Polyak averaging; fit() puts the averages in the model at the end
+        extra.update(use_ema=True, ema_momentum=config.ema)
     if config.clipnorm is not None:
-        clip["clipnorm"] = config.clipnorm
+        extra["clipnorm"] = config.clipnorm
     if config.global_clipnorm is not None:
-        clip["global_clipnorm"] = config.global_clipnorm
+        extra["global_clipnorm"] = config.global_clipnorm
     if config.optimizer == "sgd":
         return keras.optimizers.SGD(learning_rate=schedule, momentum=config.momentum, nesterov=config.nesterov,
-                                    **clip)
+                                    **extra)
     if config.optimizer == "rmsprop":
         # Keras' RMSprop adds epsilon inside the square root, as TensorFlow's
         # original RMSProp did: the convention of Inception v3's epsilon = 1.0.
         return keras.optimizers.RMSprop(learning_rate=schedule, rho=config.rho, momentum=config.momentum,
-                                        epsilon=config.epsilon, **clip)
+                                        epsilon=config.epsilon, **extra)
     if config.optimizer == "adam":
-        return keras.optimizers.Adam(learning_rate=schedule, epsilon=config.epsilon, **clip)
+        return keras.optimizers.Adam(learning_rate=schedule, epsilon=config.epsilon, **extra)
     if config.optimizer == "adamw":
         return keras.optimizers.AdamW(learning_rate=schedule, weight_decay=config.weight_decay,
-                                      epsilon=config.epsilon, **clip)
+                                      epsilon=config.epsilon, **extra)
     raise ValueError(f"Unknown optimizer {config.optimizer!r}.")
 
 
@@ -716,7 +725,10 @@ def _final_metrics(model, history, val_ds, config, names):
             out[f"train_{name}"] = float(last_train[key])
     if val_ds is None:
         return out
-    validated_last = history and len(history.get("val_loss", [])) and (config.epochs % config.validation_freq == 0)
+    # The last epoch's validation logs hold the final weights' metrics, except with weight
+    # averaging (the averages replace the weights after the last validation).
+    validated_last = (history and len(history.get("val_loss", [])) and config.epochs % config.validation_freq == 0
+                      and config.ema is None)
     if validated_last:
         logs = {k[4:]: v[-1] for k, v in history.items() if k.startswith("val_")}
     else:

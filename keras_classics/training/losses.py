@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import keras
 
-__all__ = ["MAIN_OUTPUT", "compile_arguments", "output_names", "l2_regularize", "metric_key"]
+__all__ = ["MAIN_OUTPUT", "compile_arguments", "output_names", "l2_regularize", "metric_key", "MaxFilterRMS",
+           "constrain_filter_rms"]
 
 MAIN_OUTPUT = "predictions"
 
@@ -109,5 +110,37 @@ def l2_regularize(model, weight_decay: float) -> int:
         ) else None
         if kernel is not None and kernel.trainable:
             kernel.regularizer = regularizer
+            count += 1
+    return count
+
+
+@keras.saving.register_keras_serializable(package="keras_classics")
+class MaxFilterRMS(keras.constraints.Constraint):
+    """Rescale each conv filter whose root-mean-square exceeds ``radius`` down to ``radius``.
+
+    Zeiler & Fergus (ECCV 2014, Sec. 3): "Each RMS value for filters in
+    convolutional layers that exceeds a fixed radius of 10^-1 is renormalized to
+    this fixed radius." A filter is one output channel of a ``(kh, kw, cin, cout)`` kernel.
+    """
+
+    def __init__(self, radius=0.1):
+        self.radius = float(radius)
+
+    def __call__(self, w):
+        rms = keras.ops.sqrt(keras.ops.mean(keras.ops.square(w), axis=(0, 1, 2), keepdims=True))
+        return w * keras.ops.minimum(1.0, self.radius / keras.ops.maximum(rms, 1e-12))
+
+    def get_config(self):
+        return {"radius": self.radius}
+
+
+def constrain_filter_rms(model, radius: float | None) -> int:
+    """Attach :class:`MaxFilterRMS` to every Conv2D kernel (applied after each optimizer step)."""
+    if not radius:
+        return 0
+    count = 0
+    for layer in model._flatten_layers(include_self=False):
+        if isinstance(layer, keras.layers.Conv2D) and getattr(layer, "kernel", None) is not None:
+            layer.kernel.constraint = MaxFilterRMS(radius)
             count += 1
     return count
