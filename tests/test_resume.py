@@ -16,6 +16,8 @@ import keras
 import numpy as np
 import pytest
 
+import keras_classics  # noqa: F401  (registers the LRN layer for loading GoogLeNet)
+
 DRIVER = textwrap.dedent(
     """
     import json, os, signal, sys

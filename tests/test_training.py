@@ -192,6 +192,30 @@ def test_aux_losses_are_weighted_and_metrics_use_the_main_head():
         compile_arguments(single, num_classes=10, aux_loss_weights={"aux": 0.4})
 
 
+def test_optimizers_follow_the_configuration():
+    from keras_classics.training.engine import _make_optimizer
+
+    v3 = config_for_model("inception_v3", "inception_v3", ema=0.9999)
+    opt = _make_optimizer(v3, 0.045, keras)
+    assert isinstance(opt, keras.optimizers.RMSprop)
+    assert (opt.rho, opt.momentum, opt.epsilon, opt.clipnorm) == (0.9, 0.9, 1.0, 2.0)
+    assert opt.use_ema and opt.ema_momentum == 0.9999
+    sgd = _make_optimizer(RecipeConfig(nesterov=True, global_clipnorm=5.0), 0.1, keras)
+    assert isinstance(sgd, keras.optimizers.SGD) and sgd.nesterov and sgd.global_clipnorm == 5.0
+    assert not sgd.use_ema
+
+
+def test_max_filter_rms_rescales_only_large_filters():
+    from keras_classics.training.losses import MaxFilterRMS
+
+    w = np.zeros((3, 3, 2, 2), "float32")
+    w[..., 0] = 1.0  # RMS 1
+    w[..., 1] = 0.05  # RMS 0.05
+    out = keras.ops.convert_to_numpy(MaxFilterRMS(0.1)(w))
+    np.testing.assert_allclose(out[..., 0], 0.1, rtol=1e-6)
+    np.testing.assert_allclose(out[..., 1], 0.05, rtol=1e-6)
+
+
 def test_l2_penalty_is_half_wd_times_squared_kernels():
     inputs = keras.Input((4,))
     x = keras.layers.Dense(3, name="d1")(inputs)
@@ -265,9 +289,13 @@ def test_run_directory_contents(tmp_path):
 def test_mixed_precision_fit_uses_loss_scaling(tmp_path):
     from keras_classics.training import train
 
-    result = train(tiny(tmp_path, precision="mixed_float16"))
+    result = train(tiny(tmp_path, precision="mixed_float16", filter_rms_max=0.05))
     model = result.model
     assert isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer)
+    for layer in model.layers:  # ZFNet's filter renormalisation held after every step
+        if isinstance(layer, keras.layers.Conv2D):
+            rms = np.sqrt(np.mean(layer.kernel.numpy() ** 2, axis=(0, 1, 2)))
+            assert rms.max() <= 0.05 * (1 + 1e-4), layer.name
     assert model.get_layer("conv1_conv").compute_dtype == "float16"
     assert model.get_layer("conv1_conv").variable_dtype == "float32"
     assert model.output.dtype == "float32"
