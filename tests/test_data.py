@@ -169,6 +169,15 @@ def test_alexnet_crop_bounds_and_flip_rate():
     np.testing.assert_array_equal(np.abs(out[:, 0, -1, 1] - out[:, 0, 0, 1]), 55)
 
 
+@pytest.mark.parametrize("policy", ["vgg", "inception", "resnet", "cifar"])
+def test_flip_rate(policy):
+    ramp = _ramp(64, 96)[..., 1:2] * 2.0  # a grey ramp, brighter to the right: colour changes keep the order
+    out = _samples(policy, tf.concat([ramp] * 3, axis=-1), 32, 240).mean(axis=-1)
+    left, right = out[:, 16, 8], out[:, 16, -9]
+    assert (left != right).all()
+    assert 0.4 < (left > right).mean() < 0.6
+
+
 def test_lighting_statistics():
     out = _samples("alexnet", tf.fill([64, 64, 3], 128.0), 56, 600)
     per_image = out - 128.0
@@ -200,7 +209,7 @@ def _windows(shape, n):
 
 def test_inception_crop_window_bounds():
     for h, w in ((240, 240), (200, 300)):
-        top, left, ch, cw = _windows([h, w, 3], 800).T
+        top, left, ch, cw = _windows([h, w, 3], 400).T
         assert (top >= 0).all() and (top + ch <= h).all() and (left >= 0).all() and (left + cw <= w).all()
         areas, ratios = ch * cw / (h * w), cw / ch
         assert areas.min() >= 0.08 * 0.97 and areas.max() <= 1.0 and areas.min() < 0.1
