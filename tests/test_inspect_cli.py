@@ -98,16 +98,13 @@ def test_visualize_filters_and_weights(capsys, tmp_path, small_keras):
     model = create_model("resnet18", classes=10, input_shape=(32, 32, 3))
     weights = tmp_path / "r18.weights.h5"
     model.save_weights(weights)
-    code, _, _ = run(capsys, "visualize", "filters", "resnet18", "-O", "classes=10", "--weights", weights,
-                     "-o", tmp_path / "f3.png")
-    assert code == 0
-    assert_png(tmp_path / "f3.png")
     from keras_classics.inspect.pictures import _model_for_pictures
 
-    loaded, _, note = _model_for_pictures("resnet18", weights, classes=10)
+    loaded, _, note = _model_for_pictures("resnet18", weights, classes=10)  # what --weights does
     np.testing.assert_array_equal(loaded.get_layer("conv1_conv").get_weights()[0],
                                   model.get_layer("conv1_conv").get_weights()[0])
     assert note == "weights: r18.weights.h5"
+    del loaded, model
     # ... and weights of another architecture are refused.
     code, _, err = run(capsys, "visualize", "filters", "resnet18", "--weights", small_keras, "-o", tmp_path / "f4.png")
     assert code == 2 and "Could not load" in err and not (tmp_path / "f4.png").exists()

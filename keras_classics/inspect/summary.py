@@ -10,7 +10,9 @@ layer's inputs and outputs) in topological order and computes every number with
   weights (``params_source == "weights"``);
 * **multiply-adds** (MACs) of convolutions and dense layers, bias additions not
   counted. Batch norm, activations, LRN, pooling, additions and concatenations
-  are not multiply-adds and count 0: the convention of the published figures;
+  are not multiply-adds and count 0: the convention of the published figures.
+  1-D and 3-D convolutions (not in these models) count in the depth and by their
+  weights, with unknown (``None``) multiply-adds;
 * **receptive field and jump** (the distance in input pixels between two
   neighbouring outputs) per axis: a window of size ``F``, dilation ``D`` and
   stride ``S`` turns ``(r, j)`` into ``(r + D(F-1)j, jS)``; where branches merge
@@ -37,8 +39,8 @@ from keras_classics.inspect._model import functional, resolve
 __all__ = ["summary", "ModelSummary", "WEIGHT_KINDS", "MAC_KINDS"]
 
 # Layers counted in the weighted depth and in multiply-adds.
-CONV_KINDS = ("Conv2D", "DepthwiseConv2D", "SeparableConv2D", "Conv2DTranspose", "Conv1D", "Conv3D")
-WEIGHT_KINDS = CONV_KINDS + ("Dense", "EinsumDense")
+CONV_KINDS = ("Conv2D", "DepthwiseConv2D", "SeparableConv2D", "Conv2DTranspose")
+WEIGHT_KINDS = CONV_KINDS + ("Dense", "Conv1D", "Conv3D", "Conv1DTranspose", "Conv3DTranspose", "EinsumDense")
 MAC_KINDS = ("Conv2D", "DepthwiseConv2D", "SeparableConv2D", "Conv2DTranspose", "Dense")
 
 _WINDOW_POOLS = ("MaxPooling2D", "AveragePooling2D")
@@ -92,15 +94,15 @@ def _window(flow, kernel, stride, dilation=(1, 1)):
     return _Flow(rf, jump, flow.depth)
 
 
+def _known(hw) -> bool:
+    return hw is not None and None not in hw
+
+
 def _layer_counts(layer):
     """Actual trainable / non-trainable weight counts of a layer."""
     t = sum(math.prod(w.shape) for w in layer.trainable_weights)
     n = sum(math.prod(w.shape) for w in layer.non_trainable_weights)
     return int(t), int(n)
-
-
-class _Row(dict):
-    pass
 
 
 def _describe(op, in_shapes, out_shapes, in_flows, first_call):
@@ -140,12 +142,12 @@ def _describe(op, in_shapes, out_shapes, in_flows, first_call):
             cout = int(cfg["filters"])
             row["groups"] = groups
             formula = arithmetic.conv_params(kernel, cin, cout, groups, bias)
-            macs = arithmetic.conv_macs(kernel, cin, cout, out_hw, groups) if None not in (out_hw or (None,)) else None
+            macs = arithmetic.conv_macs(kernel, cin, cout, out_hw, groups) if _known(out_hw) else None
         elif kind == "DepthwiseConv2D":
             cout = cin * int(cfg.get("depth_multiplier", 1))
             row["groups"] = cin
             formula = arithmetic.conv_params(kernel, cin, cout, cin, bias)
-            macs = arithmetic.conv_macs(kernel, cin, cout, out_hw, cin) if None not in (out_hw or (None,)) else None
+            macs = arithmetic.conv_macs(kernel, cin, cout, out_hw, cin) if _known(out_hw) else None
         elif kind == "SeparableConv2D":
             mid = cin * int(cfg.get("depth_multiplier", 1))
             cout = int(cfg["filters"])
@@ -153,13 +155,13 @@ def _describe(op, in_shapes, out_shapes, in_flows, first_call):
             formula = arithmetic.conv_params(kernel, cin, mid, cin, False) + arithmetic.conv_params(1, mid, cout, 1, bias)
             macs = (
                 arithmetic.conv_macs(kernel, cin, mid, out_hw, cin) + arithmetic.conv_macs(1, mid, cout, out_hw)
-                if None not in (out_hw or (None,))
+                if _known(out_hw)
                 else None
             )
         else:  # Conv2DTranspose: every input pixel spreads a kernel over the output
             cout = int(cfg["filters"])
             formula = arithmetic.conv_params(kernel, cin, cout, 1, bias)
-            macs = arithmetic.conv_macs(kernel, cin, cout, in_hw) if None not in (in_hw or (None,)) else None
+            macs = arithmetic.conv_macs(kernel, cin, cout, in_hw) if _known(in_hw) else None
         row["macs"] = macs
         if kind == "Conv2DTranspose":
             flow = _Flow(None, None, flow.depth)  # the output grid is finer than the input's
@@ -206,6 +208,10 @@ def _describe(op, in_shapes, out_shapes, in_flows, first_call):
         else:
             flow = _Flow(None, None, flow.depth)
         flow.depth += inner.totals["weighted_depth"]
+    elif kind in WEIGHT_KINDS:
+        # 1-D / 3-D convolutions and einsum layers: weights counted, multiply-adds not modelled.
+        row["macs"] = None
+        flow = _Flow(None, None, flow.depth)
     else:
         # Element-wise layers and merges keep the receptive field; a layer that changes
         # the spatial grid in a way not modelled above makes it unknown.
