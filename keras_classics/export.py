@@ -122,6 +122,24 @@ class ExportSource:
     run_config: dict | None = None
     metrics: dict | None = None
     _reference_cache: dict = field(default_factory=dict, repr=False)
+    _saved_model: object = field(default=None, repr=False)  # TemporaryDirectory holding the archive
+
+    def saved_model_dir(self) -> str:
+        """A SavedModel of :attr:`model` with both signatures, written once per source."""
+        if self._saved_model is None:
+            holder = tempfile.TemporaryDirectory(prefix="keras_classics_export_")
+            _archive(self.model, os.path.join(holder.name, "saved_model"), bytes_signature={
+                "class_names": self.class_names, "preprocessing": self.preprocessing,
+                "crop_fraction": self.crop_fraction,
+            })
+            self._saved_model = holder
+        return os.path.join(self._saved_model.name, "saved_model")
+
+    def close(self):
+        """Delete the cached SavedModel (done automatically when the source is garbage-collected)."""
+        if self._saved_model is not None:
+            self._saved_model.cleanup()
+            self._saved_model = None
 
     @property
     def input_size(self):
@@ -233,9 +251,10 @@ def load_for_export(model_or_path, custom_objects=None):
             stays on.
 
     Returns:
-        A functional model with one output, every layer in float32: the
-        auxiliary heads are stripped, and a mixed-precision model is rebuilt
-        in float32 with its weights loaded.
+        A functional model with one output of class probabilities, every
+        layer in float32: the auxiliary heads are stripped, a mixed-precision
+        model is rebuilt in float32 with its weights loaded, and a model that
+        outputs logits gets a final softmax.
 
     Raises:
         FileNotFoundError, ValueError: not a loadable model (see
@@ -301,7 +320,10 @@ def prepare(model_or_path, *, class_names=None, preprocessing=None, crop_fractio
     softmax_added = not _predict.outputs_probabilities(model)
     model = _predict.probability_model(model)
 
-    meta = _predict.run_metadata(path, loaded.name, int(model.outputs[0].shape[-1]))
+    with warnings.catch_warnings():
+        if preprocessing is not None:  # given: no warning about guessing it
+            warnings.filterwarnings("ignore", message=".*assuming preprocessing")
+        meta = _predict.run_metadata(path, loaded.name, int(model.outputs[0].shape[-1]))
     if class_names is not None:
         class_names = [str(n) for n in class_names]
         if len(class_names) != int(model.outputs[0].shape[-1]):
@@ -684,6 +706,16 @@ def _card(source, fmt, quantize, int8_io):
     }
 
 
+def _run_keras(model, inputs, batch_size=16):
+    """Probabilities of a Keras model, batch by batch, in inference mode (eager: no tracing cost)."""
+    import keras
+
+    return np.concatenate([
+        keras.ops.convert_to_numpy(model(inputs[i : i + batch_size], training=False)).astype(np.float32)
+        for i in range(0, len(inputs), batch_size)
+    ])
+
+
 def _reference(source, images):
     """The Keras model's probabilities, and the model's input for the same images (cached per image set)."""
     import hashlib
@@ -693,7 +725,7 @@ def _reference(source, images):
     key = hashlib.sha1(np.ascontiguousarray(images, np.float32).tobytes()).hexdigest()
     if key not in source._reference_cache:
         inputs = np.asarray(preprocess(images, source.preprocessing), np.float32)
-        source._reference_cache[key] = (source.model.predict(inputs, batch_size=16, verbose=0), inputs)
+        source._reference_cache[key] = (_run_keras(source.model, inputs), inputs)
     return source._reference_cache[key]
 
 
@@ -701,7 +733,7 @@ def _drift_from_trained(source, inputs, reference):
     """Probabilities of the model as trained (reduced precision) against its float32 rebuild."""
     if source.trained_model is None:
         return None
-    trained = source.trained_model.predict(inputs, batch_size=16, verbose=0)
+    trained = _run_keras(source.trained_model, inputs)
     report = parity_report(trained, reference)
     report["note"] = f"float32 rebuild vs the model as trained ({source.source_policy}); informative, not checked"
     return report
@@ -781,10 +813,7 @@ def to_saved_model(
         work = os.path.join(scratch, "export")
         _say(verbose, f"Writing SavedModel of {source.model.name!r} ({source.input_size[0]}x{source.input_size[1]}, "
                       f"{source.num_classes} classes)")
-        _archive(source.model, work, bytes_signature={
-            "class_names": source.class_names, "preprocessing": source.preprocessing,
-            "crop_fraction": source.crop_fraction,
-        })
+        shutil.copytree(source.saved_model_dir(), work)
         _say(verbose, f"Parity against the Keras model on {len(images)} images ({image_source})")
         reference, inputs = _reference(source, images)
         runner = _predict._SavedModelRunner(work)
@@ -811,6 +840,8 @@ def to_saved_model(
         _commit([(work, dest)], scratch)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+        if source is not model:  # prepared here: drop its cached SavedModel now
+            source.close()
     _say(verbose, _summary(dest, card))
     return card
 
@@ -904,8 +935,7 @@ def to_tflite(
     os.makedirs(parent, exist_ok=True)
     scratch = tempfile.mkdtemp(prefix=f".{os.path.basename(dest)}.", suffix=".tmp", dir=parent)
     try:
-        saved = os.path.join(scratch, "saved_model")
-        _archive(source.model, saved)
+        saved = source.saved_model_dir()
         what = f"TFLite {'float32' if quantize == 'none' else quantize}"
         _say(verbose, f"Converting {source.model.name!r} to {what}"
                       + (f", calibrating on {len(calibration)} images ({calibration_source})" if quantize == "int8" else ""))
@@ -949,6 +979,8 @@ def to_tflite(
             _commit([(work, dest)], scratch)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+        if source is not model:  # prepared here: drop its cached SavedModel now
+            source.close()
     _say(verbose, _summary(tflite_dest, card))
     return card
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import warnings
 from dataclasses import dataclass, field
 
@@ -444,10 +445,13 @@ def load_keras_model(path, custom_objects=None):
     try:
         return keras.saving.load_model(path, compile=False, safe_mode=True, custom_objects=custom_objects)
     except TypeError as e:
-        if "Could not locate" in str(e) or "custom" in str(e).lower():
+        missing = re.search(r"Could not locate (?:class|function) '([^']+)'", str(e))
+        registered = re.search(r"'registered_name': '([^']+)'", str(e)[missing.end():]) if missing else None
+        if missing:
+            name = registered.group(1) if registered else missing.group(1)
             raise ValueError(
-                f"{path!r} uses a layer or function that is not registered with Keras: "
-                f"{str(e).splitlines()[0]} Import the module that defines it (decorated with "
+                f"{path!r} uses {missing.group(1)!r} ({name}), a layer or function that is not registered "
+                "with Keras in this process. Import the module that defines it (decorated with "
                 "@keras.saving.register_keras_serializable) or pass custom_objects; safe mode stays on."
             ) from None
         raise ValueError(f"{path!r} could not be loaded as a Keras model: {e}") from None
