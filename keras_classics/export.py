@@ -710,10 +710,12 @@ def _run_keras(model, inputs, batch_size=16):
     """Probabilities of a Keras model, batch by batch, in inference mode (eager: no tracing cost)."""
     import keras
 
-    return np.concatenate([
-        keras.ops.convert_to_numpy(model(inputs[i : i + batch_size], training=False)).astype(np.float32)
-        for i in range(0, len(inputs), batch_size)
-    ])
+    with warnings.catch_warnings():  # a model saved with its input as a one-element list
+        warnings.filterwarnings("ignore", message="The structure of `inputs` doesn't match")
+        return np.concatenate([
+            keras.ops.convert_to_numpy(model(inputs[i : i + batch_size], training=False)).astype(np.float32)
+            for i in range(0, len(inputs), batch_size)
+        ])
 
 
 def _reference(source, images):

@@ -1,9 +1,12 @@
 """keras_classics.export: every format against the Keras model, the model card, bad input.
 
-The int8 checks use a briefly trained ResNet-18 on the generated shapes dataset
-(a quickstart-like run directory with config.json and metrics.json): top-1
-agreement of a quantized model is only meaningful for a model whose
-predictions mean something.
+The quantized formats are checked on a briefly trained ResNet-18 (a run
+directory with config.json and metrics.json, as the training engine writes):
+top-1 agreement only means something for a model whose predictions do. Its
+task is one that ResNet-18 learns in 40 steps on two CPU cores: the shapes
+dataset's images labelled by their dominant colour (red, green, blue; about
+85% validation accuracy). Reaching that on the ten shape classes takes the
+quickstart recipe's minutes, too long for a unit test.
 """
 
 import json
@@ -20,6 +23,7 @@ from keras_classics.data.preprocessing import preprocess
 from keras_classics.data.shapes import SHAPE_CLASSES, generate_shapes
 
 SIZE = 32
+COLOURS = ["red", "green", "blue"]
 FAST = dict(parity_samples=24, verbose=False)
 
 
@@ -27,25 +31,47 @@ def _listing(directory):
     return sorted(os.listdir(directory))
 
 
+def _dominant_colour(images):
+    return images.reshape(len(images), -1, 3).mean(axis=1).argmax(axis=-1)
+
+
 @pytest.fixture(scope="module")
 def quick_run(tmp_path_factory):
-    """A quickstart-like run directory: ResNet-18 trained briefly on shapes at 32x32."""
+    """A run directory with a ResNet-18 trained briefly (40 steps) at 32x32."""
     keras.utils.set_random_seed(0)
     run_dir = tmp_path_factory.mktemp("runs") / "quickstart"
     run_dir.mkdir()
-    images, labels = generate_shapes(640, image_size=SIZE, seed=0)
-    model = create_model("resnet18", classes=10, input_shape=(SIZE, SIZE, 3))
+    images, _ = generate_shapes(640, image_size=SIZE, seed=0)
+    labels = _dominant_colour(images)
+    model = create_model("resnet18", classes=3, input_shape=(SIZE, SIZE, 3))
     model.compile(keras.optimizers.Adam(1e-3), "sparse_categorical_crossentropy", metrics=["accuracy"])
     history = model.fit(preprocess(images.astype("float32"), "caffe"), labels, epochs=2, batch_size=32, verbose=0)
     model.save(run_dir / "best.keras")
     config = {
         "name": "quickstart", "model": "resnet18",
-        "model_kwargs": {"classes": 10, "input_shape": [SIZE, SIZE, 3]},
+        "model_kwargs": {"classes": 3, "input_shape": [SIZE, SIZE, 3]},
         "dataset": "shapes", "image_size": SIZE, "policy": "cifar", "preprocessing": "caffe",
-        "class_names": list(SHAPE_CLASSES), "num_classes": 10,
+        "class_names": COLOURS, "num_classes": 3,
     }
     (run_dir / "config.json").write_text(json.dumps(config))
     (run_dir / "metrics.json").write_text(json.dumps({"top1": float(history.history["accuracy"][-1]), "loss": 1.0}))
+    return run_dir
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    """A run directory with a small hand-built classifier: for behaviour that does not depend on the model."""
+    keras.utils.set_random_seed(0)
+    run_dir = tmp_path_factory.mktemp("runs") / "tiny"
+    run_dir.mkdir()
+    inputs = keras.Input((16, 16, 3), name="image")
+    x = keras.layers.Rescaling(1 / 255.0)(inputs)
+    x = keras.layers.Conv2D(8, 3, activation="relu")(x)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    model = keras.Model(inputs, keras.layers.Dense(3, activation="softmax", name="predictions")(x), name="tiny")
+    model.save(run_dir / "best.keras")
+    (run_dir / "config.json").write_text(json.dumps({"model": "tiny", "preprocessing": "none",
+                                                     "class_names": COLOURS, "image_size": 16}))
     return run_dir
 
 
@@ -98,11 +124,11 @@ def test_model_card(quick_run, quick_exports):
     assert card == json.loads(json.dumps(cards["int8_io"]))
     assert card["format"] == "tflite" and card["quantization"] == "int8"
     assert card["model"]["name"] == "resnet18" and card["model"]["registry_name"] == "resnet18"
-    assert card["model"]["variant"] == {"classes": 10, "input_shape": [SIZE, SIZE, 3]}
+    assert card["model"]["variant"] == {"classes": 3, "input_shape": [SIZE, SIZE, 3]}
     assert card["input"]["shape"] == [SIZE, SIZE, 3] and card["input"]["preprocessing"] == "caffe"
     assert card["input"]["preprocessing_source"] == "run config" and card["input"]["crop_fraction"] == 1.0
     assert card["input"]["dtype"] == "int8" and set(card["input"]["quantization"]) == {"scale", "zero_point"}
-    assert card["class_names"] == list(SHAPE_CLASSES)
+    assert card["class_names"] == COLOURS
     assert card["source"]["run_dir"] == str(quick_run) and card["source"]["metrics"]["loss"] == 1.0
     assert card["source"]["run_config"]["dataset"] == "shapes"
     assert card["representative_data"] == {"source": "shapes (train split, seed 0)", "samples": 32}
@@ -151,14 +177,14 @@ def test_savedmodel_signatures_and_bytes(quick_exports, tmp_path):
     Image.fromarray(np.kron(images[0], np.ones((3, 4, 1), np.uint8))).save(big, quality=95)
     files = png + [big.read_bytes()]
     out = loaded.signatures["serving_bytes"](image_bytes=tf.constant(files))
-    assert out["probabilities"].shape == (4, 10)
+    assert out["probabilities"].shape == (4, 3)
 
     pixels = np.concatenate([images.astype(np.float32), predict.load_image(big, (SIZE, SIZE))[None]])
     floats = default(images=tf.constant(preprocess(pixels, "caffe"), tf.float32))["probabilities"].numpy()
     np.testing.assert_allclose(out["probabilities"].numpy(), floats, atol=1e-6)
     top = floats.argmax(-1)
     np.testing.assert_array_equal(out["top_class"].numpy(), top)
-    assert [n.decode() for n in out["top_class_name"].numpy()] == [SHAPE_CLASSES[i] for i in top]
+    assert [n.decode() for n in out["top_class_name"].numpy()] == [COLOURS[i] for i in top]
 
 
 def test_predict_reads_every_format(quick_run, quick_exports, tmp_path, capsys):
@@ -171,7 +197,7 @@ def test_predict_reads_every_format(quick_run, quick_exports, tmp_path, capsys):
         files.append(str(tmp_path / f"{i}.png"))
         Image.fromarray(image).save(files[-1])
     reference = predict.load(quick_run / "best.keras")
-    assert reference.class_names == list(SHAPE_CLASSES) and reference.preprocessing == "caffe"
+    assert reference.class_names == COLOURS and reference.preprocessing == "caffe"
     expected = [r["predictions"][0]["class"] for r in reference.classify(files, top=1)]
     for name in ("savedmodel", "none", "float16", "dynamic", "int8", "int8_io"):
         assert main(["predict", paths[name], *files, "--top", "3", "--json"]) == 0, name
@@ -179,16 +205,16 @@ def test_predict_reads_every_format(quick_run, quick_exports, tmp_path, capsys):
         assert [len(r["predictions"]) for r in results] == [3] * 6
         top1 = [r["predictions"][0]["class"] for r in results]
         agreement = np.mean([a == b for a, b in zip(top1, expected)])
-        assert agreement >= (1.0 if name in ("savedmodel", "none", "float16") else 4 / 6), (name, top1, expected)
+        assert agreement >= (1.0 if name in ("savedmodel", "none") else 5 / 6), (name, top1, expected)
 
 
 # --------------------------------------------------------------------------- one model per family
 
 
+# ResNet is covered by the quickstart model above in every format.
 FAMILIES = [
-    pytest.param("resnet18", {}, 32, id="resnet"),
     pytest.param("googlenet", {}, 32, id="googlenet"),
-    pytest.param("inception_v2", {}, 32, id="inception_v2"),
+    pytest.param("inception_v2", {}, 32, id="inception_v2", marks=pytest.mark.slow),
     pytest.param("inception_v3", {}, 75, id="inception_v3", marks=pytest.mark.slow),
     pytest.param("vgg11", {}, 32, id="vgg", marks=pytest.mark.slow),
     pytest.param("zfnet", {}, 53, id="zfnet", marks=pytest.mark.slow),
@@ -198,7 +224,12 @@ FAMILIES = [
 
 @pytest.mark.parametrize("name,kwargs,size", FAMILIES)
 def test_family_round_trip(name, kwargs, size, tmp_path):
-    """SavedModel and TFLite float32 / float16 / dynamic of an untrained small model of each family."""
+    """An untrained small model of each family in every format.
+
+    SavedModel, TFLite float32, float16 and dynamic within their tolerances;
+    full-integer int8 converts and runs (its agreement is checked on the
+    trained model above: on an untrained one it means little).
+    """
     keras.utils.set_random_seed(0)
     model = create_model(name, classes=4, input_shape=(size, size, 3), **kwargs)
     source = export.prepare(model)
@@ -207,15 +238,21 @@ def test_family_round_trip(name, kwargs, size, tmp_path):
         cards[quantize] = export.to_tflite(source, tmp_path / f"{quantize}.tflite", quantize=quantize, **FAST)
     for key, card in cards.items():
         assert card["parity"]["passed"], (name, key, card["parity"])
-        assert card["model"]["registry_name"] == name and card["input"]["preprocessing"] == predict_preprocessing(name)
+        assert card["model"]["registry_name"] == name and card["input"]["preprocessing"] == _preprocessing(name)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        card = export.to_tflite(source, tmp_path / "int8.tflite", quantize="int8", representative="shapes",
+                                representative_samples=8, allow_parity_failure=True, **FAST)
+    assert 0 <= card["parity"]["top1_agreement"] <= 1 and card["size_bytes"] < 0.35 * cards["none"]["size_bytes"]
     # The exported files predict what the Keras model predicts.
     images, _ = export.image_samples("shapes", (size, size), 4, purpose="parity")
-    expected = model.predict(preprocess(images, predict_preprocessing(name)), verbose=0)
+    expected = keras.ops.convert_to_numpy(model(preprocess(images, _preprocessing(name)), training=False))
     for path in (tmp_path / "sm", tmp_path / "none.tflite"):
         np.testing.assert_allclose(predict.load(path).predict(images), expected, atol=1e-4)
+    assert predict.load(tmp_path / "int8.tflite").predict(images).shape == (4, 4)
 
 
-def predict_preprocessing(name):
+def _preprocessing(name):
     from keras_classics import model_info
 
     return model_info(name).preprocessing
@@ -228,7 +265,7 @@ def test_aux_heads_absent_from_exports(tmp_path):
     import tensorflow as tf
 
     keras.utils.set_random_seed(0)
-    model = create_model("googlenet", classes=3, input_shape=(32, 32, 3), aux_logits=True)
+    model = create_model("googlenet", classes=3, input_shape=(65, 65, 3), aux_logits=True)  # aux heads need 65
     assert len(model.outputs) == 3
     path = tmp_path / "googlenet_aux.keras"
     model.save(path)
@@ -236,12 +273,13 @@ def test_aux_heads_absent_from_exports(tmp_path):
     assert len(main_model.outputs) == 1 and main_model.outputs[0].shape == (None, 3)
     assert not any(layer.name.startswith("aux") for layer in main_model.layers)
 
-    card = export.to_saved_model(path, tmp_path / "sm", **FAST)
+    source = export.prepare(path)
+    card = export.to_saved_model(source, tmp_path / "sm", **FAST)
     assert sorted(card["source"]["aux_outputs_removed"]) == ["aux_1", "aux_2"]
     loaded = tf.saved_model.load(str(tmp_path / "sm"))
     assert list(loaded.signatures["serving_default"].structured_outputs) == ["probabilities"]
     assert not any("aux" in v.name for v in loaded.variables)
-    export.to_tflite(path, tmp_path / "m.tflite", **FAST)
+    export.to_tflite(source, tmp_path / "m.tflite", **FAST)
     interpreter = predict.interpreter_class()(model_path=str(tmp_path / "m.tflite"))
     assert [d["shape"].tolist() for d in interpreter.get_output_details()] == [[1, 3]]
 
@@ -252,69 +290,74 @@ def test_mixed_precision_model_is_rebuilt_in_float32(tmp_path):
     model = create_model("resnet18", classes=10, input_shape=(SIZE, SIZE, 3))
     keras.config.set_dtype_policy("float32")
     assert model.get_layer("conv1_conv").dtype_policy.name == "mixed_float16"
-    images, labels = generate_shapes(64, image_size=SIZE, seed=0)
-    model.compile(keras.optimizers.Adam(1e-3), "sparse_categorical_crossentropy")
+    images, labels = generate_shapes(32, image_size=SIZE, seed=0)
+    model.compile(keras.optimizers.Adam(1e-3), "sparse_categorical_crossentropy")  # a LossScaleOptimizer
     model.fit(preprocess(images.astype("float32"), "caffe"), labels, epochs=1, batch_size=32, verbose=0)
     path = tmp_path / "mixed.keras"
     model.save(path)
 
-    rebuilt = export.load_for_export(path)
+    source = export.prepare(path)  # what load_for_export returns is source.model
+    rebuilt = source.model
     assert {layer.dtype_policy.name for layer in rebuilt.layers} == {"float32"}
     for a, b in zip(model.weights, rebuilt.weights):
         np.testing.assert_array_equal(keras.ops.convert_to_numpy(a), keras.ops.convert_to_numpy(b))
 
-    card = export.to_tflite(path, tmp_path / "m.tflite", **FAST)
+    card = export.to_tflite(source, tmp_path / "m.tflite", **FAST)
     assert card["source"]["dtype_policy"] == "mixed_float16" and card["source"]["rebuilt_in_float32"]
     assert card["parity"]["passed"] and card["parity"]["max_abs_diff"] <= 1e-4
+    # How far the float32 export is from the model as trained (computing in float16).
     drift = card["drift_from_trained_model"]
     assert drift["images"] == 24 and 0 < drift["max_abs_diff"] < 0.05 and drift["top1_agreement"] >= 0.9
-    card = export.to_saved_model(path, tmp_path / "sm", **FAST)
-    assert card["parity"]["passed"]
+    card = export.to_saved_model(source, tmp_path / "sm", **FAST)
+    assert card["parity"]["passed"] and card["source"]["dtype_policy"] == "mixed_float16"
 
 
 # --------------------------------------------------------------------------- writing safely, bad input
 
 
-def test_overwrite_refused_and_failed_export_leaves_nothing(quick_source, tmp_path, monkeypatch):
+def test_overwrite_refused_and_failed_export_leaves_nothing(tiny_run, tmp_path, monkeypatch):
+    source = export.prepare(tiny_run / "best.keras")
     target = tmp_path / "m.tflite"
-    export.to_tflite(quick_source, target, **FAST)
+    export.to_tflite(source, target, **FAST)
     before = target.read_bytes()
     with pytest.raises(FileExistsError, match="already exists"):
-        export.to_tflite(quick_source, target, quantize="float16", **FAST)
+        export.to_tflite(source, target, quantize="float16", **FAST)
     assert target.read_bytes() == before
-    assert main(["export", str(quick_source.path), "--format", "tflite", "-o", str(target), "-q"]) == 2
+    assert main(["export", str(source.path), "--format", "tflite", "-o", str(target), "-q"]) == 2
 
     # A parity failure (an impossible tolerance) writes nothing and keeps the old file.
     monkeypatch.setitem(export.TOLERANCES, "float16", {"top1_agreement": 1.01})
     with pytest.raises(export.ParityError, match=r"top-1 agreement 100.0% < 101%.*Nothing was written"):
-        export.to_tflite(quick_source, target, quantize="float16", overwrite=True, **FAST)
+        export.to_tflite(source, target, quantize="float16", overwrite=True, **FAST)
     assert target.read_bytes() == before
     assert _listing(tmp_path) == ["m.card.json", "m.tflite"]  # no temporary left behind
     with pytest.raises(export.ParityError):
-        export.to_tflite(quick_source, tmp_path / "new_dir", quantize="float16", **FAST)
+        export.to_tflite(source, tmp_path / "new_dir", quantize="float16", **FAST)
     assert _listing(tmp_path) == ["m.card.json", "m.tflite"]
 
     # Overridden: written, with a warning naming the figure, and the card says so.
     with pytest.warns(UserWarning, match=r"top-1 agreement 100.0% < 101%"):
-        card = export.to_tflite(quick_source, target, quantize="float16", overwrite=True,
+        card = export.to_tflite(source, target, quantize="float16", overwrite=True,
                                 allow_parity_failure=True, **FAST)
     assert card["parity"]["passed"] is False and target.read_bytes() != before
     assert json.loads((tmp_path / "m.card.json").read_text())["quantization"] == "float16"
 
 
-def test_savedmodel_overwrite(quick_source, tmp_path):
+def test_savedmodel_overwrite(tiny_run, tmp_path):
+    source = export.prepare(tiny_run / "best.keras")
     target = tmp_path / "sm"
-    export.to_saved_model(quick_source, target, **FAST)
+    export.to_saved_model(source, target, **FAST)
     stamp = (target / "model_card.json").read_text()
     with pytest.raises(FileExistsError):
-        export.to_saved_model(quick_source, target, **FAST)
+        export.to_saved_model(source, target, **FAST)
     assert (target / "model_card.json").read_text() == stamp
-    export.to_saved_model(quick_source, target, overwrite=True, **FAST)
+    card = export.to_saved_model(source, target, overwrite=True, **FAST)
     assert (target / "saved_model.pb").is_file() and _listing(tmp_path) == ["sm"]
+    assert json.loads((target / "model_card.json").read_text())["created"] == card["created"]
 
 
-def test_bad_arguments_fail_before_writing(quick_run, tmp_path):
-    model = quick_run / "best.keras"
+def test_bad_arguments_fail_before_writing(tiny_run, tmp_path):
+    model = tiny_run / "best.keras"
     with pytest.raises(ValueError, match="needs representative data"):
         export.to_tflite(model, tmp_path / "a.tflite", quantize="int8")
     with pytest.raises(ValueError, match="int8 input/output needs quantize='int8'"):
@@ -367,7 +410,7 @@ def test_unknown_custom_object_refused_in_safe_mode(tmp_path):
     path = tmp_path / "custom.keras"
     model.save(path)
     keras.saving.get_custom_objects().pop("export_test_only>Doubling")
-    with pytest.raises(ValueError, match="Doubling.*not registered.*safe mode stays on"):
+    with pytest.raises(ValueError, match=r"uses 'Doubling' \(export_test_only>Doubling\).*not registered.*safe mode stays on"):
         export.load_for_export(path)
     assert export.load_for_export(path, custom_objects={"export_test_only>Doubling": Doubling}) is not None
 
@@ -380,14 +423,49 @@ def test_unknown_custom_object_refused_in_safe_mode(tmp_path):
 # --------------------------------------------------------------------------- the command and the benchmark
 
 
-def test_export_command_defaults(quick_run, tmp_path, monkeypatch, capsys):
+@pytest.mark.slow
+def test_training_engine_run_directory(tmp_path, capsys):
+    """A run written by the training engine (the quickstart recipe, shortened) exports with its metadata."""
+    import importlib.util
+
+    from keras_classics.training import train
+
+    recipe_path = os.path.join(os.path.dirname(__file__), "..", "recipes", "quickstart.py")
+    spec = importlib.util.spec_from_file_location("quickstart_recipe", recipe_path)
+    recipe = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(recipe)
+    run_dir = tmp_path / "run"
+    train(recipe.CONFIG.replace(epochs=1, dataset_options={"num_train": 128, "num_val": 64}, run_dir=str(run_dir),
+                                verbose=0))
+    card = export.to_tflite(run_dir, tmp_path / "quickstart.tflite", **FAST)
+    assert card["parity"]["passed"]
+    assert card["class_names"] == list(SHAPE_CLASSES)
+    assert card["input"]["preprocessing"] == "caffe" and card["input"]["preprocessing_source"] == "run config"
+    assert card["input"]["crop_fraction"] == 1.0  # the 'cifar' policy evaluates the whole image
+    assert card["source"]["path"] == str(run_dir / "best.keras")
+    assert card["source"]["run_config"]["model"] == "resnet18" and "top1" in card["source"]["metrics"]
+
+    from PIL import Image
+
+    images, _ = generate_shapes(1, image_size=SIZE, seed=3, split="validation")
+    Image.fromarray(images[0]).save(tmp_path / "shape.png")
+    capsys.readouterr()  # the training log
+    assert main(["predict", str(tmp_path / "quickstart.tflite"), str(tmp_path / "shape.png"), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)[0]
+    assert len(result["predictions"]) == 5 and result["predictions"][0]["class"] in SHAPE_CLASSES
+
+
+
+def test_export_command_defaults(tiny_run, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
-    args = ["export", str(quick_run), "--format", "tflite", "--quantize", "dynamic", "--parity-samples", "16"]
-    assert main(args) == 0
-    out = capsys.readouterr().out
-    assert "Parity passed on 16 images" in out
+    assert main(["export", str(tiny_run), "--format", "tflite", "--parity-samples", "16"]) == 0
+    assert "Parity passed on 16 images" in capsys.readouterr().out
+    assert main(["export", str(tiny_run), "--parity-samples", "16", "-q"]) == 0
+    assert capsys.readouterr().out.strip() == os.path.join("saved_models", "tiny")
     # A run directory exports its best.keras, named after the run.
-    assert _listing(tmp_path / "saved_models") == ["quickstart_dynamic.card.json", "quickstart_dynamic.tflite"]
+    assert _listing(tmp_path / "saved_models") == ["tiny", "tiny_float32.card.json", "tiny_float32.tflite"]
+    card = json.loads((tmp_path / "saved_models" / "tiny_float32.card.json").read_text())
+    assert card["class_names"] == COLOURS and card["input"]["preprocessing"] == "none"
 
 
 @pytest.mark.slow
