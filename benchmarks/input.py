@@ -73,20 +73,26 @@ TORCH_MEAN = np.array([0.485, 0.456, 0.406], np.float32)
 TORCH_STD = np.array([0.229, 0.224, 0.225], np.float32)
 
 
+# Defaults of the sizing flags, and the smaller ones of --tiny (flags given explicitly win).
+DEFAULTS = {"images": 512, "batch_size": 32, "repeats": 5, "warmup": 1, "steps": 2}
+TINY = {"images": 8, "batch_size": 4, "repeats": 2, "warmup": 0, "steps": 1}
+
+
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--policies", default=",".join(RECIPES), help=f"comma-separated, from {', '.join(RECIPES)}")
-    p.add_argument("--images", type=int, default=512,
-                   help=f"JPEG files per run (the cifar folder holds {CIFAR_FACTOR}x as many)")
-    p.add_argument("--batch-size", type=int, default=32, help="batch of the pipelines and of the training step")
-    p.add_argument("--repeats", type=int, default=5)
-    p.add_argument("--warmup", type=int, default=1, help="untimed epochs (and training steps) before the repeats")
-    p.add_argument("--steps", type=int, default=2, help="training steps per timed repeat")
+    p.add_argument("--images", type=int,
+                   help=f"JPEG files generated for the run (default 512; the cifar folder holds {CIFAR_FACTOR}x as many)")
+    p.add_argument("--batch-size", type=int, help="batch of the pipelines and of the training step (default 32)")
+    p.add_argument("--repeats", type=int, help="timed repeats (default 5)")
+    p.add_argument("--warmup", type=int, help="untimed epochs and training steps before the repeats (default 1)")
+    p.add_argument("--steps", type=int, help="training steps per timed repeat (default 2)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", default=None, help="write the results here (updated after every policy)")
     p.add_argument("--eager", action="store_true",
                    help="run the training steps eagerly (no graph tracing: quick to start, slower per step)")
-    p.add_argument("--tiny", action="store_true", help="smallest sizes and eager training steps, for a smoke run")
+    p.add_argument("--tiny", action="store_true",
+                   help=f"smoke run: eager training steps and small sizes ({', '.join(f'{k}={v}' for k, v in TINY.items())})")
     args = p.parse_args(argv)
     args.policies = [s.strip() for s in args.policies.split(",") if s.strip()]
     for name in args.policies:
@@ -94,9 +100,10 @@ def parse_args(argv=None):
             p.error(f"unknown policy {name!r}; accepted: {', '.join(RECIPES)}")
     if not args.policies:
         p.error(f"--policies is empty; accepted: {', '.join(RECIPES)}")
-    if args.tiny:
-        args.images, args.batch_size, args.repeats, args.warmup, args.steps = 8, 4, 2, 1, 1
-        args.eager = True
+    for name, value in (TINY if args.tiny else DEFAULTS).items():
+        if getattr(args, name) is None:
+            setattr(args, name, value)
+    args.eager = args.eager or args.tiny
     for name in ("images", "batch_size", "repeats", "steps"):
         if getattr(args, name) < 1:
             p.error(f"--{name.replace('_', '-')} must be >= 1, received {getattr(args, name)}")
@@ -324,18 +331,25 @@ def _rate(images, wall, cpu):
     }
 
 
-def measure(policy, files, args):
+def load_folder(folder, files):
+    """``get_source`` over the generated folder, checked to hold every generated file."""
+    from keras_classics.data import get_source
+
+    src = get_source(f"folder:{folder}", val_fraction=0, verbose=False)
+    if src.num_train != len(files):
+        raise RuntimeError(f"get_source read {src.num_train} of the {len(files)} generated images in {folder}")
+    return src
+
+
+def measure(policy, src, files, args):
+    """One row: ours, naive and the recipe model's training step, alternating, for ``policy``."""
     import keras
 
-    from keras_classics.data import get_source, make_pipeline
+    from keras_classics.data import make_pipeline
 
     model_name, size, preprocessing, _, _ = RECIPES[policy]
     if args.tiny:
         size = TINY_SIZE.get(policy, TINY_DEFAULT_SIZE)
-    folder = os.path.dirname(os.path.dirname(files[0][0]))
-    src = get_source(f"folder:{folder}", val_fraction=0, verbose=False)
-    if src.num_train != len(files):
-        raise RuntimeError(f"get_source read {src.num_train} of the {len(files)} generated images in {folder}")
     ours = make_pipeline(src.train, policy=policy, image_size=size, batch_size=args.batch_size, training=True,
                          seed=args.seed, preprocessing=preprocessing)
     first = next(iter(ours))
@@ -346,8 +360,8 @@ def measure(policy, files, args):
     for _ in range(args.warmup):
         _epoch(ours)
         _epoch(naive_batches(files, policy, size, args.batch_size, preprocessing, rng))
-    step()  # builds and traces the training step
-    for _ in range(args.warmup):
+    # Untimed steps: in graph mode the first one traces the training step.
+    for _ in range(args.warmup + (0 if args.eager else 1)):
         step()
 
     wall = {"ours": [], "naive": [], "model": []}
@@ -446,8 +460,9 @@ def main(argv=None):
                 count = args.images * (CIFAR_FACTOR if kind == "cifar" and not args.tiny else 1)
                 print(f"Writing {count} {kind}-like JPEGs to {tmp}/{kind} ...", flush=True)
                 sizes = ((32, 32),) if kind == "cifar" else imagenet_sizes
-                folders[kind] = make_folder(os.path.join(tmp, kind), count, sizes, args.seed, classes)
-            row = measure(policy, folders[kind], args)
+                files = make_folder(os.path.join(tmp, kind), count, sizes, args.seed, classes)
+                folders[kind] = (load_folder(os.path.join(tmp, kind), files), files)
+            row = measure(policy, *folders[kind], args)
             result["rows"].append(row)
             print(f"{policy:<10} ours {row['ours']['images_per_s']:8.1f} img/s  naive {row['naive']['images_per_s']:8.1f}"
                   f" img/s  ratio {row['ratio_ours_vs_naive']:.2f}  (CPU ms/img {row['ours']['cpu_ms_per_image']:.1f}"
