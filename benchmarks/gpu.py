@@ -50,14 +50,19 @@ MATCHING = {
 PEAK_BF16_TFLOPS = {"H100": 989.4, "H200": 989.4, "A100": 312.0, "L4": 121.0}
 
 
+# Defaults of the sizing flags, and the smaller ones of --tiny.
+DEFAULTS = {"batch_size": 256, "steps": 30, "repeats": 3, "warmup": 5, "image_size": None}
+TINY = {"batch_size": 2, "steps": 2, "repeats": 2, "warmup": 1, "image_size": 75}
+
+
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--models", default="resnet50,resnet152,vgg16,inception_v3,googlenet")
-    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--batch-size", type=int, help="default 256")
     p.add_argument("--image-size", type=int, default=None, help="default: each model's paper size")
-    p.add_argument("--steps", type=int, default=30, help="timed steps per repeat")
-    p.add_argument("--repeats", type=int, default=3)
-    p.add_argument("--warmup", type=int, default=5, help="untimed steps after compilation")
+    p.add_argument("--steps", type=int, help="timed steps per repeat (default 30)")
+    p.add_argument("--repeats", type=int, help="default 3")
+    p.add_argument("--warmup", type=int, help="untimed steps after compilation (default 5)")
     p.add_argument("--precision", default="mixed_bfloat16", choices=["mixed_bfloat16", "float32"])
     p.add_argument("--no-jit", action="store_true", help="TensorFlow backend: no XLA")
     p.add_argument("--torch", choices=["auto", "off"], default="auto")
@@ -65,11 +70,12 @@ def parse_args(argv=None):
                    help="comma-separated models to also time with torch.compile ('all', 'none')")
     p.add_argument("--peak-tflops", type=float, default=None)
     p.add_argument("--json", default=None, help="write results here (updated after every model)")
-    p.add_argument("--tiny", action="store_true", help="smallest sizes: a CPU smoke run")
+    p.add_argument("--tiny", action="store_true",
+                   help=f"smallest sizes, a CPU smoke run ({', '.join(f'{k}={v}' for k, v in TINY.items())})")
     args = p.parse_args(argv)
-    if args.tiny:
-        args.batch_size, args.steps, args.repeats, args.warmup = 2, 2, 2, 1
-        args.image_size = args.image_size or 75
+    for key, value in (TINY if args.tiny else DEFAULTS).items():  # flags given explicitly win
+        if getattr(args, key) is None:
+            setattr(args, key, value)
     return args
 
 

@@ -34,22 +34,28 @@ PAIRS = {
 }
 
 
+# Defaults of the sizing flags, and the smaller ones of --tiny.
+DEFAULTS = {"batch_size": 8, "steps": 3, "repeats": 5, "warmup": 2, "image_size": None}
+TINY = {"batch_size": 2, "steps": 1, "repeats": 2, "warmup": 1, "image_size": 75}
+
+
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--models", default=",".join(PAIRS))
-    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--batch-size", type=int, help="default 8")
     p.add_argument("--image-size", type=int, default=None, help="default: the paper size of each model")
-    p.add_argument("--steps", type=int, default=3, help="steps per timed repeat")
-    p.add_argument("--repeats", type=int, default=5)
-    p.add_argument("--warmup", type=int, default=2)
+    p.add_argument("--steps", type=int, help="steps per timed repeat (default 3)")
+    p.add_argument("--repeats", type=int, help="default 5")
+    p.add_argument("--warmup", type=int, help="default 2")
     p.add_argument("--precision", default="float32", choices=["float32", "mixed_float16", "mixed_bfloat16"])
     p.add_argument("--jit-compile", action="store_true", help="XLA for both (default off on CPU)")
     p.add_argument("--json", default=None)
-    p.add_argument("--tiny", action="store_true", help="smallest sizes, for a smoke run")
+    p.add_argument("--tiny", action="store_true",
+                   help=f"smallest sizes, for a smoke run ({', '.join(f'{k}={v}' for k, v in TINY.items())})")
     args = p.parse_args(argv)
-    if args.tiny:
-        args.batch_size, args.steps, args.repeats, args.warmup = 2, 1, 2, 1
-        args.image_size = args.image_size or 75
+    for key, value in (TINY if args.tiny else DEFAULTS).items():  # flags given explicitly win
+        if getattr(args, key) is None:
+            setattr(args, key, value)
     for n in args.models.split(","):
         if n not in PAIRS:
             raise SystemExit(f"Unknown model {n!r}. Accepted: {', '.join(PAIRS)}")
