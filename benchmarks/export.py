@@ -37,24 +37,31 @@ FORMATS = ("keras", "savedmodel", "tflite_float32", "tflite_float16", "tflite_dy
 GOAL = {"size_ratio": 0.27, "latency_ratio": 0.5}
 
 
+# Defaults of the sizing flags, and the smaller ones of --tiny.
+DEFAULTS = {"repeats": 30, "warmup": 5, "samples": 100}
+TINY = {"image_size": 32, "repeats": 3, "warmup": 1, "samples": 8}
+
+
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--model", default="resnet50", help="registry name or a .keras file (default: resnet50)")
     p.add_argument("--image-size", type=int, default=None, help="default: the model's paper size")
     p.add_argument("--classes", type=int, default=1000)
-    p.add_argument("--repeats", type=int, default=30, help="timed calls per format")
-    p.add_argument("--warmup", type=int, default=5, help="untimed calls per format first")
+    p.add_argument("--repeats", type=int, help="timed calls per format (default 30)")
+    p.add_argument("--warmup", type=int, help="untimed calls per format first (default 5)")
     p.add_argument("--threads", type=int, default=os.cpu_count(),
                    help="TFLite interpreter threads (TensorFlow uses every core; default: all cores)")
     p.add_argument("--representative", default="shapes", help="int8 calibration images: 'shapes' or a directory")
-    p.add_argument("--samples", type=int, default=100, help="calibration and parity images (default: 100)")
+    p.add_argument("--samples", type=int, help="calibration and parity images (default: 100)")
     p.add_argument("--json", default=None, help="write the results here (default: benchmarks/results/export_MODEL_SIZE.json)")
-    p.add_argument("--tiny", action="store_true", help="smallest model size and few repeats, for a smoke run")
+    p.add_argument("--tiny", action="store_true",
+                   help=f"smoke run: {', '.join(f'{k}={v}' for k, v in TINY.items())} and at most 10 classes")
     args = p.parse_args(argv)
+    for key, value in (TINY if args.tiny else DEFAULTS).items():  # flags given explicitly win
+        if getattr(args, key) is None:
+            setattr(args, key, value)
     if args.tiny:
-        args.image_size = args.image_size or 32
         args.classes = min(args.classes, 10)
-        args.repeats, args.warmup, args.samples = 3, 1, 8
     for name in ("repeats", "warmup", "samples", "classes", "threads"):
         if getattr(args, name) < (0 if name == "warmup" else 1):
             p.error(f"--{name} must be positive. Received: {getattr(args, name)}")
