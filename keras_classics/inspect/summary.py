@@ -34,7 +34,7 @@ import keras
 
 from keras_classics import arithmetic
 from keras_classics.inspect import _format as fmtlib
-from keras_classics.inspect._model import functional, resolve
+from keras_classics.inspect._model import functional, is_model_file, resolve
 
 __all__ = ["summary", "ModelSummary", "WEIGHT_KINDS", "MAC_KINDS"]
 
@@ -404,7 +404,13 @@ def summary(model_or_name, input_shape=None, **builder_kwargs) -> ModelSummary:
         196
         >>> print(rows.render("markdown"))
     """
-    model, _, _ = resolve(model_or_name, input_shape, **builder_kwargs)
+    if isinstance(model_or_name, str) and not is_model_file(model_or_name):
+        # Built from a name only to be read: real layers and weight shapes, but no
+        # random initial values drawn (seconds saved on the large models).
+        with keras.StatelessScope(initialize_variables=False):
+            model, _, _ = resolve(model_or_name, input_shape, **builder_kwargs)
+    else:
+        model, _, _ = resolve(model_or_name, input_shape, **builder_kwargs)
     graph = functional(model)
     nodes = _reading_order(graph)
 
