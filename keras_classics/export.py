@@ -580,8 +580,9 @@ def _archive(model, path, *, bytes_signature=None):
     from keras_classics.data.preprocessing import preprocess
 
     height, width = (int(d) for d in model.inputs[0].shape[1:3])
+    # No archive.track(model): the endpoints track the variables they use, and tracking the model
+    # as well would store every weight twice.
     archive = keras.export.ExportArchive()
-    archive.track(model)
 
     def serve(images):
         return {"probabilities": model(images, training=False)}

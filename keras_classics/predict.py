@@ -154,11 +154,20 @@ def decode_image(data, height: int, width: int, crop_fraction: float = 1.0):
     """Encoded image bytes (JPEG, PNG, GIF, BMP, WebP) → float32 RGB ``(height, width, 3)`` in [0, 255].
 
     TensorFlow ops only: the same function runs inside the SavedModel's
-    ``serving_bytes`` signature and in :func:`load_image`.
+    ``serving_bytes`` signature and in :func:`load_image`. Images over
+    :data:`MAX_IMAGE_PIXELS` fail with ``InvalidArgumentError`` (checked after
+    decoding, before resizing; :func:`read_image_file` checks the header first).
     """
     import tensorflow as tf
 
     image = tf.io.decode_image(data, channels=3, expand_animations=False, dtype=tf.uint8)
+    shape = tf.shape(image, out_type=tf.int64)
+    check = tf.debugging.assert_less_equal(
+        shape[0] * shape[1], tf.constant(MAX_IMAGE_PIXELS, tf.int64),
+        message=f"image larger than {MAX_IMAGE_PIXELS:,} pixels",
+    )
+    with tf.control_dependencies([check]):
+        image = tf.identity(image)
     return resize_and_crop(image, height, width, crop_fraction)
 
 

@@ -1,7 +1,7 @@
 """Quickstart: train ResNet-18 on the generated shapes dataset, offline, on a laptop CPU.
 
 Ten classes of rendered shapes with background clutter (keras_classics.data,
-no download), 10,000 training and 2,000 validation images at 32x32;
+no download), 10,000 training and 1,000 validation images at 32x32;
 ResNet-18 (He et al., CVPR 2016) with SGD + Nesterov momentum, a one-epoch
 warm-up and a cosine decay. It reaches over 90% validation accuracy in a few
 minutes on two CPU cores and saves the model in runs/quickstart-TIMESTAMP/.

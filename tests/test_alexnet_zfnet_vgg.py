@@ -223,7 +223,8 @@ def test_min_input_size(build, kwargs, minimum, computed):
         (vgg16, {"weights": "imagenet", "input_shape": (64, 64, 3)}, "224x224"),
         (vgg11, {"input_shape": (None, None, 3)}, "fixed"),
     ],
-    ids=lambda v: str(v),
+    # Stable ids (a function's repr holds its address): pytest-xdist workers must collect the same names.
+    ids=lambda v: v.__name__ if callable(v) else str(v),
 )
 def test_bad_options(build, kwargs, match):
     with pytest.raises(ValueError, match=match):

@@ -11,6 +11,9 @@ from PIL import Image
 
 from keras_classics.data import get_source, make_pipeline
 
+# Module fixtures are expensive: one pytest-xdist worker runs this file.
+pytestmark = pytest.mark.xdist_group("data_sources")
+
 
 def _rgb(h, w, seed):
     rng = np.random.default_rng(seed)

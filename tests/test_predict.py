@@ -12,6 +12,9 @@ from PIL import Image
 from keras_classics import predict
 from keras_classics.cli import main
 
+# Module fixtures are expensive: one pytest-xdist worker runs this file.
+pytestmark = pytest.mark.xdist_group("predict")
+
 
 def _png(path, array):
     Image.fromarray(np.asarray(array, np.uint8)).save(path, format="PNG")

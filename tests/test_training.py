@@ -125,6 +125,10 @@ def test_config_dict_round_trip_and_replace():
         config.replace(precision="float16")
     with pytest.raises(ValueError, match="milestones"):
         config.replace(milestones=[60, 30])
+    with pytest.raises(ValueError, match="at most one of `jit_compile` and `run_eagerly`"):
+        config.replace(jit_compile=True, run_eagerly=True)
+    # A warm-up as long as the run is allowed: the rate ramps for the whole run.
+    assert config.replace(epochs=1, warmup_epochs=1).warmup_epochs == 1
 
 
 def test_every_field_is_a_command_line_option():
@@ -333,7 +337,7 @@ def test_unknown_names_suggest_close_ones(tmp_path):
         train(tiny(tmp_path, dataset="shape"))
     with pytest.raises(ValueError, match="Unknown augmentation policy 'cifra'.*'cifar'"):
         train(tiny(tmp_path, policy="cifra"))
-    with pytest.raises(ValueError, match="Unknown --monitor"):
+    with pytest.raises(ValueError, match="`monitor` must be one of val_top1"):
         train(tiny(tmp_path, monitor="val_accuracy"))
     assert not (tmp_path / "runs").exists() or not os.listdir(tmp_path / "runs")  # nothing left behind
 
@@ -374,6 +378,13 @@ def test_run_directories_are_never_overwritten(tmp_path):
     blocker.write_text("")
     with pytest.raises(NotADirectoryError, match="is a file"):
         train(tiny(tmp_path, run_dir=str(blocker / "run")))
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    # root may write anywhere: then use a directory no one can create (sysfs refuses it).
+    target = locked / "run" if os.geteuid() != 0 else "/sys/keras-classics-test-run"
+    with pytest.raises(PermissionError, match="Cannot (write|create) the run directory"):
+        train(tiny(tmp_path, run_dir=str(target)))
     from keras_classics.training.engine import _prepare_run_dir
 
     first, _ = _prepare_run_dir(tiny(tmp_path, name="same"), None)

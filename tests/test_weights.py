@@ -16,6 +16,9 @@ import pytest
 import keras_classics
 from keras_classics import weights as kw
 
+# Module fixtures are expensive: one pytest-xdist worker runs this file.
+pytestmark = pytest.mark.xdist_group("weights")
+
 
 def _randomise(model, seed=0):
     rng = np.random.default_rng(seed)

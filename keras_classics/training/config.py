@@ -39,6 +39,7 @@ PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 STRATEGIES = ("default", "mirrored", "multiworker", "tpu")
 SCHEDULES = ("constant", "step", "cosine", "polynomial", "plateau")  # == schedules.SCHEDULES
 MONITOR_MODES = ("auto", "min", "max")
+MONITORS = ("val_top1", "val_top5", "val_loss", "top1", "top5", "loss")
 
 # Keys the engine adds to config.json next to the fields (read back by export and predict).
 RUN_INFO_KEYS = (
@@ -164,6 +165,7 @@ class RecipeConfig:
     deterministic: bool = _field(True, "deterministic ops (exact resume; slower on GPU)")
     precision: str = _field("float32", "dtype policy", choices=PRECISIONS)
     jit_compile: bool = _field(False, "compile the train step with XLA")
+    run_eagerly: bool = _field(False, "run the train and evaluation steps eagerly: no graph tracing, for debugging")
     strategy: str = _field("default", "tf.distribute strategy", choices=STRATEGIES)
     devices: list = _field(list, "devices of 'mirrored' (default: all GPUs)", factory=True, metavar="D1,D2,...")
     tpu: str | None = _field(None, "TPU name or address for --strategy tpu")
@@ -266,12 +268,9 @@ class RecipeConfig:
                "milestones", self.milestones, "increasing positive epoch numbers")
         _check(isinstance(self.devices, list) and all(isinstance(d, str) for d in self.devices),
                "devices", self.devices, "a list of device names like '/gpu:0'")
-        _check(isinstance(self.monitor, str) and self.monitor, "monitor", self.monitor, "a metric name")
-        if self.warmup_epochs >= self.epochs and self.warmup_epochs > 0:
-            raise ValueError(
-                f"`warmup_epochs` must be shorter than the run. Received: warmup_epochs={self.warmup_epochs}, "
-                f"epochs={self.epochs}"
-            )
+        _check(self.monitor in MONITORS, "monitor", self.monitor, f"one of {', '.join(MONITORS)}")
+        if self.jit_compile and self.run_eagerly:
+            raise ValueError("Set at most one of `jit_compile` and `run_eagerly`. Received both.")
         if self.clipnorm is not None and self.global_clipnorm is not None:
             raise ValueError("Set at most one of `clipnorm` and `global_clipnorm`. Received both.")
         return self

@@ -249,13 +249,18 @@ def _run(config, info, run_dir, source, extra_callbacks, resume, started):
             label_smoothing=config.label_smoothing,
             aux_loss_weights=aux_weights,
         )
-        model.compile(optimizer=optimizer, jit_compile=bool(config.jit_compile), **compile_args)
+        model.compile(optimizer=optimizer, jit_compile=bool(config.jit_compile), run_eagerly=bool(config.run_eagerly),
+                      **compile_args)
         if index is not None:
             cb.restore_checkpoint(model, checkpoint_dir, index)
 
     names = output_names(model)
-    monitor = _monitor_key(config.monitor, model, metric_key)
     has_validation = source.validation is not None
+    monitor_name = config.monitor
+    if not has_validation and monitor_name.startswith("val_"):
+        monitor_name = monitor_name[4:]
+        say(f"No validation split: best.keras and the schedule follow the training {monitor_name}.")
+    monitor = _monitor_key(monitor_name, model, metric_key)
 
     # ---- pipelines: one per remaining epoch, concatenated
     train_ds = _train_dataset(config, source, policy, image_size, preprocessing, num_classes, one_hot,
@@ -302,7 +307,7 @@ def _run(config, info, run_dir, source, extra_callbacks, resume, started):
     num_params = int(sum(math.prod(v.shape) for v in model.trainable_variables))
     say(f"Run directory: {run_dir}")
     say(f"Model: {config.model} ({num_params:,} trainable parameters, {image_size}x{image_size}, "
-        f"{num_classes} classes, precision {config.precision}{', XLA' if config.jit_compile else ''})")
+        f"{num_classes} classes, precision {config.precision}{', XLA' if config.jit_compile else ''}{', eager' if config.run_eagerly else ''})")
     say(f"Data: {source.name}: {source.num_train} training images"
         + (f", {source.num_val} validation images" if has_validation and source.num_val else "")
         + f"; policy {policy!r}, preprocessing {preprocessing!r}")
@@ -702,15 +707,9 @@ def _make_optimizer(config, schedule, keras):
 
 
 def _monitor_key(monitor, model, metric_key):
-    """Translate ``val_top1`` / ``top1`` / ``val_loss`` into the key Keras logs under."""
+    """Translate ``val_top1`` / ``top1`` / ``val_loss`` into the key Keras logs it under."""
     validation = monitor.startswith("val_")
-    base = monitor[4:] if validation else monitor
-    allowed = {"top1", "top5", "loss"}
-    if base not in allowed:
-        raise ValueError(
-            f"Unknown --monitor {monitor!r}. Accepted: val_top1, val_top5, val_loss, top1, top5, loss."
-        )
-    return metric_key(model, base, validation=validation)
+    return metric_key(model, monitor[4:] if validation else monitor, validation=validation)
 
 
 def _final_metrics(model, history, val_ds, config, names):
