@@ -31,6 +31,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from benchmarks._sizes import fill_sizes, tiny_help  # noqa: E402
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 FORMATS = ("keras", "savedmodel", "tflite_float32", "tflite_float16", "tflite_dynamic", "tflite_int8")
@@ -55,11 +56,9 @@ def parse_args(argv=None):
     p.add_argument("--samples", type=int, help="calibration and parity images (default: 100)")
     p.add_argument("--json", default=None, help="write the results here (default: benchmarks/results/export_MODEL_SIZE.json)")
     p.add_argument("--tiny", action="store_true",
-                   help=f"smoke run: {', '.join(f'{k}={v}' for k, v in TINY.items())} and at most 10 classes")
+                   help=f"smoke run: {tiny_help(TINY)} and at most 10 classes")
     args = p.parse_args(argv)
-    for key, value in (TINY if args.tiny else DEFAULTS).items():  # flags given explicitly win
-        if getattr(args, key) is None:
-            setattr(args, key, value)
+    fill_sizes(args, DEFAULTS, TINY)  # flags given explicitly win
     if args.tiny:
         args.classes = min(args.classes, 10)
     for name in ("repeats", "warmup", "samples", "classes", "threads"):

@@ -34,6 +34,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from benchmarks._sizes import fill_sizes, tiny_help  # noqa: E402
 
 # Our model name and options -> the torchvision model it is compared with.
 # torchvision's ResNet is v1.5 and its GoogLeNet the BN port with 3x3 "5x5"
@@ -71,11 +72,9 @@ def parse_args(argv=None):
     p.add_argument("--peak-tflops", type=float, default=None)
     p.add_argument("--json", default=None, help="write results here (updated after every model)")
     p.add_argument("--tiny", action="store_true",
-                   help=f"smallest sizes, a CPU smoke run ({', '.join(f'{k}={v}' for k, v in TINY.items())})")
+                   help=f"smallest sizes, a CPU smoke run ({tiny_help(TINY)})")
     args = p.parse_args(argv)
-    for key, value in (TINY if args.tiny else DEFAULTS).items():  # flags given explicitly win
-        if getattr(args, key) is None:
-            setattr(args, key, value)
+    fill_sizes(args, DEFAULTS, TINY)  # flags given explicitly win
     return args
 
 

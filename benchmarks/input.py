@@ -45,6 +45,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from benchmarks._sizes import fill_sizes, tiny_help  # noqa: E402
 
 import numpy as np  # noqa: E402
 
@@ -92,7 +93,7 @@ def parse_args(argv=None):
     p.add_argument("--eager", action="store_true",
                    help="run the training steps eagerly (no graph tracing: quick to start, slower per step)")
     p.add_argument("--tiny", action="store_true",
-                   help=f"smoke run: eager training steps and small sizes ({', '.join(f'{k}={v}' for k, v in TINY.items())})")
+                   help=f"smoke run: eager training steps and small sizes ({tiny_help(TINY)})")
     args = p.parse_args(argv)
     args.policies = [s.strip() for s in args.policies.split(",") if s.strip()]
     for name in args.policies:
@@ -100,9 +101,7 @@ def parse_args(argv=None):
             p.error(f"unknown policy {name!r}; accepted: {', '.join(RECIPES)}")
     if not args.policies:
         p.error(f"--policies is empty; accepted: {', '.join(RECIPES)}")
-    for name, value in (TINY if args.tiny else DEFAULTS).items():
-        if getattr(args, name) is None:
-            setattr(args, name, value)
+    fill_sizes(args, DEFAULTS, TINY)  # flags given explicitly win
     args.eager = args.eager or args.tiny
     for name in ("images", "batch_size", "repeats", "steps"):
         if getattr(args, name) < 1:

@@ -23,6 +23,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from benchmarks._sizes import fill_sizes, tiny_help  # noqa: E402
 
 PAIRS = {
     "resnet50": "ResNet50",
@@ -51,11 +52,9 @@ def parse_args(argv=None):
     p.add_argument("--jit-compile", action="store_true", help="XLA for both (default off on CPU)")
     p.add_argument("--json", default=None)
     p.add_argument("--tiny", action="store_true",
-                   help=f"smallest sizes, for a smoke run ({', '.join(f'{k}={v}' for k, v in TINY.items())})")
+                   help=f"smallest sizes, for a smoke run ({tiny_help(TINY)})")
     args = p.parse_args(argv)
-    for key, value in (TINY if args.tiny else DEFAULTS).items():  # flags given explicitly win
-        if getattr(args, key) is None:
-            setattr(args, key, value)
+    fill_sizes(args, DEFAULTS, TINY)  # flags given explicitly win
     for n in args.models.split(","):
         if n not in PAIRS:
             raise SystemExit(f"Unknown model {n!r}. Accepted: {', '.join(PAIRS)}")

@@ -27,27 +27,25 @@ def _load(name):
     return module
 
 
-def _numbers(tree, path="$"):
-    """Every number in a JSON tree as ``(path, value)``; booleans are not numbers."""
+def _leaves(tree, path="$"):
+    """Every leaf of a JSON tree as ``(path, value)``."""
     if isinstance(tree, dict):
         for key, value in tree.items():
-            yield from _numbers(value, f"{path}.{key}")
+            yield from _leaves(value, f"{path}.{key}")
     elif isinstance(tree, list):
         for i, value in enumerate(tree):
-            yield from _numbers(value, f"{path}[{i}]")
-    elif isinstance(tree, (int, float)) and not isinstance(tree, bool):
+            yield from _leaves(value, f"{path}[{i}]")
+    else:
         yield path, tree
 
 
-def _nulls(tree, path="$"):
-    if isinstance(tree, dict):
-        for key, value in tree.items():
-            yield from _nulls(value, f"{path}.{key}")
-    elif isinstance(tree, list):
-        for i, value in enumerate(tree):
-            yield from _nulls(value, f"{path}[{i}]")
-    elif tree is None:
-        yield path
+def _numbers(tree):
+    """Every number in a JSON tree as ``(path, value)``; booleans are not numbers."""
+    return [(p, v) for p, v in _leaves(tree) if isinstance(v, (int, float)) and not isinstance(v, bool)]
+
+
+def _nulls(tree):
+    return [p for p, v in _leaves(tree) if v is None]
 
 
 def _check_figures(result, zero_ok=(), null_ok=()):
