@@ -152,12 +152,28 @@ def test_every_field_is_a_command_line_option():
         "deterministic": False,
     }
     RecipeConfig().replace(**overrides)  # valid
+    # "none" is a policy and a preprocessing mode, not a null; "default" restores the model's choice.
+    assert overrides_from_args(parser.parse_args(["--policy", "none", "--preprocessing", "none"])) == {
+        "policy": "none", "preprocessing": "none"}
+    assert overrides_from_args(parser.parse_args(["--policy", "default", "--preprocessing", "default"])) == {
+        "policy": None, "preprocessing": None}
     import dataclasses
 
     options = {a.dest for a in parser._actions}
     assert {f.name for f in dataclasses.fields(RecipeConfig)} <= options
     with pytest.raises(SystemExit):
         parser.parse_args(["--model-kwargs", "[1, 2]"])
+
+
+def test_cpu_kernels_note(monkeypatch):
+    from keras_classics.training.strategy import cpu_kernels_note
+
+    monkeypatch.setenv("TF_ENABLE_ONEDNN_OPTS", "1")
+    assert cpu_kernels_note(mkl_enabled=True) is None
+    note = cpu_kernels_note(mkl_enabled=False)  # TensorFlow imported first: say how to turn them on
+    assert "oneDNN" in note and "TF_ENABLE_ONEDNN_OPTS=1" in note
+    monkeypatch.setenv("TF_ENABLE_ONEDNN_OPTS", "0")  # the user's explicit choice: silent
+    assert cpu_kernels_note(mkl_enabled=False) is None
 
 
 def test_family_defaults_follow_the_papers():

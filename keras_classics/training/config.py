@@ -62,8 +62,10 @@ FROZEN_ON_RESUME = ("name", "model", "model_kwargs", "dataset", "val", "dataset_
                     "preprocessing", "seed")
 
 
-def _field(default, help, *, choices=None, metavar=None, factory=False):
-    meta = {"help": help, "choices": choices, "metavar": metavar}
+def _field(default, help, *, choices=None, metavar=None, factory=False, none_is_a_value=False):
+    # none_is_a_value: "none" on the command line is a value of the field (the augmentation
+    # policy "none"), not the null it means for the other optional fields.
+    meta = {"help": help, "choices": choices, "metavar": metavar, "none_is_a_value": none_is_a_value}
     if factory:
         return field(default_factory=default, metadata=meta)
     return field(default=default, metadata=meta)
@@ -71,13 +73,14 @@ def _field(default, help, *, choices=None, metavar=None, factory=False):
 
 @dataclass
 class RecipeConfig:
-    """Everything one training run needs. Defaults are the quickstart's.
+    """Everything one training run needs. Defaults: ResNet-18 on the generated shapes dataset, SGD, cosine.
 
     The learning rate ``lr`` is given at the reference batch size
     ``lr_batch_size`` and scaled linearly to ``batch_size`` (the global batch,
     summed over replicas). ``weight_decay`` is the papers' L2 coefficient:
     ``weight_decay * w`` is added to each kernel's gradient, as in Caffe and
-    PyTorch's SGD.
+    PyTorch's SGD; with ``optimizer="adamw"`` it is AdamW's decoupled decay
+    instead (Loshchilov & Hutter, ICLR 2019).
 
     Example:
         >>> config = RecipeConfig(name="resnet50_imagenet", model="resnet50", dataset="tfds:imagenet2012",
@@ -110,8 +113,10 @@ class RecipeConfig:
         metavar="JSON",
     )
     image_size: int | None = _field(None, "training resolution (default: 64 for shapes, else the model's)")
-    policy: str | None = _field(None, "augmentation policy (default: the model family's paper policy)")
-    preprocessing: str | None = _field(None, "input preprocessing (default: the model's)")
+    policy: str | None = _field(None, "augmentation policy (default, or 'default': the model family's paper policy)",
+                                none_is_a_value=True)
+    preprocessing: str | None = _field(None, "input preprocessing (default, or 'default': the model's)",
+                                       none_is_a_value=True)
     label_smoothing: float = _field(0.0, "label smoothing of the cross-entropy")
     mixup: float = _field(0.0, "mixup alpha (0: off)")
     cutmix: float = _field(0.0, "cutmix alpha (0: off)")
@@ -132,7 +137,7 @@ class RecipeConfig:
     lr_batch_size: int | None = _field(None, "reference batch of --lr for linear scaling (default: no scaling)")
     momentum: float = _field(0.9, "momentum (SGD, RMSProp)")
     nesterov: bool = _field(False, "Nesterov momentum (SGD)")
-    weight_decay: float = _field(0.0, "L2 coefficient on conv and dense kernels (coupled, Caffe style)")
+    weight_decay: float = _field(0.0, "L2 coefficient on conv and dense kernels (coupled, Caffe style); adamw: decoupled decay")
     rho: float = _field(0.9, "RMSProp decay")
     epsilon: float = _field(1e-7, "RMSProp / Adam epsilon")
     clipnorm: float | None = _field(None, "clip each gradient tensor to this L2 norm")
@@ -395,9 +400,9 @@ def _parse_str_list(text):
     return [x.strip() for x in text.split(",") if x.strip()]
 
 
-def _optional(kind):
+def _optional(kind, nulls=("none", "null", "")):
     def parse(text):
-        if text.lower() in ("none", "null", ""):
+        if text.lower() in nulls:
             return None
         return kind(text)
 
@@ -435,7 +440,8 @@ def add_config_arguments(parser: argparse.ArgumentParser, defaults: RecipeConfig
         elif annotation.startswith("float"):
             kwargs["type"] = _optional(float) if "None" in annotation else float
         else:
-            kwargs["type"] = _optional(str) if "None" in annotation else str
+            nulls = ("default", "null", "") if f.metadata.get("none_is_a_value") else ("none", "null", "")
+            kwargs["type"] = _optional(str, nulls) if "None" in annotation else str
         group.add_argument(_option(f.name), **kwargs)
 
 
