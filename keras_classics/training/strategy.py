@@ -17,7 +17,38 @@ from __future__ import annotations
 import json
 import os
 
-__all__ = ["make_strategy", "is_chief", "describe"]
+__all__ = ["make_strategy", "is_chief", "describe", "cpu_kernels_note"]
+
+
+def cpu_kernels_note(mkl_enabled=None) -> str | None:
+    """A line for the log when TensorFlow runs on the CPU without its oneDNN kernels, else ``None``.
+
+    ``import keras_classics`` turns them on (``TF_ENABLE_ONEDNN_OPTS=1``), but
+    TensorFlow reads the variable once, when it is imported: a script that
+    imports TensorFlow (or Keras on its TensorFlow backend) first keeps
+    TensorFlow's default, which is off on many CPUs (AMD EPYC, for one), and
+    trains several times slower. Silent when the user set the variable to 0 or
+    when a GPU is visible.
+
+    Args:
+        mkl_enabled: whether oneDNN is on (default: asked of TensorFlow).
+    """
+    import tensorflow as tf
+
+    if os.environ.get("TF_ENABLE_ONEDNN_OPTS") == "0" or tf.config.list_physical_devices("GPU"):
+        return None
+    if mkl_enabled is None:
+        try:
+            from tensorflow.python.util import _pywrap_util_port
+
+            mkl_enabled = bool(_pywrap_util_port.IsMklEnabled())
+        except (ImportError, AttributeError):  # a TensorFlow build without the query: say nothing
+            return None
+    if mkl_enabled:
+        return None
+    return ("Note: TensorFlow's oneDNN CPU kernels are off (TensorFlow was imported before keras_classics); "
+            "CPU training can be several times slower. Set TF_ENABLE_ONEDNN_OPTS=1 before importing "
+            "TensorFlow, or import keras_classics first.")
 
 
 def make_strategy(name: str = "default", devices=None, tpu: str | None = None):
