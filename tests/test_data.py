@@ -250,12 +250,28 @@ def test_eval_is_resize_and_centre_crop():
     shorter = round(56 * 256 / 224)  # 64
     resized = tf.image.resize(image, [64, round(90 * 64 / 70)], antialias=True).numpy()
     top, left = (64 - 56) // 2, (resized.shape[1] - 56) // 2
-    np.testing.assert_allclose(out, resized[top : top + 56, left : left + 56], atol=1e-4)
+    # Only the window is resampled: the same pixels up to float32 rounding (< 0.001 of 255).
+    np.testing.assert_allclose(out, resized[top : top + 56, left : left + 56], atol=1e-3)
     assert shorter == 64
     # Small images with the cifar / none policies are only resized, never cut.
     same = tf.random.uniform([32, 32, 3], 0, 255)
     for policy in ("cifar", "none"):
         np.testing.assert_array_equal(eval_transform(policy, 32)(same).numpy(), same.numpy())
+
+
+@pytest.mark.parametrize("resized", [(48, 64), (120, 160), (75, 100)])  # shrink, enlarge, same size
+def test_resized_window_is_resize_then_crop(resized):
+    image = tf.random.uniform([75, 100, 3], 0, 255, seed=3)
+    full = augment.resize(image, tf.constant(resized)).numpy()
+    for top, left, h, w in ((0, 0, 40, 40), (5, 17, 40, 30), (resized[0] - 40, resized[1] - 40, 40, 40)):
+        window = augment.resized_window(image, tf.constant(resized), top, left, h, w).numpy()
+        np.testing.assert_allclose(window, full[top : top + h, left : left + w], atol=2e-3)
+    # Offsets as tf.image.stateless_random_crop draws them.
+    for i in range(5):
+        seed = tf.constant([3, i])
+        top, left = augment.crop_offsets(resized[0], resized[1], 40, seed)
+        expected = tf.image.stateless_random_crop(tf.constant(full), [40, 40, 3], seed=seed).numpy()
+        np.testing.assert_array_equal(full[int(top) : int(top) + 40, int(left) : int(left) + 40], expected)
 
 
 def test_ten_crop_shapes_and_content():
