@@ -304,6 +304,9 @@ def test_run_directory_contents(tmp_path):
     x = np.zeros((2, 32, 32, 3), "float32")
     np.testing.assert_allclose(final.predict(x, verbose=0), result.model.predict(x, verbose=0), rtol=1e-5, atol=1e-6)
     assert not any(n.startswith(".") for n in os.listdir(run))  # no temporary files left
+    # TensorBoard event files (tensorboard is a dependency): training and validation scalars.
+    assert list((run / "logs" / "train").glob("events.out.tfevents.*"))
+    assert list((run / "logs" / "validation").glob("events.out.tfevents.*"))
 
 
 def test_mixed_precision_fit_uses_loss_scaling(tmp_path):
