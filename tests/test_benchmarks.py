@@ -76,11 +76,14 @@ def test_models_benchmark_tiny(tmp_path):
     returned = _load("models").main(["--tiny", "--models", "vgg16", "--json", str(out)])
     result = _read(out)
     assert result == json.loads(json.dumps(returned))
-    assert {"precision", "batch_size", "jit_compile", "method", "rows"} <= set(result)
+    assert {"precision", "batch_size", "jit_compile", "repeats", "method", "rows"} <= set(result)
     assert [r["model"] for r in result["rows"]] == ["vgg16"]
     row = result["rows"][0]
+
     for side in ("ours", "keras_applications"):
-        assert set(row[side]) == {"build_s", "infer_images_per_s", "train_images_per_s"}
+        assert set(row[side]) == {"build_s", "infer_images_per_s", "train_images_per_s", "build_s_repeats",
+                                  "infer_s_per_step_repeats", "train_s_per_step_repeats"}
+        assert len(row[side]["build_s_repeats"]) == result["repeats"]
     ratio = row["ours"]["train_images_per_s"] / row["keras_applications"]["train_images_per_s"]
     assert row["ratio_train_images_per_s"] == pytest.approx(ratio)
     _check_figures(result)
