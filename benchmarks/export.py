@@ -32,6 +32,10 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from benchmarks._sizes import fill_sizes, tiny_help  # noqa: E402
+
+# Before TensorFlow loads: the package turns TensorFlow's oneDNN CPU kernels on, as a user's
+# `import keras_classics` does (TensorFlow reads the setting once, at import).
+import keras_classics  # noqa: E402,F401
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 FORMATS = ("keras", "savedmodel", "tflite_float32", "tflite_float16", "tflite_dynamic", "tflite_int8")
