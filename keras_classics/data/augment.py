@@ -75,11 +75,14 @@ def eval_resize(policy: str, image_size: int) -> int:
 
 def resize_shorter(image, shorter):
     """Resize (bilinear, see :func:`resize`) so the shorter side is exactly ``shorter``, keeping the aspect ratio."""
-    shape = tf.shape(image)
-    size = shorter_side_size(shape, shorter)
+    return resize_to(image, shorter_side_size(tf.shape(image), shorter))
+
+
+def resize_to(image, size):
+    """:func:`resize` to ``size`` (``[height, width]``), skipping the work when the image already has it."""
     return tf.cond(
-        tf.reduce_all(tf.equal(size, shape[:2])),
-        lambda: tf.cast(image, tf.float32),  # already that size: skip the work
+        tf.reduce_all(tf.equal(size, tf.shape(image)[:2])),
+        lambda: tf.cast(image, tf.float32),
         lambda: resize(image, size),
     )
 
@@ -118,12 +121,7 @@ def resized_window(image, resized_size, top, left, height, width=None):
         return out[0]
 
     def whole_then_slice():
-        resized = tf.cond(
-            tf.reduce_all(tf.equal(resized_size, shape)),
-            lambda: tf.cast(image, tf.float32),
-            lambda: tf.image.resize(image, resized_size, method="bilinear"),
-        )
-        return resized[top : top + height, left : left + width, :]
+        return resize_to(image, resized_size)[top : top + height, left : left + width, :]
 
     return tf.cond(tf.reduce_any(resized_size < shape), window_only, whole_then_slice)
 

@@ -400,7 +400,12 @@ def _parse_str_list(text):
     return [x.strip() for x in text.split(",") if x.strip()]
 
 
-def _optional(kind, nulls=("none", "null", "")):
+# What an optional field's command-line value reads as None; "default" where "none" is a value.
+_NULLS = ("none", "null", "")
+_NULLS_WHERE_NONE_IS_A_VALUE = ("default", "null", "")
+
+
+def _optional(kind, nulls=_NULLS):
     def parse(text):
         if text.lower() in nulls:
             return None
@@ -440,7 +445,7 @@ def add_config_arguments(parser: argparse.ArgumentParser, defaults: RecipeConfig
         elif annotation.startswith("float"):
             kwargs["type"] = _optional(float) if "None" in annotation else float
         else:
-            nulls = ("default", "null", "") if f.metadata.get("none_is_a_value") else ("none", "null", "")
+            nulls = _NULLS_WHERE_NONE_IS_A_VALUE if f.metadata.get("none_is_a_value") else _NULLS
             kwargs["type"] = _optional(str, nulls) if "None" in annotation else str
         group.add_argument(_option(f.name), **kwargs)
 
