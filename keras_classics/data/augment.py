@@ -5,7 +5,8 @@ int tensor), so an image's augmentation is a pure function of its seed:
 :func:`keras_classics.data.make_pipeline` derives that seed from
 ``(seed, epoch, position in the epoch)``.
 
-Images are float32 RGB in [0, 255], channels last. Sizes in the papers refer to
+Images are RGB in [0, 255], channels last: uint8 or float32 in, float32 out (a
+uint8 image is only converted where it is resampled). Sizes in the papers refer to
 224-pixel crops; here they scale with ``image_size / 224`` so that the same
 policy works at any input size (256 → ``round(image_size * 256 / 224)``).
 
@@ -115,7 +116,7 @@ def resized_window(image, resized_size, top, left, height, width=None):
         scale = tf.cast(resized_size, tf.float32) / tf.cast(shape, tf.float32)
         translation = -tf.cast(tf.stack([top, left]), tf.float32)
         out = tf.raw_ops.ScaleAndTranslate(
-            images=tf.cast(image, tf.float32)[None], size=tf.stack([height, width]), scale=scale,
+            images=image[None], size=tf.stack([height, width]), scale=scale,  # uint8 or float: float32 out
             translation=translation, kernel_type="triangle", antialias=True,
         )
         return out[0]
@@ -177,6 +178,12 @@ def random_flip(image, seed):
     return tf.image.stateless_random_flip_left_right(image, seed=seed)
 
 
+def flip_draw(seed):
+    """True where :func:`random_flip` with this seed mirrors (the draw of
+    ``tf.image.stateless_random_flip_left_right``: a uniform below 0.5)."""
+    return tf.random.stateless_uniform([], seed=seed, minval=0, maxval=1.0) < 0.5
+
+
 def lighting(image, seed, std=LIGHTING_STD):
     """AlexNet's PCA colour augmentation (§4.1) on [0, 255] images.
 
@@ -184,9 +191,13 @@ def lighting(image, seed, std=LIGHTING_STD):
     per image and the ImageNet principal components (scaled to [0, 255]).
     The result is not clipped, as in the paper.
     """
+    return image + lighting_shift(seed, std)
+
+
+def lighting_shift(seed, std=LIGHTING_STD):
+    """The RGB shift (``[3]``, in [0, 255] units) that :func:`lighting` adds with this seed."""
     alpha = tf.random.stateless_normal([3], seed=seed, stddev=std)
-    shift = tf.linalg.matvec(tf.constant(IMAGENET_EIGVEC), alpha * tf.constant(IMAGENET_EIGVAL)) * 255.0
-    return image + shift
+    return tf.linalg.matvec(tf.constant(IMAGENET_EIGVEC), alpha * tf.constant(IMAGENET_EIGVAL)) * 255.0
 
 
 def inception_crop_window(shape, seed, area_range=INCEPTION_AREA, ratio_range=INCEPTION_RATIO, attempts=10):
@@ -302,47 +313,92 @@ def train_transform(policy: str, image_size: int, pad_value=(0.0, 0.0, 0.0), lig
         pad_value: the RGB colour of the ``"cifar"`` padding (the colour that
             the preprocessing maps to zero, as the papers padded after
             subtracting the mean).
+        lighting_std: sigma of AlexNet's colour shift (``"alexnet"``, ``"vgg"``,
+            ``"resnet"``); 0 turns it off.
 
     Returns:
         A function of a float32 [0, 255] ``[H, W, 3]`` image and a ``[2]`` seed.
     """
+    per_image, per_batch = train_transform_parts(policy, image_size, pad_value, lighting_std)
+
+    def fn(image, seed):
+        x, params = per_image(image, seed)
+        return per_batch(x[None], tf.nest.map_structure(lambda p: p[None], params))[0]
+
+    return fn
+
+
+def train_transform_parts(policy: str, image_size: int, pad_value=(0.0, 0.0, 0.0), lighting_std: float = LIGHTING_STD):
+    """:func:`train_transform` in two parts: ``per_image(image, seed) -> (image, params)``, ``per_batch(images, params)``.
+
+    The per-image part makes every random draw, from the image's own seed, and
+    the work that depends on the image's size (crop windows, resampling); it
+    returns the ``[S, S, 3]`` image and a dict of the draws left to apply. The
+    per-batch part applies those (flip, colour shift, CIFAR's pad and crop) to a
+    batch of such images and stacked params in a few whole-batch ops instead of
+    several small ones per image. Together they give the pixels of
+    :func:`train_transform` exactly; :func:`keras_classics.data.make_pipeline`
+    runs the second part after batching.
+    """
     if policy not in POLICIES:
         raise ValueError(f"Unknown policy {policy!r}. Accepted: {', '.join(POLICIES)}.")
     size = image_size
+    pad = max(1, int(round(CIFAR_PAD * size / 32)))
 
-    def fn(image, seed):
+    def per_image(image, seed):
         seeds = tf.random.experimental.stateless_split(seed, _NUM_SEEDS)
         # Resize-then-crop policies resample only the crop (resized_window): same pixels, less work.
-        if policy == "alexnet":
-            full = scaled(256, size)
-            resized = shorter_side_size(tf.shape(image), full)
-            top, left = crop_offsets(full, full, size, seeds[0])  # in the centre full x full square
-            top, left = top + (resized[0] - full) // 2, left + (resized[1] - full) // 2
-            x = random_flip(resized_window(image, resized, top, left, size), seeds[2])
-            return lighting(x, seeds[3], lighting_std) if lighting_std else x
-        if policy in SCALE_RANGES:
-            lo, hi = (scaled(p, size) for p in SCALE_RANGES[policy])
-            lo = max(lo, size)
-            shorter = tf.random.stateless_uniform([], seed=seeds[1], minval=lo, maxval=hi + 1, dtype=tf.int32)
-            resized = shorter_side_size(tf.shape(image), shorter)
-            top, left = crop_offsets(resized[0], resized[1], size, seeds[0])
-            x = random_flip(resized_window(image, resized, top, left, size), seeds[2])
-            return lighting(x, seeds[3], lighting_std) if lighting_std else x
+        if policy in ("alexnet", *SCALE_RANGES):
+            if policy == "alexnet":
+                full = scaled(256, size)
+                resized = shorter_side_size(tf.shape(image), full)
+                top, left = crop_offsets(full, full, size, seeds[0])  # in the centre full x full square
+                top, left = top + (resized[0] - full) // 2, left + (resized[1] - full) // 2
+            else:
+                lo, hi = (scaled(p, size) for p in SCALE_RANGES[policy])
+                shorter = tf.random.stateless_uniform([], seed=seeds[1], minval=max(lo, size), maxval=hi + 1,
+                                                      dtype=tf.int32)
+                resized = shorter_side_size(tf.shape(image), shorter)
+                top, left = crop_offsets(resized[0], resized[1], size, seeds[0])
+            params = {"flip": flip_draw(seeds[2])}
+            if lighting_std:
+                params["shift"] = lighting_shift(seeds[3], lighting_std)
+            return resized_window(image, resized, top, left, size), params
         if policy == "inception":
             top, left, h, w = inception_crop_window(tf.shape(image), seeds[0])
             x = image[top : top + h, left : left + w, :]
             x = resize(x, tf.constant([size, size]))
             x = random_flip(x, seeds[2])
             color_seeds = tf.random.experimental.stateless_split(seeds[4], 5)
-            return distort_color(x / 255.0, color_seeds) * 255.0
+            return distort_color(x / 255.0, color_seeds) * 255.0, {}
         if policy == "cifar":
-            pad = max(1, int(round(CIFAR_PAD * size / 32)))
-            x = resized_centre(image, size, size)
-            x = tf.pad(x - pad_value, [[pad, pad], [pad, pad], [0, 0]]) + pad_value
-            return random_flip(random_crop(x, size, seeds[0]), seeds[2])
-        return resized_centre(image, size, size)  # "none": the centre, as in evaluation
+            top, left = crop_offsets(size + 2 * pad, size + 2 * pad, size, seeds[0])  # in the padded image
+            return resized_centre(image, size, size), {"offset": tf.stack([top, left]), "flip": flip_draw(seeds[2])}
+        return resized_centre(image, size, size), {}  # "none": the centre, as in evaluation
 
-    return fn
+    def per_batch(images, params):
+        if policy == "cifar":
+            return crop_and_flip_batch(pad_batch(images, pad, pad_value), params["offset"], params["flip"], size)
+        if "flip" in params:
+            images = tf.where(params["flip"][:, None, None, None], tf.reverse(images, axis=[2]), images)
+        if "shift" in params:
+            images = images + params["shift"][:, None, None, :]
+        return images
+
+    return per_image, per_batch
+
+
+def pad_batch(images, pad, pad_value=(0.0, 0.0, 0.0)):
+    """Pad ``pad`` pixels of colour ``pad_value`` on each side of a ``[B, H, W, 3]`` batch."""
+    return tf.pad(images - pad_value, [[0, 0], [pad, pad], [pad, pad], [0, 0]]) + pad_value
+
+
+def crop_and_flip_batch(images, offsets, flips, size):
+    """Per-image ``size x size`` windows at ``offsets`` (``[B, 2]`` top, left), mirrored where ``flips`` (``[B]``)."""
+    r = tf.range(size)
+    rows = offsets[:, 0:1] + r
+    cols = offsets[:, 1:2] + tf.where(flips[:, None], size - 1 - r, r)
+    return tf.gather(tf.gather(images, rows, axis=1, batch_dims=1), cols, axis=2, batch_dims=1)
 
 
 def eval_transform(policy: str, image_size: int, crops: int = 1):
