@@ -404,6 +404,28 @@ def test_mixup_is_a_convex_combination():
     assert 0.05 < np.std(lams)  # Beta(1, 1): spread over [0.5, 1] or [0, 1]
 
 
+@pytest.mark.parametrize("policy", POLICIES)
+def test_pipeline_images_are_train_transform_of_each_image(small, policy):
+    """The pipeline splits each policy into per-image and per-batch (XLA) parts: together they
+    must give train_transform's pixels, image by image, with the seeds the module docstring states."""
+    from keras_classics.data import pipeline
+    from keras_classics.data.preprocessing import preprocess
+
+    seed, epoch, size, batch = 5, 3, 24, 16
+    ds = make_pipeline(small.train, policy=policy, image_size=size, batch_size=batch, seed=seed, epoch=epoch,
+                       preprocessing="caffe")
+    images, labels = next(iter(ds))
+    perm = tf.argsort(tf.random.stateless_uniform([small.num_train], seed=pipeline._key(seed, epoch, pipeline._SHUFFLE)))
+    source = list(small.train.as_numpy_iterator())
+    aug_key = pipeline._key(seed, epoch, pipeline._AUGMENT)
+    fn = train_transform(policy, size, IMAGENET_MEAN_RGB)
+    for i in range(batch):
+        image, label = source[int(perm[i])]
+        expected = fn(tf.cast(image, tf.float32), tf.random.experimental.stateless_fold_in(aug_key, tf.constant(i, tf.int64)))
+        np.testing.assert_array_equal(images[i].numpy(), preprocess(expected[None], "caffe")[0].numpy())
+        assert labels[i] == label
+
+
 @pytest.mark.parametrize("mode", ["caffe", "torch", "tf", "none"])
 def test_pipeline_preprocessing_is_preprocess(mode):
     from keras_classics.data.pipeline import _preprocess

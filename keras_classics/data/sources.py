@@ -345,16 +345,16 @@ def _pil_rgb(path) -> np.ndarray:
             return np.asarray(im.convert("RGB"), dtype=np.uint8)
 
 
-def _decode_file(path, use_pil):
-    def with_tf():
-        data = tf.io.read_file(path)
-        return tf.io.decode_image(data, channels=3, expand_animations=False, dtype=tf.uint8)
+def _decode_with_tf(path):
+    return tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False, dtype=tf.uint8)
 
+
+def _decode_file(path, use_pil):
     def with_pil():
         image = tf.numpy_function(_pil_rgb, [path], tf.uint8, stateful=False)
         return tf.ensure_shape(image, [None, None, 3])
 
-    return tf.cond(use_pil, with_pil, with_tf)
+    return tf.cond(use_pil, with_pil, lambda: _decode_with_tf(path))
 
 
 def _files_dataset(paths: list[str], labels: list[int], use_pil: list[bool], may_fail: bool) -> tf.data.Dataset:
@@ -363,6 +363,8 @@ def _files_dataset(paths: list[str], labels: list[int], use_pil: list[bool], may
     pil_t = tf.constant(use_pil, tf.bool)
 
     def fetch(i):
+        if not any(use_pil):  # every file decodes with TensorFlow: no branch per image
+            return _decode_with_tf(tf.gather(paths_t, i)), tf.gather(labels_t, i)
         return _decode_file(tf.gather(paths_t, i), tf.gather(pil_t, i)), tf.gather(labels_t, i)
 
     return _indexed_dataset(len(paths), fetch, may_fail)
