@@ -112,7 +112,7 @@ def _conv_bn(x, filters, kernel_size, stride, *, name, activation=True, zero_gam
         strides=stride,
         padding=padding,
         use_bias=False,
-        kernel_initializer=_layers.he_normal(),
+        kernel_initializer="he_normal",
         name=f"{name}_conv",
     )(x)
     x = layers.BatchNormalization(
