@@ -261,8 +261,9 @@ def _batch_steps(policy, image_size, pad_value, preprocessing):
     preprocessing. They are a few elementwise passes over the whole batch, which
     TensorFlow's kernels run one by one, with slow broadcasting (a per-channel
     mean or a per-image flip costs about 4x a plain add). XLA fuses them into one
-    pass with the same floats: 32 images at 224 cost ~15 instead of ~110 ms of
-    CPU. One set per configuration and process, so a shape is compiled once.
+    pass with the same floats (``"torch"``'s division: within one rounding step):
+    32 images at 224 cost ~15 instead of ~110 ms of CPU. One set per
+    configuration and process, so a shape is compiled once.
     """
     _, per_batch = augment.train_transform_parts(policy, image_size, pad_value)
 
