@@ -177,11 +177,6 @@ def center_crop(image, height, width=None):
     return image[..., top : top + height, left : left + width, :]
 
 
-def random_crop(image, size, seed):
-    """A ``size x size`` window at a uniformly random position."""
-    return tf.image.stateless_random_crop(image, [size, size, 3], seed=seed)
-
-
 def random_flip(image, seed):
     """Mirror left-right with probability 0.5."""
     return tf.image.stateless_random_flip_left_right(image, seed=seed)

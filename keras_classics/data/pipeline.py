@@ -151,8 +151,7 @@ def make_pipeline(
     if cache:
         dataset = dataset.cache(cache if isinstance(cache, str) else "")
         lazy = None  # read the cached, decoded images
-    per_image, _ = augment.train_transform_parts(policy, image_size, _ZERO_COLOUR[preprocessing])
-    augment_batch, preprocess_batch, augment_and_preprocess = _batch_steps(
+    per_image, augment_batch, preprocess_batch, augment_and_preprocess = _transform_steps(
         policy, image_size, _ZERO_COLOUR[preprocessing], preprocessing
     )
     transform_eval = augment.eval_transform(policy, image_size, eval_crops)
@@ -220,7 +219,7 @@ def make_pipeline(
 
             ds = ds.map(eval_map, num_parallel_calls=AUTOTUNE, deterministic=True)
         ds = ds.batch(batch_size, drop_remainder=drop_remainder, num_parallel_calls=AUTOTUNE, deterministic=True)
-        mix_key = _key(seed, epoch_t, _MIX)
+        mix_key = _key(seed, epoch_t, _MIX) if mixing else None
 
         def batch_map(b, batch):
             """The batch-level steps in one map: the rest of the augmentation, one-hot, mixing, preprocessing."""
@@ -253,8 +252,9 @@ def make_pipeline(
 
 
 @functools.lru_cache(maxsize=32)
-def _batch_steps(policy, image_size, pad_value, preprocessing):
-    """The batch-level steps of a pipeline, compiled with XLA: ``(augment, preprocess, both)``.
+def _transform_steps(policy, image_size, pad_value, preprocessing):
+    """The training transform's per-image part, and the batch-level steps compiled with XLA:
+    ``(per_image, augment, preprocess, both)``.
 
     ``augment(images, params)`` is the per-batch part of the training transform
     (flips, colour shifts, CIFAR's pad and crop), ``preprocess(images)`` the
@@ -265,10 +265,7 @@ def _batch_steps(policy, image_size, pad_value, preprocessing):
     32 images at 224 cost ~15 instead of ~110 ms of CPU. One set per
     configuration and process, so a shape is compiled once.
     """
-    _, per_batch = augment.train_transform_parts(policy, image_size, pad_value)
-
-    def augment_batch(images, params):
-        return per_batch(images, params)
+    per_image, per_batch = augment.train_transform_parts(policy, image_size, pad_value)
 
     def preprocess_batch(images):
         return _preprocess(images, preprocessing)
@@ -276,7 +273,7 @@ def _batch_steps(policy, image_size, pad_value, preprocessing):
     def both(images, params):
         return _preprocess(per_batch(images, params), preprocessing)
 
-    return tuple(tf.function(fn, jit_compile=True) for fn in (augment_batch, preprocess_batch, both))
+    return (per_image, *(tf.function(fn, jit_compile=True) for fn in (per_batch, preprocess_batch, both)))
 
 
 def _preprocess(images, mode):
