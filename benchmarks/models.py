@@ -3,9 +3,14 @@
 For each pair, in the same process, with the same batch, precision, optimizer
 (SGD with momentum) and jit setting: graph build time, inference images/s and
 training-step images/s, and ours / keras.applications as a ratio (> 1: ours is
-faster). Timings alternate between the two models repeat by repeat, so both see
-the same machine load; each figure is a median over repeats after warm-up (for
+faster). Timings alternate between the two models repeat by repeat (which one
+goes first alternates too), so both see the same machine load; each figure is a median over repeats after warm-up (for
 the build time: whole builds of each model, alternating, the first as warm-up).
+Each ratio is the median of the repeats' own ratios (the two timings of a repeat
+are moments apart, so a slow spell of the machine falls on both). The time spent
+drawing the initial weights is also given (timed apart, initialiser by
+initialiser): the two families draw from different distributions, so that part
+of a build gap is the initialiser's, not the code's.
 
     python benchmarks/models.py                       # all six pairs at paper size
     python benchmarks/models.py --models resnet50 --batch-size 16 --json out.json
@@ -85,13 +90,42 @@ def build_pair(name, size, repeats, warmup, classes=1000):
     times = {key: [] for key in builders}
     models = {}
     for round_ in range(warmup + repeats):
-        for key, build in builders.items():
+        for key in _order(builders, round_):
+            build = builders[key]
             models[key] = None  # let the previous round's model go before building the next
             t0 = time.perf_counter()
             models[key] = build()
             if round_ >= warmup:
                 times[key].append(time.perf_counter() - t0)
     return models["ours"], models["keras_applications"], times["ours"], times["keras_applications"]
+
+
+def _order(pair, repeat):
+    """The two keys of ``pair``, ours first on even repeats and keras.applications first on odd
+    ones, so that neither side always runs right after the other's work."""
+    keys = list(pair)
+    return keys if repeat % 2 == 0 else keys[::-1]
+
+
+def weight_draw_s(model):
+    """Seconds spent drawing ``model``'s initial kernels: each layer's kernel initialiser called
+    on its kernel's shape (biases and batch-norm weights are constants, left out)."""
+    import keras
+
+    total = 0.0
+    for layer in model.layers:
+        init, kernel = getattr(layer, "kernel_initializer", None), getattr(layer, "kernel", None)
+        if init is None or kernel is None:
+            continue
+        t0 = time.perf_counter()
+        keras.ops.convert_to_numpy(init(tuple(kernel.shape), dtype=kernel.dtype))
+        total += time.perf_counter() - t0
+    return total
+
+
+def paired_ratio(ours_s, theirs_s):
+    """Median over repeats of theirs / ours (the repeat's two timings were taken moments apart)."""
+    return statistics.median(t / o for o, t in zip(ours_s, theirs_s))
 
 
 def _timer(fn, steps):
@@ -129,15 +163,22 @@ def measure(name, args):
             train()
         fns[key] = (predict, train)
     times = {k: {"infer": [], "train": []} for k in fns}
-    for _ in range(args.repeats):
-        for key, (predict, train) in fns.items():
+    for repeat in range(args.repeats):
+        for key in _order(fns, repeat):
+            predict, train = fns[key]
             times[key]["infer"].append(_timer(predict, args.steps))
             times[key]["train"].append(_timer(train, args.steps))
+    draws = {"ours": [], "keras_applications": []}
+    models = {"ours": ours, "keras_applications": theirs}
+    for repeat in range(args.repeats):
+        for key in _order(models, repeat):
+            draws[key].append(weight_draw_s(models[key]))
     row = {"model": name, "image_size": size, "params_ours": ours.count_params(),
            "params_keras_applications": theirs.count_params()}
     for key, build_s in (("ours", b_ours), ("keras_applications", b_theirs)):
         row[key] = {
             "build_s": statistics.median(build_s),
+            "weight_draw_s": statistics.median(draws[key]),
             "infer_images_per_s": args.batch_size / statistics.median(times[key]["infer"]),
             "train_images_per_s": args.batch_size / statistics.median(times[key]["train"]),
             # every repeat, for the spread
@@ -145,9 +186,13 @@ def measure(name, args):
             "infer_s_per_step_repeats": times[key]["infer"],
             "train_s_per_step_repeats": times[key]["train"],
         }
-    for metric in ("infer_images_per_s", "train_images_per_s"):
-        row[f"ratio_{metric}"] = row["ours"][metric] / row["keras_applications"][metric]
-    row["ratio_build"] = row["keras_applications"]["build_s"] / row["ours"]["build_s"]  # > 1: ours builds faster
+    for metric, key in (("infer_images_per_s", "infer"), ("train_images_per_s", "train")):
+        row[f"ratio_{metric}"] = paired_ratio(times["ours"][key], times["keras_applications"][key])
+    row["ratio_build"] = paired_ratio(b_ours, b_theirs)  # > 1: ours builds faster
+    o, t = row["ours"], row["keras_applications"]
+    # How much longer ours takes to build, and how much longer it takes to draw its initial weights.
+    row["build_gap_s"] = o["build_s"] - t["build_s"]
+    row["weight_draw_gap_s"] = o["weight_draw_s"] - t["weight_draw_s"]
     keras.config.set_dtype_policy("float32")
     keras.backend.clear_session()
     return row
@@ -161,24 +206,29 @@ def main(argv=None):
         "batch_size": args.batch_size,
         "jit_compile": args.jit_compile,
         "repeats": args.repeats,
-        "method": f"median of {args.repeats} alternating repeats x {args.steps} steps after {args.warmup} warm-up",
+        "method": f"median of {args.repeats} alternating repeats x {args.steps} steps after {args.warmup} warm-up; "
+                  "each ratio the median of the repeats' own ratios",
         "rows": [],
     }
     for name in args.models.split(","):
         row = measure(name, args)
         result["rows"].append(row)
         print(f"{name:<13} infer ratio {row['ratio_infer_images_per_s']:.3f}  "
-              f"train ratio {row['ratio_train_images_per_s']:.3f}  build ratio {row['ratio_build']:.2f}", flush=True)
+              f"train ratio {row['ratio_train_images_per_s']:.3f}  build ratio {row['ratio_build']:.2f} "
+              f"(ours {row['build_gap_s']:+.2f} s, of which drawing the initial weights {row['weight_draw_gap_s']:+.2f} s)",
+              flush=True)
     print()
-    print("| model | size | build s (ours / k.a.) | infer img/s (ours / k.a.) | ratio | "
-          "train img/s (ours / k.a.) | ratio |")
-    print("|---|---|---|---|---|---|---|")
+    print("| model | size | build s (ours / k.a.) | ratio | weight draws s (ours / k.a.) | "
+          "infer img/s (ours / k.a.) | ratio | train img/s (ours / k.a.) | ratio |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for r in result["rows"]:
         o, t = r["ours"], r["keras_applications"]
-        print(f"| {r['model']} | {r['image_size']} | {o['build_s']:.2f} / {t['build_s']:.2f} | "
+        print(f"| {r['model']} | {r['image_size']} | {o['build_s']:.2f} / {t['build_s']:.2f} | {r['ratio_build']:.2f} | "
+              f"{o['weight_draw_s']:.2f} / {t['weight_draw_s']:.2f} | "
               f"{o['infer_images_per_s']:.2f} / {t['infer_images_per_s']:.2f} | {r['ratio_infer_images_per_s']:.3f} | "
               f"{o['train_images_per_s']:.2f} / {t['train_images_per_s']:.2f} | {r['ratio_train_images_per_s']:.3f} |")
-    print(f"batch {args.batch_size}, {args.precision}, jit_compile={args.jit_compile}; {result['method']}")
+    print(f"batch {args.batch_size}, {args.precision}, jit_compile={args.jit_compile}; {result['method']}; "
+          "ratios: median of the repeats' ratios, > 1: ours faster")
     if args.json:
         tmp = args.json + ".tmp"
         with open(tmp, "w") as f:

@@ -8,6 +8,7 @@ import importlib.util
 import json
 import math
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -48,14 +49,16 @@ def _nulls(tree):
     return [p for p, v in _leaves(tree) if v is None]
 
 
-def _check_figures(result, zero_ok=(), null_ok=()):
-    """Every number positive and finite (``zero_ok`` keys: >= 0); no null except under ``null_ok`` keys."""
+def _check_figures(result, zero_ok=(), null_ok=(), signed=()):
+    """Every number positive and finite (``zero_ok`` keys: >= 0; ``signed`` keys, differences:
+    any sign); no null except under ``null_ok`` keys."""
     numbers = list(_numbers(result))
     assert numbers, "the JSON holds no figures"
     for path, value in numbers:
         assert math.isfinite(value), f"{path} = {value}"
         key = path.rsplit(".", 1)[-1].split("[")[0]
-        assert value >= 0 if key in zero_ok else value > 0, f"{path} = {value}"
+        if key not in signed:
+            assert value >= 0 if key in zero_ok else value > 0, f"{path} = {value}"
     nulls = [p for p in _nulls(result) if p.rsplit(".", 1)[-1] not in null_ok]
     assert not nulls, f"unexpected nulls: {nulls}"
 
@@ -81,12 +84,15 @@ def test_models_benchmark_tiny(tmp_path):
     row = result["rows"][0]
 
     for side in ("ours", "keras_applications"):
-        assert set(row[side]) == {"build_s", "infer_images_per_s", "train_images_per_s", "build_s_repeats",
-                                  "infer_s_per_step_repeats", "train_s_per_step_repeats"}
+        assert set(row[side]) == {"build_s", "weight_draw_s", "infer_images_per_s", "train_images_per_s",
+                                  "build_s_repeats", "infer_s_per_step_repeats", "train_s_per_step_repeats"}
         assert len(row[side]["build_s_repeats"]) == result["repeats"]
-    ratio = row["ours"]["train_images_per_s"] / row["keras_applications"]["train_images_per_s"]
-    assert row["ratio_train_images_per_s"] == pytest.approx(ratio)
-    _check_figures(result)
+    # Each ratio is the median of the repeats' own ratios (> 1: ours faster).
+    pairs = zip(row["ours"]["train_s_per_step_repeats"], row["keras_applications"]["train_s_per_step_repeats"])
+    assert row["ratio_train_images_per_s"] == pytest.approx(statistics.median(t / o for o, t in pairs))
+    assert {"ratio_build", "ratio_infer_images_per_s", "build_gap_s", "weight_draw_gap_s"} <= set(row)
+    assert row["build_gap_s"] == pytest.approx(row["ours"]["build_s"] - row["keras_applications"]["build_s"])
+    _check_figures(result, signed=("build_gap_s", "weight_draw_gap_s"))
     assert not list(tmp_path.glob("*.tmp")), "a temporary JSON file was left behind"
 
 
