@@ -274,6 +274,33 @@ def test_resized_window_is_resize_then_crop(resized):
         np.testing.assert_array_equal(full[int(top) : int(top) + 40, int(left) : int(left) + 40], expected)
 
 
+@pytest.mark.parametrize("shape", [(32, 32), (40, 32), (24, 50)])
+def test_resized_centre_static_and_dynamic_shapes_agree(shape):
+    """A statically known size x size image skips the branch; unknown shapes take it; same pixels."""
+    image = tf.constant(np.random.default_rng(0).integers(0, 256, (*shape, 3)), tf.uint8)
+    static = augment.resized_centre(image, 32, 32)
+    dynamic = tf.function(lambda x: augment.resized_centre(x, 32, 32),
+                          input_signature=[tf.TensorSpec([None, None, 3], tf.uint8)])
+    graph = dynamic.get_concrete_function().graph
+    assert any(op.type in ("If", "StatelessIf") for op in graph.get_operations())
+    np.testing.assert_array_equal(static.numpy(), dynamic(image).numpy())
+    if shape == (32, 32):
+        np.testing.assert_array_equal(static.numpy(), image.numpy().astype(np.float32))
+        static_graph = tf.function(lambda x: augment.resized_centre(x, 32, 32)).get_concrete_function(
+            tf.TensorSpec([32, 32, 3], tf.uint8)).graph
+        assert not any(op.type in ("If", "StatelessIf") for op in static_graph.get_operations())
+
+
+def test_crop_offsets_checks_sizes():
+    with pytest.raises(ValueError, match="30x40 image is smaller than 32"):
+        augment.crop_offsets(30, 40, 32, tf.constant([1, 2]))
+    top, left = augment.crop_offsets(40, 40, 32, tf.constant([1, 2]))  # static: no assert op, same draw
+    expected = augment.crop_offsets(tf.constant(40), tf.constant(40), 32, tf.constant([1, 2]))
+    assert (int(top), int(left)) == tuple(int(v) for v in expected)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="smaller than 32"):
+        augment.crop_offsets(tf.constant(30), tf.constant(40), 32, tf.constant([1, 2]))
+
+
 def test_ten_crop_shapes_and_content():
     image = tf.random.uniform([256, 300, 3])
     crops = ten_crop(image, 224).numpy()
