@@ -67,9 +67,10 @@ TINY_DEFAULT_SIZE = 72
 # Common ImageNet photo sizes (width, height).
 PHOTO_SIZES = ((500, 375), (375, 500), (500, 333), (500, 400), (640, 480), (333, 500))
 NUM_CLASSES = 4
-# The cifar folder holds 16x --images: its images are ~180x smaller, and an epoch of a few hundred
-# of them would be mostly the ~0.15 s start-up of an epoch's iterator (a CIFAR-10 epoch is 50,000).
-CIFAR_FACTOR = 16
+# The cifar folder holds as many images as CIFAR-10's training split by default (--cifar-images):
+# every epoch's iterator has a fixed start-up (~0.15 s on 2 cores), which a real CIFAR epoch of
+# 50,000 images spreads thin and a folder of a few thousand 32x32 images would weigh 12x too much.
+CIFAR_IMAGES = 50_000
 
 IMAGENET_EIGVAL = np.array([0.2175, 0.0188, 0.0045], np.float32)
 IMAGENET_EIGVEC = np.array(
@@ -81,15 +82,18 @@ TORCH_STD = np.array([0.229, 0.224, 0.225], np.float32)
 
 
 # Defaults of the sizing flags, and the smaller ones of --tiny (flags given explicitly win).
-DEFAULTS = {"images": 512, "batch_size": 32, "repeats": 5, "warmup": 1, "steps": 2}
-TINY = {"images": 8, "batch_size": 4, "repeats": 2, "warmup": 0, "steps": 1}
+DEFAULTS = {"images": 512, "cifar_images": CIFAR_IMAGES, "batch_size": 32, "repeats": 5, "warmup": 1, "steps": 2}
+TINY = {"images": 8, "cifar_images": 8, "batch_size": 4, "repeats": 2, "warmup": 0, "steps": 1}
 
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--policies", default=",".join(RECIPES), help=f"comma-separated, from {', '.join(RECIPES)}")
     p.add_argument("--images", type=int,
-                   help=f"JPEG files generated for the run (default 512; the cifar folder holds {CIFAR_FACTOR}x as many)")
+                   help="ImageNet-like JPEG files generated for the run (default 512)")
+    p.add_argument("--cifar-images", type=int,
+                   help=f"32x32 JPEG files generated for the cifar policy (default {CIFAR_IMAGES:,}, CIFAR-10's "
+                        "training split: an epoch of that size, as the iterator's start-up weighs in a real one)")
     p.add_argument("--batch-size", type=int, help="batch of the pipelines and of the training step (default 32)")
     p.add_argument("--repeats", type=int, help="timed repeats (default 5)")
     p.add_argument("--warmup", type=int, help="untimed epochs and training steps before the repeats (default 1)")
@@ -109,13 +113,14 @@ def parse_args(argv=None):
         p.error(f"--policies is empty; accepted: {', '.join(RECIPES)}")
     fill_sizes(args, DEFAULTS, TINY)  # flags given explicitly win
     args.eager = args.eager or args.tiny
-    for name in ("images", "batch_size", "repeats", "steps"):
+    for name in ("images", "cifar_images", "batch_size", "repeats", "steps"):
         if getattr(args, name) < 1:
             p.error(f"--{name.replace('_', '-')} must be >= 1, received {getattr(args, name)}")
     if args.warmup < 0:
         p.error(f"--warmup must be >= 0, received {args.warmup}")
-    if args.images < args.batch_size:
-        p.error(f"--images ({args.images}) must be at least --batch-size ({args.batch_size})")
+    for name in ("images", "cifar_images"):
+        if getattr(args, name) < args.batch_size:
+            p.error(f"--{name.replace('_', '-')} ({getattr(args, name)}) must be at least --batch-size ({args.batch_size})")
     return args
 
 
@@ -447,6 +452,7 @@ def main(argv=None):
         },
         "batch_size": args.batch_size,
         "images": args.images,
+        "cifar_images": args.cifar_images,
         "tiny": args.tiny,
         "model_steps": "eager" if args.eager else "graph",
         "method": (f"median of {args.repeats} repeats alternating ours (one epoch) / naive (one epoch) / "
@@ -462,7 +468,7 @@ def main(argv=None):
         for policy in args.policies:
             kind = "cifar" if policy == "cifar" else "imagenet"
             if kind not in folders:
-                count = args.images * (CIFAR_FACTOR if kind == "cifar" and not args.tiny else 1)
+                count = args.cifar_images if kind == "cifar" else args.images
                 print(f"Writing {count} {kind}-like JPEGs to {tmp}/{kind} ...", flush=True)
                 sizes = ((32, 32),) if kind == "cifar" else imagenet_sizes
                 files = make_folder(os.path.join(tmp, kind), count, sizes, args.seed, classes)

@@ -189,3 +189,14 @@ def test_input_naive_policies_match_ours_in_shape_and_range():
             assert np.isfinite(x).all()
             if policy in ("inception", "cifar"):  # clipped colours / untouched pixels and padding
                 assert x.min() >= 0 and x.max() <= 255, policy
+
+
+def test_input_benchmark_sizes():
+    """The cifar folder has its own size: CIFAR-10's 50,000 by default, --tiny's 8, or as given."""
+    bench = _load("input")
+    assert bench.parse_args([]).cifar_images == 50_000
+    assert bench.parse_args(["--tiny"]).cifar_images == 8
+    args = bench.parse_args(["--cifar-images", "4096", "--images", "64"])
+    assert (args.cifar_images, args.images) == (4096, 64)
+    with pytest.raises(SystemExit):
+        bench.parse_args(["--cifar-images", "16"])  # fewer than a batch of 32
