@@ -319,3 +319,15 @@ def test_plot_history(tmp_path, run_dir):
     with pytest.raises(ValueError, match="'epoch' column"):
         inspect.plot_history(tmp_path / "empty", tmp_path / "c.png")
     assert not (tmp_path / "c.png").exists()
+
+
+def test_plot_history_learning_rate_axis(tmp_path):
+    """Step decays on a log axis; a schedule that reaches 0 (cosine) on a linear one, drawn whole."""
+    from keras_classics.inspect import pictures
+
+    assert pictures._lr_scale([0.1, 0.01, 0.001]) == "log"
+    assert pictures._lr_scale([0.1, 0.05, 0.0]) == "linear"
+    run = tmp_path / "cosine"
+    run.mkdir()
+    (run / "history.csv").write_text("epoch,loss,learning_rate\n0,2.0,0.1\n1,1.5,0.05\n2,1.2,0.0\n")
+    _png(inspect.plot_history(run, tmp_path / "curves.png"))

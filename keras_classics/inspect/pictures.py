@@ -503,6 +503,13 @@ def _read_history(run_dir):
 _LR_NAMES = ("lr", "learning_rate")
 
 
+def _lr_scale(values):
+    """``"log"`` for learning rates that stay positive (step decays read best there), else
+    ``"linear"``: a schedule that ends at 0, as the cosine does, would fall off a log axis."""
+    arr = np.asarray(values, dtype=float)
+    return "log" if arr.size and np.all(arr[np.isfinite(arr)] > 0) else "linear"
+
+
 def plot_history(run_dir, path, *, overwrite: bool = False) -> str:
     """Training curves from a run directory's ``history.csv`` (Keras ``CSVLogger``).
 
@@ -535,8 +542,9 @@ def plot_history(run_dir, path, *, overwrite: bool = False) -> str:
         ax = fig.add_subplot(nrows, ncols, i)
         if name == lr:
             ax.plot(epochs, cols[name], color="tab:green", marker=".")
-            ax.set_yscale("log")
-            ax.set_ylabel("learning rate (log scale)")
+            scale = _lr_scale(cols[name])
+            ax.set_yscale(scale)
+            ax.set_ylabel("learning rate (log scale)" if scale == "log" else "learning rate")
             ax.set_title("learning rate")
         else:
             lower_better = "loss" in name or "error" in name
