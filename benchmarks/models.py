@@ -4,8 +4,9 @@ For each pair, in the same process, with the same batch, precision, optimizer
 (SGD with momentum) and jit setting: graph build time, inference images/s and
 training-step images/s, and ours / keras.applications as a ratio (> 1: ours is
 faster). Timings alternate between the two models repeat by repeat (which one
-goes first alternates too), so both see the same machine load; each figure is a median over repeats after warm-up (for
-the build time: whole builds of each model, alternating, the first as warm-up).
+goes first alternates too), so both see the same machine load; each figure is a
+median over repeats after warm-up (for the build time: whole builds of each
+model, alternating, the first as warm-up).
 Each ratio is the median of the repeats' own ratios (the two timings of a repeat
 are moments apart, so a slow spell of the machine falls on both). The time spent
 drawing the initial weights is also given (timed apart, initialiser by
@@ -227,8 +228,8 @@ def main(argv=None):
               f"{o['weight_draw_s']:.2f} / {t['weight_draw_s']:.2f} | "
               f"{o['infer_images_per_s']:.2f} / {t['infer_images_per_s']:.2f} | {r['ratio_infer_images_per_s']:.3f} | "
               f"{o['train_images_per_s']:.2f} / {t['train_images_per_s']:.2f} | {r['ratio_train_images_per_s']:.3f} |")
-    print(f"batch {args.batch_size}, {args.precision}, jit_compile={args.jit_compile}; {result['method']}; "
-          "ratios: median of the repeats' ratios, > 1: ours faster")
+    print(f"batch {args.batch_size}, {args.precision}, jit_compile={args.jit_compile}; {result['method']} "
+          "(> 1: ours faster)")
     if args.json:
         tmp = args.json + ".tmp"
         with open(tmp, "w") as f:
