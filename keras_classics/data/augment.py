@@ -151,13 +151,12 @@ def crop_offsets(height, width, size, seed):
 
     The draw of ``tf.image.stateless_random_crop`` (same seed, same offsets).
     """
+    limit = tf.stack([height - size + 1, width - size + 1, 1])
     if isinstance(height, int) and isinstance(width, int):  # known sizes: checked here, no op per image
         if min(height, width) < size:
             raise ValueError(f"random crop: a {height}x{width} image is smaller than {size} pixels")
     else:
-        tf.debugging.assert_positive(tf.stack([height - size + 1, width - size + 1]),
-                                     message=f"random crop: the image is smaller than {size} pixels")
-    limit = tf.stack([height - size + 1, width - size + 1, 1])
+        tf.debugging.assert_positive(limit, message=f"random crop: the image is smaller than {size} pixels")
     offset = tf.random.stateless_uniform([3], seed=seed, maxval=tf.int32.max, dtype=tf.int32) % limit
     return offset[0], offset[1]
 
