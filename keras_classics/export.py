@@ -37,6 +37,7 @@ Example:
 from __future__ import annotations
 
 import datetime
+import io
 import json
 import os
 import shutil
@@ -62,6 +63,7 @@ __all__ = [
     "to_saved_model",
     "to_tflite",
     "image_samples",
+    "encoded_samples",
     "parity_report",
 ]
 
@@ -156,24 +158,6 @@ def _producer(tensor) -> str:
     return history[0].name if history else str(tensor.name)
 
 
-def _resolve_model_path(path) -> str:
-    """A ``.keras`` file, or a run directory holding ``best.keras`` / ``final.keras``."""
-    path = os.fspath(path)
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"Model not found: {path!r}")
-    if os.path.isdir(path):
-        for name in ("best.keras", "final.keras"):
-            if os.path.isfile(os.path.join(path, name)):
-                return os.path.join(path, name)
-        raise ValueError(
-            f"{path!r} is a directory without best.keras or final.keras. Export takes a .keras file "
-            "or a training run directory."
-        )
-    if not path.endswith(".keras"):
-        raise ValueError(f"Export takes a .keras model file (or a run directory); received {path!r}.")
-    return path
-
-
 def _layer_policies(model):
     for layer in model._flatten_layers(include_self=False, recursive=True):
         policy = getattr(layer, "dtype_policy", None)
@@ -238,7 +222,7 @@ def float32_copy(model):
     leftover = _reduced_precision_policy(clone)
     if leftover:
         raise ValueError(f"The rebuild of {model.name!r} still has a layer with policy {leftover!r}.")
-    return clone
+    return _predict.keep_metadata(model, clone)
 
 
 def load_for_export(model_or_path, custom_objects=None):
@@ -297,7 +281,7 @@ def prepare(model_or_path, *, class_names=None, preprocessing=None, crop_fractio
     if isinstance(model_or_path, keras.Model):
         loaded = model_or_path
     else:
-        path = _resolve_model_path(model_or_path)
+        path = _predict.resolve_model_file(model_or_path)
         loaded = _predict.load_keras_model(path, custom_objects)
     if len(loaded.inputs) != 1:
         raise ValueError(f"Expected a model with one image input; {loaded.name!r} has {len(loaded.inputs)}.")
@@ -323,7 +307,8 @@ def prepare(model_or_path, *, class_names=None, preprocessing=None, crop_fractio
     with warnings.catch_warnings():
         if preprocessing is not None:  # given: no warning about guessing it
             warnings.filterwarnings("ignore", message=".*assuming preprocessing")
-        meta = _predict.run_metadata(path, loaded.name, int(model.outputs[0].shape[-1]))
+        meta = _predict.run_metadata(path, loaded.name, int(model.outputs[0].shape[-1]),
+                                     _predict.model_metadata(loaded))
     if class_names is not None:
         class_names = [str(n) for n in class_names]
         if len(class_names) != int(model.outputs[0].shape[-1]):
@@ -354,36 +339,53 @@ def prepare(model_or_path, *, class_names=None, preprocessing=None, crop_fractio
 
 
 # --------------------------------------------------------------------------- images for calibration and parity
+# Parity and calibration images are encoded image files, read through the one image path
+# (keras_classics.predict.load_image_bytes: decode, resize the shorter side, centre crop):
+# the Keras reference, serving_default and TFLite get the floats, serving_bytes the same files.
 
 
-def image_samples(spec, size, n: int = DEFAULT_SAMPLES, *, purpose: str = "calibration", seed: int = 0):
-    """Up to ``n`` float32 RGB images ``(n, h, w, 3)`` in [0, 255], and a description of where they came from.
+@dataclass
+class _Samples:
+    encoded: list  # encoded image files (bytes)
+    images: np.ndarray  # float32 (n, h, w, 3) in [0, 255]: the files through the one image path
+    description: str
+
+
+def encoded_samples(spec, n: int = DEFAULT_SAMPLES, *, size=None, purpose: str = "calibration", seed: int = 0):
+    """Up to ``n`` encoded image files (``bytes``) and a description of where they came from.
 
     Args:
         spec: ``"shapes"`` (the generated dataset,
             :func:`keras_classics.data.shapes.generate_shapes`: its training
-            split for calibration, its validation split for parity), a directory of image files (sorted; the first ``n`` for
-            calibration, the last ``n`` for parity), ``"noise"`` (uniform
-            random pixels, seeded), a NumPy array ``(N, h, w, 3)`` or a
-            ``tf.data.Dataset`` of images or ``(image, label)`` pairs.
-        size: ``(height, width)``.
+            split for calibration, its validation split for parity), a
+            directory of image files (sorted; the first ``n`` for calibration,
+            the last ``n`` for parity), ``"noise"`` (uniform random pixels,
+            seeded), a NumPy array ``(N, h, w, 3)`` or a ``tf.data.Dataset``
+            of images or ``(image, label)`` pairs (arrays and datasets: values
+            in [0, 255], rounded to uint8).
+        size: ``(height, width)`` of generated images (``"shapes"``, ``"noise"``).
         purpose: ``"calibration"`` or ``"parity"``.
 
     Returns:
-        ``(images, description)``.
+        ``(files, description)``: a folder's files as they are on disk (those
+        TensorFlow cannot decode, such as TIFF, re-encoded as PNG); generated
+        images, arrays and datasets encoded as PNG.
     """
-    height, width = int(size[0]), int(size[1])
-    if not isinstance(n, int) or n < 1:
+    if not isinstance(n, int) or isinstance(n, bool) or n < 1:
         raise ValueError(f"The number of samples must be a positive integer. Received: {n!r}")
+    if purpose not in ("calibration", "parity"):
+        raise ValueError(f"purpose must be 'calibration' or 'parity'. Received: {purpose!r}")
+    height, width = (64, 64) if size is None else (int(size[0]), int(size[1]))
     if isinstance(spec, np.ndarray):
-        arr = np.asarray(spec, np.float32)
-        if arr.ndim != 4 or arr.shape[1:] != (height, width, 3):
-            raise ValueError(f"Expected images of shape (N, {height}, {width}, 3); received {arr.shape}.")
+        arr = np.asarray(spec)
+        if arr.ndim != 4 or arr.shape[-1] != 3 or not len(arr):
+            raise ValueError(f"Expected an array of RGB images (N, h, w, 3); received shape {arr.shape}.")
         arr = arr[:n] if purpose == "calibration" else arr[-n:]
-        return arr, f"array of {len(spec)} images"
+        return [_png(im) for im in arr], f"array of {len(spec)} images"
     if isinstance(spec, str) and spec == "noise":
         rng = np.random.default_rng(seed + (0 if purpose == "calibration" else 1))
-        return rng.uniform(0, 255, (n, height, width, 3)).astype(np.float32), "uniform noise"
+        pixels = rng.integers(0, 256, (n, height, width, 3), dtype=np.uint8)
+        return [_png(im) for im in pixels], "uniform noise"
     if isinstance(spec, str) and spec == "shapes":
         return _shapes_samples(height, width, n, purpose, seed)
     if isinstance(spec, (str, os.PathLike)):
@@ -398,38 +400,77 @@ def image_samples(spec, size, n: int = DEFAULT_SAMPLES, *, purpose: str = "calib
                 f"No image files ({', '.join(_predict.IMAGE_SUFFIXES)}) under {directory!r}."
             )
         chosen = files[:n] if purpose == "calibration" else files[-n:]
-        images = np.stack([_predict.load_image(f, (height, width)) for f in chosen])
-        return images, f"folder {os.path.abspath(directory)} ({len(files)} images)"
+        return [_file_bytes(f) for f in chosen], f"folder {os.path.abspath(directory)} ({len(files)} images)"
     try:
         import tensorflow as tf
     except ImportError:  # pragma: no cover
         tf = None
     if tf is not None and isinstance(spec, tf.data.Dataset):
-        return _dataset_images(spec, height, width, n), "tf.data.Dataset"
+        return [_png(im) for im in _dataset_images(spec, n)], "tf.data.Dataset"
     raise ValueError(
         f"Unknown image source {spec!r}. Accepted: 'shapes', 'noise', a directory of images, "
         "a NumPy array or a tf.data.Dataset."
     )
 
 
-def _dataset_images(ds, height, width, n):
-    import tensorflow as tf
+def image_samples(spec, size, n: int = DEFAULT_SAMPLES, *, purpose: str = "calibration", seed: int = 0,
+                  crop_fraction: float = 1.0):
+    """Up to ``n`` float32 RGB images ``(n, h, w, 3)`` in [0, 255], and a description of where they came from.
 
+    The files of :func:`encoded_samples` read as ``predict`` reads image files
+    (:func:`keras_classics.predict.load_image_bytes`, with ``crop_fraction``).
+
+    Args:
+        spec, purpose, seed: see :func:`encoded_samples`.
+        size: ``(height, width)``.
+
+    Returns:
+        ``(images, description)``.
+    """
+    samples = _samples(spec, size, n, purpose, crop_fraction, seed)
+    return samples.images, samples.description
+
+
+def _samples(spec, size, n, purpose, crop_fraction, seed=0) -> _Samples:
+    encoded, description = encoded_samples(spec, n, size=size, purpose=purpose, seed=seed)
+    return _Samples(encoded, _decode_all(encoded, size, crop_fraction), description)
+
+
+def _decode_all(encoded, size, crop_fraction):
+    return np.stack([
+        _predict.load_image_bytes(data, size, crop_fraction, name=f"image {i}") for i, data in enumerate(encoded)
+    ]).astype(np.float32)
+
+
+def _png(image) -> bytes:
+    """An RGB image (values in [0, 255], rounded to uint8) encoded as PNG."""
+    from PIL import Image
+
+    pixels = np.clip(np.round(np.asarray(image, np.float64)), 0, 255).astype(np.uint8)
+    if pixels.ndim == 3 and pixels.shape[-1] == 1:
+        pixels = pixels[..., 0]
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def _file_bytes(path) -> bytes:
+    """An image file's bytes, checked; re-encoded as PNG where TensorFlow cannot decode it (TIFF …)."""
+    data, fmt, mode = _predict._read_checked(path, _predict.MAX_IMAGE_PIXELS)
+    return data if _predict.tensorflow_decodes(fmt, mode) else _png(_predict.pil_rgb(data))
+
+
+def _dataset_images(ds, n):
     spec = ds.element_spec
     if isinstance(spec, tuple):
         ds = ds.map(lambda *xs: xs[0])
         spec = ds.element_spec
     if spec.shape.rank == 4:
         ds = ds.unbatch()
-    images = []
-    for image in ds.take(n):
-        image = tf.cast(image, tf.float32)
-        if tuple(image.shape) != (height, width, 3):
-            image = _predict.resize_and_crop(image, height, width)
-        images.append(image.numpy())
+    images = [np.asarray(image) for image in ds.take(n)]
     if not images:
         raise ValueError("The image dataset is empty.")
-    return np.stack(images)
+    return images
 
 
 def _shapes_samples(height, width, n, purpose, seed):
@@ -439,22 +480,85 @@ def _shapes_samples(height, width, n, purpose, seed):
         raise ValueError(f"The generated 'shapes' dataset is not available: {e}") from None
     split = "train" if purpose == "calibration" else "validation"
     images, _ = generate_shapes(n, image_size=max(height, width, 16), seed=seed, split=split)
-    images = images.astype(np.float32)
-    if images.shape[1:3] != (height, width):
-        images = np.stack([_predict.resize_and_crop(im, height, width).numpy() for im in images])
-    return images, f"shapes ({split} split, seed {seed})"
+    return [_png(im) for im in images], f"shapes ({split} split, seed {seed})"
+
+
+def _run_samples(source, n, purpose):
+    """``(files, description)`` from the run's own validation split (its training split when it has
+    none), or ``None`` when the model has no run ``config.json`` naming its dataset."""
+    config = source.run_config or {}
+    if not isinstance(config.get("dataset"), str):
+        return None
+    from keras_classics.training.config import RecipeConfig
+    from keras_classics.training.engine import _load_source
+
+    size = config.get("image_size") if isinstance(config.get("image_size"), int) else source.input_size[0]
+    try:
+        data = _load_source(RecipeConfig.from_dict(config), size, download=False, validate="header",
+                            verbose=False)
+    except Exception as e:  # noqa: BLE001 - a moved folder, an unprepared TFDS set: say so, use shapes
+        warnings.warn(
+            f"Could not load the run's dataset {config['dataset']!r} for {purpose} images "
+            f"({type(e).__name__}: {e}); using the generated shapes instead. Pass the images explicitly "
+            "(CLI: --parity-data / --representative) to choose.",
+            stacklevel=3,
+        )
+        return None
+    split, total, name = data.validation, data.num_val, "validation"
+    if split is None:
+        split, total, name = data.train, data.num_train, "training"
+    from keras_classics.data.sources import _Indexed, lazy_form
+
+    k = min(n, int(total))
+    start = 0 if purpose == "calibration" else int(total) - k
+    lazy = lazy_form(split)
+    if isinstance(lazy, _Indexed):  # read just those elements
+        images = []
+        for i in range(start, start + k):
+            try:
+                images.append(np.asarray(lazy.fetch(np.int64(i))[0]))
+            except Exception:  # noqa: BLE001 - an unreadable file: the training pipeline skips it too
+                continue
+    else:
+        images = [np.asarray(image) for image, _ in split.skip(start).take(k)]
+    if not images:
+        return None
+    return [_png(im) for im in images], f"{data.name} {name} split (the run's data, {int(total)} images)"
+
+
+def _source_samples(source, spec, n, purpose) -> _Samples:
+    """Images for ``source``: from ``spec``, else the run's own data, else the generated shapes."""
+    found = _run_samples(source, n, purpose) if spec is None else None
+    if found is None:
+        encoded, description = encoded_samples("shapes" if spec is None else spec, n, size=source.input_size,
+                                               purpose=purpose)
+    else:
+        encoded, description = found
+    return _Samples(encoded, _decode_all(encoded, source.input_size, source.crop_fraction), description)
 
 
 # --------------------------------------------------------------------------- parity
 
 
-def parity_report(reference, exported, tolerance: dict | None = None) -> dict:
+def parity_report(reference, exported, tolerance: dict | None = None, quantization_step: float | None = None) -> dict:
     """Compare two ``(N, classes)`` probability arrays.
+
+    Args:
+        reference, exported: the probabilities.
+        tolerance: see :data:`TOLERANCES`.
+        quantization_step: the resolution of ``exported`` (an int8 output's
+            scale). Where the reference's two most probable classes are no
+            more than one step apart, the quantized output may round them to
+            one value, and which is "top-1" is then a tie: the top-1 agreement
+            counts only the images whose reference margin exceeds the step.
 
     Returns:
         ``images``, ``max_abs_diff``, ``mean_abs_diff``, ``top1_agreement``
-        (fraction of images whose most probable class is the same), and with a
-        ``tolerance``: the tolerance and ``passed``.
+        (fraction of images whose most probable class is the same; ``None``
+        when no image's margin exceeds ``quantization_step``), with a
+        ``quantization_step``: that step, ``top1_ties`` (the images left out)
+        and ``top1_agreement_all_images``; with a ``tolerance``: the tolerance
+        and ``passed``.
     """
     reference = np.asarray(reference, np.float64)
     exported = np.asarray(exported, np.float64)
@@ -467,6 +571,14 @@ def parity_report(reference, exported, tolerance: dict | None = None) -> dict:
         "mean_abs_diff": float(diff.mean()),
         "top1_agreement": float(np.mean(reference.argmax(-1) == exported.argmax(-1))),
     }
+    if quantization_step is not None:
+        agree = reference.argmax(-1) == exported.argmax(-1)
+        top2 = np.sort(reference, axis=-1)[:, -2:] if reference.shape[-1] > 1 else np.zeros((len(reference), 2))
+        decided = (top2[:, 1] - top2[:, 0]) > quantization_step
+        report["quantization_step"] = float(quantization_step)
+        report["top1_ties"] = int((~decided).sum())
+        report["top1_agreement_all_images"] = report["top1_agreement"]
+        report["top1_agreement"] = float(agree[decided].mean()) if decided.any() else None
     if tolerance:
         report["tolerance"] = dict(tolerance)
         report["passed"] = _within(report, tolerance)
@@ -477,7 +589,7 @@ def _within(report, tolerance) -> bool:
     ok = True
     if "max_abs_diff" in tolerance:
         ok &= report["max_abs_diff"] <= tolerance["max_abs_diff"]
-    if "top1_agreement" in tolerance:
+    if "top1_agreement" in tolerance and report["top1_agreement"] is not None:  # None: every image a tie
         ok &= report["top1_agreement"] >= tolerance["top1_agreement"]
     return bool(ok)
 
@@ -487,8 +599,10 @@ def _describe_failure(report, what) -> str:
     parts = []
     if "max_abs_diff" in tol and report["max_abs_diff"] > tol["max_abs_diff"]:
         parts.append(f"max abs difference of probabilities {report['max_abs_diff']:.3g} > {tol['max_abs_diff']:g}")
-    if "top1_agreement" in tol and report["top1_agreement"] < tol["top1_agreement"]:
-        parts.append(f"top-1 agreement {report['top1_agreement']:.1%} < {tol['top1_agreement']:.0%}")
+    if "top1_agreement" in tol and report["top1_agreement"] is not None and \
+            report["top1_agreement"] < tol["top1_agreement"]:
+        ties = f" (leaving out {report['top1_ties']} ties)" if report.get("top1_ties") else ""
+        parts.append(f"top-1 agreement {report['top1_agreement']:.1%} < {tol['top1_agreement']:.0%}{ties}")
     for key, limit in (("bytes_signature_max_abs_diff", TOLERANCES["none"]["max_abs_diff"]),):
         if key in report and report[key] > limit:
             parts.append(f"the bytes signature differs from the float signature by {report[key]:.3g} > {limit:g}")
@@ -511,9 +625,86 @@ def _check_parity(report, what, allow_failure):
 # --------------------------------------------------------------------------- writing
 
 
-def _check_destination(paths, overwrite):
-    for p in paths:
-        if os.path.lexists(p) and not overwrite:
+def _read_card(path) -> dict | None:
+    """The model card at ``path`` if it is a JSON card written by this package, else ``None``."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            card = json.load(f)
+    except (OSError, ValueError):
+        return None
+    if not isinstance(card, dict) or "keras_classics" not in (card.get("versions") or {}):
+        return None
+    return card
+
+
+def _describe(path) -> str:
+    """What ``path`` is, in words, for a refusal."""
+    if os.path.islink(path):
+        return f"a symbolic link to {os.readlink(path)!r}"
+    if os.path.isdir(path):
+        if os.path.isfile(os.path.join(path, "config.json")) or os.path.isdir(os.path.join(path, "checkpoints")):
+            return "a training run directory"
+        card = _read_card(os.path.join(path, _predict.CARD_FILENAME))
+        if card is not None:
+            return f"a {card.get('format')} export directory"
+        return f"a directory with {len(os.listdir(path))} entries and no model card"
+    if path.endswith(".keras"):
+        return "a .keras model file"
+    card = _read_card(path)
+    if card is not None:
+        return f"the model card of a {card.get('format')} export"
+    return f"a file of {os.path.getsize(path):,} bytes that is not an export of this package"
+
+
+def _own_output(path, kind) -> bool:
+    """Whether ``path`` is this package's own export of ``kind`` (what ``overwrite`` may replace).
+
+    ``kind``: ``"savedmodel"`` or ``"tflite"`` (export directories, identified by
+    their model card), ``"tflite_file"`` (a TFLite flatbuffer whose card lies
+    beside it) or ``"card"`` (a TFLite file's ``NAME.card.json``).
+    """
+    if os.path.islink(path):
+        return False
+    if kind in ("savedmodel", "tflite"):
+        card = _read_card(os.path.join(path, _predict.CARD_FILENAME)) if os.path.isdir(path) else None
+        inner = "saved_model.pb" if kind == "savedmodel" else _predict.TFLITE_FILENAME
+        return bool(card) and card.get("format") == kind and os.path.isfile(os.path.join(path, inner))
+    if not os.path.isfile(path):
+        return False
+    if kind == "card":
+        return (_read_card(path) or {}).get("format") == "tflite"
+    with open(path, "rb") as f:
+        magic = f.read(8)[4:]
+    card = _read_card(os.path.splitext(path)[0] + ".card.json")
+    return magic == b"TFL3" and (card or {}).get("format") == "tflite"
+
+
+def _check_destination(targets, overwrite):
+    """Refuse a destination that cannot be written: ``targets`` is a list of ``(path, kind)``.
+
+    An existing path is replaced only with ``overwrite`` and only when it is this
+    package's own export of the same kind: a run directory, a dataset, a model
+    file or an export of another format is never replaced.
+    """
+    for p, kind in targets:
+        probe = os.path.dirname(p)
+        while probe and not os.path.lexists(probe):
+            probe = os.path.dirname(probe) if os.path.dirname(probe) != probe else ""
+        if probe and not os.path.isdir(probe):
+            raise NotADirectoryError(
+                f"Cannot write {p!r}: {probe!r} is a file, not a directory. Choose an output whose parent "
+                "folders are directories (or do not exist yet)."
+            )
+        if not os.path.lexists(p):
+            continue
+        what = kind.replace("_file", " file").replace("card", "TFLite model card")
+        if not _own_output(p, kind):
+            raise FileExistsError(
+                f"{p!r} already exists and is {_describe(p)}, not a {what} export written by keras_classics. "
+                "An export replaces only this package's own exports of the same kind, even with overwrite "
+                "(CLI: --overwrite): choose another output."
+            )
+        if not overwrite:
             raise FileExistsError(f"{p!r} already exists. Choose another output or pass overwrite=True "
                                   "(CLI: --overwrite).")
 
@@ -613,16 +804,14 @@ def _archive(model, path, *, bytes_signature=None):
     archive.write_out(path, verbose=False)
 
 
-def _bytes_check(runner, images, preprocessing, count=8) -> float:
-    """Max abs difference between ``serving_bytes`` on PNG files and ``serving_default`` on the same pixels."""
+def _bytes_check(runner, samples, inputs, count=8) -> float:
+    """Max abs difference between ``serving_bytes`` on image files and ``serving_default`` on the same files
+    read through the one image path (``inputs``: those images preprocessed)."""
     import tensorflow as tf
 
-    from keras_classics.data.preprocessing import preprocess
-
-    pixels = np.clip(np.round(images[:count]), 0, 255).astype(np.uint8)
-    encoded = tf.stack([tf.io.encode_png(p) for p in pixels])
+    encoded = tf.constant(samples.encoded[:count])
     from_bytes = runner.loaded.signatures["serving_bytes"](image_bytes=encoded)["probabilities"].numpy()
-    from_floats = runner(np.asarray(preprocess(pixels.astype(np.float32), preprocessing), np.float32))
+    from_floats = runner(inputs[:count])
     return float(np.abs(from_bytes - from_floats).max())
 
 
@@ -804,7 +993,7 @@ def to_saved_model(
         ParityError: parity outside the tolerance (nothing written).
     """
     dest = os.path.abspath(os.fspath(output))
-    _check_destination([dest], overwrite)
+    _check_destination([(dest, "savedmodel")], overwrite)
     source = prepare(model, class_names=class_names, preprocessing=preprocessing, crop_fraction=crop_fraction,
                      custom_objects=custom_objects)
     images, image_source = _parity_images(source, parity_data, parity_samples, None)
@@ -920,7 +1109,7 @@ def to_tflite(
         raise ValueError(f"int8 input/output needs quantize='int8'. Received: quantize={quantize!r}")
     dest = os.path.abspath(os.fspath(output))
     tflite_dest, card_dest = _tflite_paths(dest)
-    targets = [dest, card_dest] if dest.endswith(".tflite") else [dest]
+    targets = [(dest, "tflite_file"), (card_dest, "card")] if dest.endswith(".tflite") else [(dest, "tflite")]
     _check_destination(targets, overwrite)
     source = prepare(model, class_names=class_names, preprocessing=preprocessing, crop_fraction=crop_fraction,
                      custom_objects=custom_objects)
