@@ -288,26 +288,99 @@ def _folder_path(spec: str, what: str) -> Path:
     return path
 
 
-def _list_images(folder: Path) -> tuple[dict[str, list[str]], int, list[str]]:
-    """Class name -> sorted image paths; count of non-image files; sub-folders without images."""
-    classes, ignored, empty = {}, 0, []
-    for entry in sorted(os.scandir(folder), key=lambda e: e.name):
-        if entry.name.startswith(".") or not entry.is_dir():
+def _file_id(entry: os.DirEntry):
+    """``(device, inode)`` of what ``entry`` names, following a symbolic link; None when it is dangling."""
+    try:
+        st = entry.stat(follow_symlinks=True)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
+
+
+def _walk_class(top: str, seen: set, skipped: list) -> tuple[list[str], int]:
+    """Image paths under ``top`` (sorted, depth first) and the count of other files.
+
+    Symbolic links are followed, but each real directory and each file (hard
+    links included) is read once per dataset (``seen`` holds their device and inode): a link back to
+    a folder already read (a loop such as ``up -> ..``, or a second path to the
+    same images) is skipped and recorded in ``skipped``.
+    """
+    files, ignored = [], 0
+    stack = [top]
+    while stack:
+        folder = stack.pop()
+        try:
+            entries = sorted(os.scandir(folder), key=lambda e: e.name)
+        except OSError as e:
+            skipped.append(f"{folder} ({e.strerror or e})")
             continue
-        files = []
-        for root, dirs, names in os.walk(entry.path, followlinks=True):
-            dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-            for fname in sorted(names):
-                if fname.startswith("."):
-                    continue
-                if fname.lower().endswith(IMAGE_EXTENSIONS):
-                    files.append(os.path.join(root, fname))
-                else:
-                    ignored += 1
+        subdirs = []
+        device = os.stat(folder).st_dev
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue
+            is_dir = entry.is_dir(follow_symlinks=True)
+            # A plain file's inode comes with the directory listing (no stat per file).
+            key = _file_id(entry) if entry.is_symlink() or is_dir else (device, entry.inode())
+            if key is None:
+                skipped.append(f"{entry.path} (a broken link)")
+                continue
+            if key in seen:
+                skipped.append(f"{entry.path} -> {os.path.realpath(entry.path)} (already read)")
+                continue
+            seen.add(key)
+            if is_dir:
+                subdirs.append(entry.path)
+            elif entry.name.lower().endswith(IMAGE_EXTENSIONS):
+                files.append(entry.path)
+            else:
+                ignored += 1
+        stack.extend(reversed(subdirs))
+    return files, ignored
+
+
+def _list_images(folder: Path) -> tuple[dict[str, list[str]], int, list[str]]:
+    """Class name -> image paths; count of files that are not images; sub-folders without images.
+
+    Files at the top level (beside the class sub-folders) are counted among the
+    ignored files. Symbolic links are followed once per real directory (see
+    :func:`_walk_class`); what was skipped is logged as a warning.
+    """
+    classes, ignored, empty = {}, 0, []
+    root_stat = os.stat(folder)
+    seen, skipped = {(root_stat.st_dev, root_stat.st_ino)}, []
+    top = sorted(os.scandir(folder), key=lambda e: e.name)
+    class_dirs, loose = [], []
+    for entry in top:
+        if entry.name.startswith("."):
+            continue
+        if not entry.is_dir():
+            loose.append(entry.name)
+            continue
+        key = _file_id(entry)
+        if key in seen:
+            skipped.append(f"{entry.path} -> {os.path.realpath(entry.path)} (already read)")
+            continue
+        seen.add(key)
+        class_dirs.append(entry)
+    for entry in class_dirs:
+        files, n = _walk_class(entry.path, seen, skipped)
+        ignored += n
         if files:
             classes[entry.name] = files
         else:
             empty.append(entry.name)
+    if loose:
+        ignored += len(loose)
+        log.warning("Ignoring %d file(s) at the top level of %s (expected only class sub-folders, images in "
+                    "%s/<class name>/): %s%s", len(loose), folder, folder, ", ".join(loose[:5]),
+                    " ..." if len(loose) > 5 else "")
+    if skipped:
+        log.warning(
+            "Skipped %d symbolic link(s) or folder(s) under %s that lead to a folder or file already read (a link "
+            "loop or a second path to the same images) or to nothing: %s%s", len(skipped), folder,
+            "; ".join(skipped[:5]), " ..." if len(skipped) > 5 else "",
+        )
     return classes, ignored, empty
 
 
