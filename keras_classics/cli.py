@@ -51,8 +51,10 @@ def main(argv=None) -> int:
         return 2
     try:
         return int(args.func(args) or 0)
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+    except KeyboardInterrupt as e:
+        sys.stdout.write("\n")  # end a progress bar's line: the message gets a line of its own
+        sys.stdout.flush()
+        print(str(e) or "Interrupted.", file=sys.stderr)
         return 130
     except (CLIError, ValueError, FileNotFoundError, FileExistsError, NotADirectoryError,
             IsADirectoryError, PermissionError) as e:

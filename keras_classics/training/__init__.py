@@ -17,6 +17,7 @@ _LAZY = {
     "resume": "keras_classics.training.engine",
     "TrainResult": "keras_classics.training.engine",
     "NonFiniteLossError": "keras_classics.training.engine",
+    "TrainingInterrupted": "keras_classics.training.engine",
     "ClassicSchedule": "keras_classics.training.schedules",
     "initialize_from": "keras_classics.training.warmstart",
     "make_strategy": "keras_classics.training.strategy",

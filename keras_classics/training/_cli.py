@@ -152,12 +152,18 @@ def run_recipe(config: RecipeConfig, argv=None):
     add_config_arguments(parser, defaults=config)
     args = parser.parse_args(argv)
     from keras_classics.training.engine import NonFiniteLossError
+    from keras_classics.training.strategy import WorkerLostError
 
     try:
         return _execute(config, overrides_from_args(args), args.resume, args.print_config)
-    except NonFiniteLossError as e:
+    except (NonFiniteLossError, WorkerLostError) as e:
         print(f"{prog}: {e}", file=sys.stderr)
         raise SystemExit(1) from None
+    except KeyboardInterrupt as e:
+        sys.stdout.write("\n")  # end a progress bar's line
+        sys.stdout.flush()
+        print(f"{prog}: {e or 'Interrupted.'}", file=sys.stderr)
+        raise SystemExit(130) from None
     except _USER_ERRORS as e:
         print(f"{prog}: error: {e}", file=sys.stderr)
         raise SystemExit(2) from None
@@ -183,6 +189,7 @@ def register(subparsers) -> None:
 
 def _handle_train(args) -> int:
     from keras_classics.training.engine import NonFiniteLossError
+    from keras_classics.training.strategy import WorkerLostError
 
     if args.resume and args.target:
         raise ValueError(
@@ -192,7 +199,7 @@ def _handle_train(args) -> int:
     config = None if args.resume else resolve_target(args.target)
     try:
         _execute(config, overrides_from_args(args), args.resume, args.print_config)
-    except NonFiniteLossError as e:
+    except (NonFiniteLossError, WorkerLostError) as e:
         print(f"keras-classics train: {e}", file=sys.stderr)
         return 1
     return 0

@@ -41,14 +41,14 @@ import shutil
 import time
 from dataclasses import dataclass
 
+from keras_classics.training import rundir as _rundir
 from keras_classics.training.config import (
-    FAMILY_POLICIES,
     FROZEN_ON_RESUME,
     RecipeConfig,
     load_run_config,
 )
 
-__all__ = ["train", "resume", "TrainResult", "NonFiniteLossError"]
+__all__ = ["train", "resume", "TrainResult", "NonFiniteLossError", "TrainingInterrupted"]
 
 
 class NonFiniteLossError(RuntimeError):
@@ -133,14 +133,29 @@ def train(config: RecipeConfig, *, source=None, callbacks=(), resume=None) -> Tr
     from keras_classics.models import model_info
 
     info = model_info(config.model)  # unknown names suggest close ones
-    run_dir, created = _prepare_run_dir(config, resume)
+    task = _cluster_task(config)
+    if task is not None and not task.chief:
+        # Another worker writes the run directory; this one reads its config and checkpoints.
+        run_dir, created, resume = os.path.abspath(os.path.expanduser(config.run_dir)), False, True
+    else:
+        if task is not None and resume is None and os.path.isfile(os.path.join(
+                os.path.expanduser(config.run_dir), "config.json")):
+            resume = config.run_dir  # a restarted job: every worker runs the same command again
+        run_dir, created = _prepare_run_dir(config, resume)
     config = config.replace(run_dir=run_dir)
+    try:
+        lock = _rundir.claim(run_dir, note=print) if _rundir.writes_run_dir(config.strategy) else None
+    except BaseException:
+        if created:  # this call made the (still empty) directory: leave the tree as it was
+            _remove_if_empty(run_dir)
+        raise
 
     import keras
     import tensorflow as tf
 
     previous_policy = keras.config.dtype_policy()
     previous_determinism = _op_determinism()
+    previous_sigterm = _raise_on_sigterm()
     ready = False
     try:
         keras.config.set_dtype_policy(config.precision)
@@ -150,14 +165,79 @@ def train(config: RecipeConfig, *, source=None, callbacks=(), resume=None) -> Tr
         result = _run(config, info, run_dir, source, callbacks, resume, started)
         ready = True
         return result
+    except KeyboardInterrupt as e:
+        # Ctrl-C or SIGTERM: keep what the run wrote (config, logs, checkpoints) once it has a config.
+        if not os.path.isfile(os.path.join(run_dir, "config.json")):
+            if created:
+                _discard_if_unused(run_dir, lock)
+            raise
+        raise TrainingInterrupted(_interrupted_message(run_dir, e)) from None
+    except (tf.errors.UnavailableError, tf.errors.DeadlineExceededError, tf.errors.CancelledError) as e:
+        if task is None:
+            raise
+        from keras_classics.training.strategy import WorkerLostError, lost_worker_message
+
+        raise WorkerLostError(lost_worker_message(task, e, "during training")) from None
     except BaseException:
         if created and not ready:
-            _discard_if_unused(run_dir)
+            _discard_if_unused(run_dir, lock)
         raise
     finally:
+        if task is not None:
+            from keras_classics.training.strategy import release_port
+
+            release_port()
+        _rundir.release(lock)
+        _restore_sigterm(previous_sigterm)
         keras.config.set_dtype_policy(previous_policy)
         if config.deterministic and not previous_determinism:
             _disable_op_determinism()
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Training stopped by Ctrl-C or SIGTERM; the message says how to continue."""
+
+
+def _interrupted_message(run_dir, exc) -> str:
+    from keras_classics.training.callbacks import latest_checkpoint
+
+    why = "SIGTERM" if isinstance(exc, _Terminated) else "Ctrl-C"
+    try:
+        index = latest_checkpoint(os.path.join(run_dir, "checkpoints"))
+    except (OSError, ValueError):
+        index = None
+    where = (f"from its checkpoint after epoch {index['epoch']}" if index else
+             "from the start (no epoch had finished; the directory keeps its config and logs)")
+    return (f"Interrupted ({why}). The run directory {run_dir} is kept: `keras-classics train --resume {run_dir}` "
+            f"continues it {where}.")
+
+
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread so that a run stops as it does on Ctrl-C."""
+
+
+def _raise_on_sigterm():
+    """Turn SIGTERM into :class:`_Terminated` while a run trains (main thread only); return the old handler."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def handler(signum, frame):
+        raise _Terminated()
+
+    try:
+        return signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # no signals here (an embedded interpreter)
+        return None
+
+
+def _restore_sigterm(previous):
+    import signal
+
+    if previous is not None:
+        signal.signal(signal.SIGTERM, previous)
 
 
 # ---------------------------------------------------------------------- the run
@@ -185,6 +265,11 @@ def _run(config, info, run_dir, source, extra_callbacks, resume, started):
     strategy = make_strategy(config.strategy, config.devices, config.tpu)
     chief = is_chief(strategy)
     replicas = strategy.num_replicas_in_sync
+    workers = _num_workers(strategy)
+    if config.strategy == "multiworker" and workers == 1:
+        say("Note: --strategy multiworker without a TF_CONFIG naming several workers: training as one worker, "
+            "on this machine's devices. To train on several machines, set TF_CONFIG on each (docs/training.md, "
+            "\"Several machines\").")
     batch = config.batch_size
     if batch % replicas:
         raise ValueError(
@@ -196,6 +281,12 @@ def _run(config, info, run_dir, source, extra_callbacks, resume, started):
     image_size = _image_size(config, info)
     if source is None:
         source = _load_source(config, image_size)
+    if workers > 1 and source.num_train < workers:
+        raise ValueError(
+            f"The training split of {source.name!r} has {source.num_train} image file(s), fewer than the {workers} "
+            f"workers: each worker reads its own files and needs at least one. Accepted: at most "
+            f"{source.num_train} worker(s), or more data."
+        )
     num_classes = _check_source(source, config, batch)
     preprocessing = config.preprocessing or info.preprocessing
     policy = _policy(config, info, image_size)
@@ -220,6 +311,29 @@ def _run(config, info, run_dir, source, extra_callbacks, resume, started):
     checkpoint_dir = os.path.join(run_dir, "checkpoints")
     index = cb.latest_checkpoint(checkpoint_dir) if resume else None
     initial_epoch = index["epoch"] if index else 0
+    if initial_epoch > config.epochs:
+        # Nothing is rewritten: config.json, metrics.json and history.csv would disagree on the epochs.
+        raise ValueError(
+            f"The run {run_dir} has already trained {initial_epoch} epochs; received --epochs {config.epochs}. "
+            f"Accepted: --epochs {initial_epoch} or more (a resumed run is extended, never shortened). To compare "
+            "with a shorter run, start a new one."
+        )
+
+    # ---- run directory files (chief only), written before the model: with several workers the others
+    # check the chief's config.json against their own before the first collective of the model's build.
+    record = _run_record(config, source, build_kwargs, image_size, preprocessing, policy, steps, lr, replicas)
+    if chief:
+        if workers > 1 and resume:
+            _check_same_job(run_dir, record, "this restarted chief", FROZEN_ON_RESUME)
+        cb.write_json_atomic(os.path.join(run_dir, "config.json"), record)
+        if index is not None:
+            _truncate_history(os.path.join(run_dir, "history.csv"), initial_epoch)
+    if workers > 1:
+        _barrier(strategy, tf)  # the chief has written config.json
+        if not chief:
+            from keras_classics.training.strategy import cluster_task
+
+            _check_same_job(run_dir, record, f"this worker ({cluster_task().name})")
 
     one_hot = bool(config.label_smoothing or config.mixup or config.cutmix)
     with strategy.scope():
@@ -270,13 +384,6 @@ def _run(config, info, run_dir, source, extra_callbacks, resume, started):
                               steps, initial_epoch, names, strategy)
     val_ds = _val_dataset(config, source, policy, image_size, preprocessing, num_classes, one_hot, names,
                           strategy) if has_validation else None
-
-    # ---- run directory files (chief only)
-    if chief:
-        _write_config(run_dir, config, source, info, build_kwargs, image_size, preprocessing, policy, steps,
-                      lr, replicas)
-        if index is not None:
-            _truncate_history(os.path.join(run_dir, "history.csv"), initial_epoch)
 
     guard = cb.StopOnNonFiniteLoss()
     throughput = cb.Throughput(batch)
@@ -403,25 +510,30 @@ def _prepare_run_dir(config, resume):
         return path, False
     if config.run_dir:
         path = os.path.abspath(os.path.expanduser(config.run_dir))
-        if os.path.exists(path) and (not os.path.isdir(path) or os.listdir(path)):
+        if os.path.lexists(path) and not os.path.isdir(path):
+            raise NotADirectoryError(
+                f"--run-dir {config.run_dir!r} is an existing file, not a directory. Accepted: a new path or an "
+                "empty directory (runs are never written over other files)."
+            )
+        if os.path.isdir(path) and os.listdir(path) and not os.path.lexists(
+                os.path.join(path, _rundir.LOCK_FILENAME)):  # a held directory is reported by the claim
             raise FileExistsError(
                 f"The run directory {path!r} already exists. Continue it with --resume {config.run_dir}, or "
                 "choose another --run-dir (runs are never overwritten)."
             )
-    else:
-        root = os.path.abspath(os.path.expanduser(config.runs_root))
-        base = os.path.join(root, f"{config.name}-{_timestamp()}")
-        path, n = base, 1
-        while os.path.exists(path):
-            n += 1
-            path = f"{base}-{n}"
-    _check_writable(path)
-    existed = os.path.isdir(path)
-    try:
-        os.makedirs(path, exist_ok=True)
-    except OSError as e:
-        raise PermissionError(f"Cannot create the run directory {path!r}: {e.strerror or e}") from None
-    return path, not existed
+        _check_writable(path)
+        try:
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            os.mkdir(path)
+            created = True
+        except FileExistsError:
+            created = False
+        except OSError as e:
+            raise PermissionError(f"Cannot create the run directory {path!r}: {e.strerror or e}") from None
+        return path, created
+    root = os.path.abspath(os.path.expanduser(config.runs_root))
+    _check_writable(root)
+    return _rundir.new_run_dir(os.path.join(root, f"{config.name}-{_timestamp()}")), True
 
 
 def _check_writable(path):
@@ -440,21 +552,37 @@ def _check_writable(path):
         )
 
 
-def _discard_if_unused(run_dir):
-    """Remove a run directory this call created if no checkpoint made it worth keeping."""
+def _discard_if_unused(run_dir, lock=None):
+    """Remove a run directory this call created (and holds) if no checkpoint made it worth keeping."""
     ckpt = os.path.join(run_dir, "checkpoints", "checkpoint.json")
+    if lock is None and os.path.lexists(os.path.join(run_dir, _rundir.LOCK_FILENAME)):
+        return  # held by another process (a multi-worker chief): not ours to remove
     if os.path.isdir(run_dir) and not os.path.exists(ckpt) and not os.path.exists(
             os.path.join(run_dir, "final.keras")):
         shutil.rmtree(run_dir, ignore_errors=True)
 
 
+def _remove_if_empty(path):
+    try:
+        os.rmdir(path)
+    except OSError:
+        pass
+
+
 def _write_config(run_dir, config, source, info, build_kwargs, image_size, preprocessing, policy, steps, lr,
                   replicas):
+    from keras_classics.training.callbacks import write_json_atomic
+
+    record = _run_record(config, source, build_kwargs, image_size, preprocessing, policy, steps, lr, replicas)
+    write_json_atomic(os.path.join(run_dir, "config.json"), record)
+
+
+def _run_record(config, source, build_kwargs, image_size, preprocessing, policy, steps, lr, replicas) -> dict:
+    """The content of ``config.json``."""
     import keras
     import tensorflow as tf
 
     from keras_classics import __version__
-    from keras_classics.training.callbacks import write_json_atomic
 
     data = config.replace(
         model_kwargs=dict(build_kwargs), image_size=image_size, preprocessing=preprocessing, policy=policy
@@ -473,7 +601,71 @@ def _write_config(run_dir, config, source, info, build_kwargs, image_size, prepr
         tensorflow_version=tf.__version__,
         created=datetime.datetime.now().isoformat(timespec="seconds"),
     )
-    write_json_atomic(os.path.join(run_dir, "config.json"), data)
+    return data
+
+
+# ---------------------------------------------------------------------- helpers: several workers
+# Fields of config.json that may differ between the workers of one job.
+_PER_WORKER_FIELDS = ("run_dir", "runs_root", "verbose", "devices", "tpu", "description", "keras_classics_version",
+                      "keras_version", "tensorflow_version", "created")
+
+
+def _cluster_task(config):
+    """This process's task when ``--strategy multiworker`` names several workers in ``TF_CONFIG``, else None.
+
+    Checks ``TF_CONFIG`` and this task's port before anything is written or TensorFlow starts.
+    """
+    if config.strategy != "multiworker":
+        return None
+    from keras_classics.training.strategy import cluster_task, reserve_port
+
+    task = cluster_task()
+    if task is None or task.num_workers < 2:
+        return None
+    if not config.run_dir:
+        raise ValueError(
+            f"--strategy multiworker with {task.num_workers} workers needs --run-dir: every worker must name the "
+            "same run directory, on a file system they all share (the chief writes it, the others read its "
+            "config and checkpoints). Received: no --run-dir (each worker would pick its own timestamped name)."
+        )
+    reserve_port(task)
+    return task
+
+
+def _num_workers(strategy) -> int:
+    return int(getattr(strategy.extended, "_num_workers", 1) or 1)
+
+
+def _barrier(strategy, tf):
+    """Return once every worker has called it (a sum over the workers)."""
+    total = strategy.reduce(tf.distribute.ReduceOp.SUM, tf.constant(1.0), axis=None)
+    workers = _num_workers(strategy)
+    if int(round(float(total))) != workers:  # not a cross-worker sum: the barrier would be no barrier
+        raise RuntimeError(f"The workers' barrier summed to {float(total)}, expected {workers}.")
+
+
+def _check_same_job(run_dir, record, who, keys=None):
+    """Refuse to train when ``record`` differs from the chief's ``run_dir/config.json`` (on ``keys``, or every job field)."""
+    import json
+
+    path = os.path.join(run_dir, "config.json")
+    if not os.path.isfile(path):
+        raise FileNotFoundError(
+            f"{path}, which the chief writes before training, is not visible to {who}: --run-dir must be on a file "
+            "system that every worker shares, under the same path."
+        )
+    with open(path, encoding="utf-8") as f:
+        theirs = json.load(f)
+    mine = json.loads(json.dumps(record))
+    names = keys if keys is not None else sorted(set(mine) | set(theirs))
+    diffs = [f"{k}={mine.get(k)!r} here, {theirs.get(k)!r} in config.json" for k in names
+             if k not in _PER_WORKER_FIELDS and mine.get(k) != theirs.get(k)]
+    if diffs:
+        raise ValueError(
+            f"{who[0].upper()}{who[1:]} was started with a different job than the chief's {path}: {'; '.join(diffs[:6])}"
+            f"{' ...' if len(diffs) > 6 else ''}. Every worker must run the same command (recipe, options, batch "
+            "size); refusing to start."
+        )
 
 
 def _truncate_history(path, initial_epoch):
@@ -538,7 +730,9 @@ def _image_size(config, info) -> int:
     return size
 
 
-def _load_source(config, image_size):
+def _load_source(config, image_size, **options):
+    """The run's data source; ``options`` (``download``, ``validate``, ``verbose``) override its dataset options
+    (export reads a finished run's validation images with ``download=False``)."""
     from keras_classics.data import get_source
 
     kwargs = dict(config.dataset_options)
@@ -549,6 +743,7 @@ def _load_source(config, image_size):
         kwargs["val"] = config.val
     if config.data_dir:
         kwargs["data_dir"] = os.path.expanduser(config.data_dir)
+    kwargs.update(options)
     try:
         return get_source(config.dataset, **kwargs)
     except TypeError as e:
@@ -581,7 +776,7 @@ def _policy(config, info, image_size) -> str:
 
     name = config.policy
     if name is None:
-        name = FAMILY_POLICIES.get(info.family, "resnet")
+        name = info.recipe.get("policy", "resnet")
         if image_size <= 64 and "cifar" in POLICIES:
             name = "cifar"  # small images: pad-and-crop, flip
     if name not in POLICIES:
@@ -613,10 +808,34 @@ def _train_dataset(config, source, policy, image_size, preprocessing, num_classe
     """Epochs ``initial_epoch .. epochs-1`` of training batches, each a pure function of ``(seed, epoch)``."""
     import tensorflow as tf
 
-    from keras_classics.data import make_pipeline
-
     if initial_epoch >= config.epochs:
         return None
+    workers = _num_workers(strategy)
+    if workers > 1:
+        # Each worker makes only its own part of every batch (make_pipeline's `shard`): the parts are
+        # disjoint and together are the batches one process would make, image for image.
+        def per_worker(context):
+            ds = _train_batches(config, source, policy, image_size, preprocessing, num_classes, one_hot, steps,
+                                initial_epoch, (context.input_pipeline_id, context.num_input_pipelines))
+            per_replica = context.get_per_replica_batch_size(config.batch_size)
+            if per_replica != config.batch_size // context.num_input_pipelines:  # several replicas per worker
+                ds = ds.rebatch(per_replica, drop_remainder=True)
+            return _with_targets(ds, names).prefetch(tf.data.AUTOTUNE)
+
+        return strategy.distribute_datasets_from_function(per_worker)
+    ds = _train_batches(config, source, policy, image_size, preprocessing, num_classes, one_hot, steps,
+                        initial_epoch)
+    ds = _with_targets(ds, names).prefetch(tf.data.AUTOTUNE)
+    return _distribute_options(ds, strategy)
+
+
+def _train_batches(config, source, policy, image_size, preprocessing, num_classes, one_hot, steps, initial_epoch,
+                   shard=None):
+    """The training batches of epochs ``initial_epoch ..``; with ``shard``, one worker's part of them."""
+    import tensorflow as tf
+
+    from keras_classics.data import make_pipeline
+
     common = dict(
         policy=policy,
         image_size=image_size,
@@ -630,6 +849,7 @@ def _train_dataset(config, source, policy, image_size, preprocessing, num_classe
         cutmix=config.cutmix,
         shuffle_buffer=config.shuffle_buffer,
         drop_remainder=True,
+        shard=shard,
     )
     ds = None
     if steps == source.num_train // config.batch_size:
@@ -646,8 +866,7 @@ def _train_dataset(config, source, policy, image_size, preprocessing, num_classe
         ds = parts[0]
         for part in parts[1:]:
             ds = ds.concatenate(part)
-    ds = _with_targets(ds, names).prefetch(tf.data.AUTOTUNE)
-    return _distribute_options(ds, strategy)
+    return ds
 
 
 def _val_dataset(config, source, policy, image_size, preprocessing, num_classes, one_hot, names, strategy):
