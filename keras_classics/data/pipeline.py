@@ -73,6 +73,7 @@ def make_pipeline(
     drop_remainder: bool | None = None,
     repeat: bool = False,
     eval_crops: int = 1,
+    shard: tuple[int, int] | None = None,
 ) -> tf.data.Dataset:
     """A batched input pipeline over a split of a :class:`~keras_classics.data.Source`.
 
@@ -107,6 +108,17 @@ def make_pipeline(
             own shuffle and augmentation (batches never straddle two epochs).
         eval_crops: 10 for AlexNet's 10-crop test (images ``[B, 10, S, S, 3]``);
             evaluation only.
+        shard: ``(index, count)``: training only, this worker's part of every
+            batch, for multi-worker training. Shard ``index`` of ``count`` holds
+            rows ``index * b .. (index + 1) * b - 1`` (``b = batch_size // count``)
+            of each batch the unsharded pipeline makes, so the shards are disjoint,
+            together are exactly the unsharded batches (same images, same
+            augmentation), and each has the same number of batches. Only the
+            shard's own images are read and decoded when the dataset comes from
+            :func:`get_source` (shapes, folder files, TFDS records). ``batch_size``
+            stays the global batch; the batches are ``b`` images. Needs
+            ``drop_remainder`` and a known dataset size; mixup and CutMix pair
+            images within a shard's part of the batch.
 
     Returns:
         A ``tf.data.Dataset`` of ``(images float32 [B, S, S, 3], labels)``,
@@ -142,12 +154,32 @@ def make_pipeline(
         raise ValueError("eval_crops=10 is a test-time transform: use it with training=False.")
     if shuffle_buffer is not None:
         shuffle_buffer = _int("shuffle_buffer", shuffle_buffer, 1)
+    if shard is not None:
+        shard_index, shard_count, local_batch = _check_shard(shard, batch_size, training, drop_remainder)
     _check_spec(dataset)
     if drop_remainder is None:
         drop_remainder = training
 
     lazy = lazy_form(dataset)
     size = int(dataset.cardinality())  # -1 infinite, -2 unknown
+    if shard is not None:
+        if size < 0:
+            raise ValueError(
+                f"shard={shard!r} needs a dataset of known size (every shard must make the same number of "
+                f"batches); received one of {'infinite' if size == -1 else 'unknown'} size. Accepted: a split of "
+                "get_source(...), or apply tf.data.experimental.assert_cardinality first."
+            )
+        if size < shard_count:
+            raise ValueError(
+                f"The dataset has {size} element(s) (images or files), fewer than the {shard_count} shards "
+                f"(workers): every worker needs at least one. Accepted: at most {size} workers, or more data."
+            )
+        if getattr(lazy, "may_fail", False):
+            raise ValueError(
+                "shard= needs every image to be readable before training (a file that failed to decode "
+                "would leave one worker a batch short, and the others would wait for it): load the folder "
+                "with validate='full'."
+            )
     if cache:
         dataset = dataset.cache(cache if isinstance(cache, str) else "")
         lazy = None  # read the cached, decoded images
@@ -209,7 +241,10 @@ def make_pipeline(
 
             # The position i in the epoch seeds the image's augmentation (read failures, skipped,
             # leave their positions unused).
-            ds = ds.enumerate().map(train_map, num_parallel_calls=AUTOTUNE, deterministic=True)
+            ds = ds.enumerate()
+            if shard is not None:  # before reading: a worker reads and decodes only its own images
+                ds = ds.filter(_shard_filter(shard_index, local_batch, batch_size, (size // batch_size) * batch_size))
+            ds = ds.map(train_map, num_parallel_calls=AUTOTUNE, deterministic=True)
             if read is not None and getattr(lazy, "may_fail", False):
                 ds = ds.ignore_errors(log_warning=True)
         else:
@@ -218,7 +253,8 @@ def make_pipeline(
                 return tf.ensure_shape(transform_eval(as_rgb(image)), out_shape), check_label(label)
 
             ds = ds.map(eval_map, num_parallel_calls=AUTOTUNE, deterministic=True)
-        ds = ds.batch(batch_size, drop_remainder=drop_remainder, num_parallel_calls=AUTOTUNE, deterministic=True)
+        ds = ds.batch(batch_size if shard is None else local_batch, drop_remainder=drop_remainder,
+                      num_parallel_calls=AUTOTUNE, deterministic=True)
         mix_key = _key(seed, epoch_t, _MIX) if mixing else None
 
         def batch_map(b, batch):
@@ -249,6 +285,36 @@ def make_pipeline(
     # AUTOTUNE stage runs on all cores, every run. A later `with_options` can turn it back on.
     options.autotune.enabled = False
     return ds.with_options(options).prefetch(AUTOTUNE)
+
+
+def _check_shard(shard, batch_size, training, drop_remainder):
+    """``(index, count, per-shard batch)`` of a valid ``shard=(index, count)``."""
+    if not (isinstance(shard, (tuple, list)) and len(shard) == 2
+            and all(isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in shard)):
+        raise ValueError(f"shard must be a pair (index, count) of integers, received {shard!r}.")
+    index, count = int(shard[0]), int(shard[1])
+    if count < 1 or not 0 <= index < count:
+        raise ValueError(f"shard=({index}, {count}): the index must be in 0..count-1 and count >= 1.")
+    if not training:
+        raise ValueError("shard= splits training batches between workers; evaluation is not sharded here "
+                         "(tf.distribute splits validation batches itself).")
+    if drop_remainder is False:
+        raise ValueError("shard= needs drop_remainder=True: a last, partial batch would leave workers "
+                         "with unequal numbers of batches.")
+    if batch_size % count:
+        raise ValueError(f"The batch of {batch_size} images does not split evenly between {count} shards "
+                         f"(workers). Accepted: a batch size that is a multiple of {count}.")
+    return index, count, batch_size // count
+
+
+def _shard_filter(index, local_batch, batch_size, limit):
+    """Keep the positions of shard ``index`` in each batch, and none of the last, partial batch."""
+
+    def keep(position, element):
+        del element
+        return tf.logical_and(tf.equal((position % batch_size) // local_batch, index), position < limit)
+
+    return keep
 
 
 @functools.lru_cache(maxsize=32)

@@ -10,14 +10,201 @@
 
 The batch size given to the engine is always the global batch: Keras splits
 each batch across the replicas.
+
+Several workers (``"multiworker"`` with a ``TF_CONFIG`` naming more than one
+task) are held to a few bounds, so that no misstep leaves a process waiting
+forever:
+
+* :func:`cluster_task` checks ``TF_CONFIG`` before TensorFlow starts (the task
+  type and index exist in the cluster, addresses are ``host:port`` and appear
+  once) and :func:`reserve_port` checks that this task's port is free, which
+  also catches two workers started with the same index on one machine.
+* A worker waits at most :data:`CLUSTER_TIMEOUT_S` seconds (or
+  ``$KERAS_CLASSICS_CLUSTER_TIMEOUT``) for the others to start.
+* Once running, each worker checks its peers every
+  :data:`PEER_CHECK_INTERVAL_S` seconds; a peer that fails
+  :data:`PEER_CHECK_RETRIES` checks of at most :data:`PEER_CHECK_TIMEOUT_S`
+  seconds each is declared lost, and the pending all-reduce stops with
+  :class:`WorkerLostError`: within :data:`LOST_PEER_BOUND_S` seconds of its
+  loss (a killed process refuses connections, so in practice within about one
+  interval).
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import socket
+from dataclasses import dataclass
 
-__all__ = ["make_strategy", "is_chief", "describe", "cpu_kernels_note"]
+__all__ = [
+    "make_strategy",
+    "is_chief",
+    "describe",
+    "cpu_kernels_note",
+    "cluster_task",
+    "reserve_port",
+    "ClusterTask",
+    "WorkerLostError",
+    "CLUSTER_TIMEOUT_S",
+    "LOST_PEER_BOUND_S",
+]
+
+CLUSTER_TIMEOUT_ENV = "KERAS_CLASSICS_CLUSTER_TIMEOUT"
+CLUSTER_TIMEOUT_S = 300  # how long a worker waits for the whole cluster to start
+PEER_CHECK_INTERVAL_S = 5  # how often a worker checks that its peers are alive
+PEER_CHECK_TIMEOUT_S = 10  # the time limit of one check
+PEER_CHECK_RETRIES = 3  # failed checks in a row before a peer is declared lost
+LOST_PEER_BOUND_S = PEER_CHECK_INTERVAL_S + PEER_CHECK_RETRIES * PEER_CHECK_TIMEOUT_S
+_JOBS = ("chief", "worker")  # the task types MultiWorkerMirroredStrategy trains with
+
+
+class WorkerLostError(RuntimeError):
+    """A multi-worker job lost a worker (or never gathered them all); the job stopped.
+
+    Restart every worker with the same command: the run continues from its last
+    checkpoint.
+    """
+
+
+@dataclass(frozen=True)
+class ClusterTask:
+    """This process's place in a ``TF_CONFIG`` cluster.
+
+    Attributes:
+        task_type: ``"worker"`` or ``"chief"``.
+        index: the task's index among its type.
+        cluster: ``{"chief": [...], "worker": ["host:port", ...]}``.
+    """
+
+    task_type: str
+    index: int
+    cluster: dict
+
+    @property
+    def address(self) -> str:
+        return self.cluster[self.task_type][self.index]
+
+    @property
+    def num_workers(self) -> int:
+        return sum(len(self.cluster.get(job, ())) for job in _JOBS)
+
+    @property
+    def chief(self) -> bool:
+        """Whether this task writes the run directory: the chief, or worker 0 of a cluster without one."""
+        return self.task_type == "chief" or (self.index == 0 and "chief" not in self.cluster)
+
+    @property
+    def name(self) -> str:
+        return f"{self.task_type} {self.index}"
+
+
+def cluster_task(raw: str | None = None) -> ClusterTask | None:
+    """Parse and check ``TF_CONFIG`` (default: the environment's); ``None`` when it is unset or empty.
+
+    Raises:
+        ValueError: malformed JSON, a cluster without workers, a task type or
+            index that the cluster does not have, an address that is not
+            ``host:port`` or that is listed twice.
+    """
+    raw = os.environ.get("TF_CONFIG") if raw is None else raw
+    if not raw or not raw.strip():
+        return None
+    example = ('{"cluster": {"worker": ["host1:12345", "host2:12345"]}, "task": {"type": "worker", "index": 0}}')
+    try:
+        spec = json.loads(raw)
+        cluster, task = spec["cluster"], spec["task"]
+        task_type, index = task["type"], task["index"]
+    except (ValueError, KeyError, TypeError) as e:
+        raise ValueError(f"TF_CONFIG must be JSON like {example}. Received: {raw!r} ({type(e).__name__}: {e})") from None
+    if not isinstance(cluster, dict) or not cluster.get("worker") and not cluster.get("chief"):
+        raise ValueError(f"TF_CONFIG's cluster names no worker. Received: {cluster!r}. Accepted: e.g. {example}.")
+    others = sorted(set(cluster) - set(_JOBS))
+    if others:
+        raise ValueError(
+            f"TF_CONFIG's cluster has task type(s) {', '.join(others)}, which --strategy multiworker does not "
+            f"use. Accepted: {' and '.join(_JOBS)} (one chief at most)."
+        )
+    seen = {}
+    for job in _JOBS:
+        addresses = cluster.get(job, [])
+        if not isinstance(addresses, list) or (job == "chief" and len(addresses) > 1):
+            raise ValueError(f"TF_CONFIG's cluster[{job!r}] must be a list of \"host:port\" strings"
+                             f"{' (one at most)' if job == 'chief' else ''}. Received: {addresses!r}.")
+        for i, address in enumerate(addresses):
+            host, _, port = str(address).rpartition(":")
+            if not isinstance(address, str) or not host or not port.isdigit() or not 0 < int(port) < 65536:
+                raise ValueError(f"TF_CONFIG's cluster[{job!r}][{i}] must be \"host:port\". Received: {address!r}.")
+            if address in seen:
+                raise ValueError(f"TF_CONFIG lists {address} twice ({seen[address]} and {job} {i}): every task "
+                                 "needs its own address.")
+            seen[address] = f"{job} {i}"
+    if task_type not in _JOBS or task_type not in cluster:
+        raise ValueError(f"TF_CONFIG's task type {task_type!r} is not in its cluster. Accepted: "
+                         f"{', '.join(repr(j) for j in _JOBS if j in cluster)}.")
+    size = len(cluster[task_type])
+    if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < size:
+        raise ValueError(
+            f"TF_CONFIG's task index {index!r} is out of range: the cluster has {size} {task_type} task(s), so "
+            f"the accepted indices are 0..{size - 1}. Give each machine its own index."
+        )
+    return ClusterTask(task_type, index, {job: list(cluster[job]) for job in _JOBS if job in cluster})
+
+
+_reserved: socket.socket | None = None
+
+
+def reserve_port(task: ClusterTask) -> None:
+    """Check that this task's port is free and hold it until :func:`make_strategy` starts the worker.
+
+    Holding the port from the start of a run, through the seconds TensorFlow
+    takes to import, means that of two workers started with the same index on
+    one machine, the second is refused here (TensorFlow's own server would
+    share the port silently and the cluster would never form).
+
+    Raises:
+        ValueError: the port is in use.
+    """
+    global _reserved
+    release_port()
+    port = int(task.address.rpartition(":")[2])
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.bind(("", port))
+    except OSError as e:
+        sock.close()
+        if e.errno != errno.EADDRINUSE:
+            raise
+        raise ValueError(
+            f"Port {port} of this worker's address {task.address} (TF_CONFIG task {task.name}) is already in use: "
+            f"another worker was started with the same index ({task.index}), or another program holds the port. "
+            f"Accepted: each worker its own index, 0..{len(task.cluster[task.task_type]) - 1}, at an address "
+            "whose port is free."
+        ) from None
+    _reserved = sock
+
+
+def release_port() -> None:
+    """Let go of the port that :func:`reserve_port` holds (no-op when none)."""
+    global _reserved
+    if _reserved is not None:
+        _reserved.close()
+        _reserved = None
+
+
+def cluster_timeout() -> float:
+    """Seconds a worker waits for the cluster to start: ``$KERAS_CLASSICS_CLUSTER_TIMEOUT`` or :data:`CLUSTER_TIMEOUT_S`."""
+    raw = os.environ.get(CLUSTER_TIMEOUT_ENV)
+    if not raw:
+        return CLUSTER_TIMEOUT_S
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1
+    if not value > 0:
+        raise ValueError(f"{CLUSTER_TIMEOUT_ENV} must be a number of seconds > 0. Received: {raw!r}.")
+    return value
 
 
 def cpu_kernels_note(mkl_enabled=None) -> str | None:
@@ -75,23 +262,74 @@ def make_strategy(name: str = "default", devices=None, tpu: str | None = None):
             return tf.distribute.MirroredStrategy(devices=_check_devices(tf, devices))
         return tf.distribute.MirroredStrategy()
     if name == "multiworker":
-        raw = os.environ.get("TF_CONFIG")
-        if raw:
-            try:
-                spec = json.loads(raw)
-                spec["cluster"], spec["task"]["type"], spec["task"]["index"]
-            except (ValueError, KeyError, TypeError) as e:
-                raise ValueError(
-                    "TF_CONFIG must be JSON like {\"cluster\": {\"worker\": [\"host1:12345\", \"host2:12345\"]}, "
-                    f"\"task\": {{\"type\": \"worker\", \"index\": 0}}}}. Received: {raw!r} ({e})"
-                ) from None
-        return tf.distribute.MultiWorkerMirroredStrategy()
+        return _multiworker(tf, cluster_task())
     if name == "tpu":
         resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=tpu or "")
         tf.config.experimental_connect_to_cluster(resolver)
         tf.tpu.experimental.initialize_tpu_system(resolver)
         return tf.distribute.TPUStrategy(resolver)
     raise ValueError(f"Unknown strategy {name!r}. Accepted: default, mirrored, multiworker, tpu.")
+
+
+def _multiworker(tf, task):
+    """``MultiWorkerMirroredStrategy`` with bounded waits (see the module docstring)."""
+    from tensorflow.python.distribute import collective_all_reduce_strategy as car
+
+    class MultiWorkerMirroredStrategy(tf.distribute.MultiWorkerMirroredStrategy):
+        # Two calls that Keras' fit() makes with several workers, which this strategy refuses:
+        # * the first batch, a tuple, reduced with one call to learn its shapes (it reduces
+        #   single values only: "Attempt to convert a value (PerReplica...) to a Tensor");
+        # * each step's logs, scalars, reduced with axis=0 ("Invalid reduction dimension 0").
+        # So: a nest is reduced element by element, and a scalar across replicas only.
+        def reduce(self, reduce_op, value, axis):
+            one = super().reduce
+
+            def single(v):
+                local = self.experimental_local_results(v)[0] if isinstance(v, tf.distribute.DistributedValues) else v
+                rank = getattr(getattr(local, "shape", None), "rank", None)
+                return one(reduce_op, v, None if rank == 0 else axis)
+
+            if isinstance(value, (tuple, list, dict)):
+                return tf.nest.map_structure(single, value)
+            return single(value)
+
+    release_port()
+    if task is None or task.num_workers < 2:
+        return MultiWorkerMirroredStrategy()
+    timeout = cluster_timeout()
+    extended = car.CollectiveAllReduceExtended
+    # The constructor waits for every worker with this class attribute as its limit (0: forever).
+    previous = getattr(extended, "_check_health_initial_timeout", None)
+    extended._check_health_initial_timeout = max(int(timeout), 1)
+    try:
+        strategy = MultiWorkerMirroredStrategy()
+    except RuntimeError as e:
+        if "Timeout waiting for the cluster" not in str(e):
+            raise
+        peers = ", ".join(f"{job} {i} at {a}" for job in _JOBS for i, a in enumerate(task.cluster.get(job, ())))
+        raise WorkerLostError(
+            f"{task.name} waited {timeout:g} s for the cluster ({peers}) and not every worker joined. Start every "
+            f"worker with the same cluster in TF_CONFIG and its own index (or allow longer with "
+            f"{CLUSTER_TIMEOUT_ENV}=SECONDS)."
+        ) from None
+    finally:
+        extended._check_health_initial_timeout = previous
+    # The health checks run in a thread that reads these from the instance.
+    strategy.extended._check_health_interval = PEER_CHECK_INTERVAL_S
+    strategy.extended._check_health_timeout = PEER_CHECK_TIMEOUT_S
+    strategy.extended._check_health_retry_limit = PEER_CHECK_RETRIES
+    return strategy
+
+
+def lost_worker_message(task, error, where: str) -> str:
+    """The one-line explanation of a collective that stopped because a peer went away."""
+    detail = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    who = f"this worker ({task.name} at {task.address})" if task is not None else "this worker"
+    return (
+        f"Lost a worker {where}: {who} stopped because a peer stopped answering ({detail[:200]}). A lost peer is "
+        f"noticed within {LOST_PEER_BOUND_S} s. Restart every worker with the same command: the run continues "
+        "from its last checkpoint."
+    )
 
 
 def _check_devices(tf, devices):
@@ -124,5 +362,7 @@ def is_chief(strategy) -> bool:
 
 
 def describe(strategy) -> str:
-    """``"MirroredStrategy, 2 replicas"`` and the like."""
-    return f"{type(strategy).__name__}, {strategy.num_replicas_in_sync} replica(s)"
+    """``"MirroredStrategy, 2 replica(s)"``, ``"MultiWorkerMirroredStrategy, 2 replica(s) on 2 workers"``."""
+    workers = getattr(strategy.extended, "_num_workers", 1)
+    on = f" on {workers} workers" if workers > 1 else ""
+    return f"{type(strategy).__name__}, {strategy.num_replicas_in_sync} replica(s){on}"
