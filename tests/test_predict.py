@@ -49,7 +49,7 @@ def test_read_image_file_refuses_bad_files(tmp_path):
     (tmp_path / "truncated.jpg").write_bytes(jpeg.getvalue()[:200])
     (tmp_path / "notes.png").write_text("this is not an image\n")
     (tmp_path / "empty.jpg").write_bytes(b"")
-    Image.fromarray(_pattern(8, 8)).save(tmp_path / "a.tiff", format="TIFF")
+    Image.fromarray(_pattern(8, 8)).save(tmp_path / "a.ppm", format="PPM")
 
     with pytest.raises(ValueError, match="truncated"):
         predict.read_image_file(tmp_path / "truncated.png")
@@ -59,8 +59,8 @@ def test_read_image_file_refuses_bad_files(tmp_path):
         predict.read_image_file(tmp_path / "notes.png")
     with pytest.raises(ValueError, match="empty"):
         predict.read_image_file(tmp_path / "empty.jpg")
-    with pytest.raises(ValueError, match="TIFF file. Accepted formats: JPEG, PNG"):
-        predict.read_image_file(tmp_path / "a.tiff")
+    with pytest.raises(ValueError, match="PPM file. Accepted formats: JPEG, MPO, PNG"):
+        predict.read_image_file(tmp_path / "a.ppm")
     with pytest.raises(FileNotFoundError, match="missing.png"):
         predict.read_image_file(tmp_path / "missing.png")
     with pytest.raises(IsADirectoryError):
@@ -84,10 +84,10 @@ def test_resize_and_crop():
     import tensorflow as tf
 
     image = _pattern(40, 60).astype(np.float32)
-    # Already the target size: unchanged.
-    same = predict.resize_and_crop(tf.constant(image), 40, 60).numpy()
-    np.testing.assert_array_equal(same, image)
-    # Shorter side scaled to the target, the centre kept: a 40x60 image to 20x20 is
+    # A square image already the target size: unchanged.
+    square = _pattern(32, 32).astype(np.float32)
+    np.testing.assert_array_equal(predict.resize_and_crop(tf.constant(square), 32, 32).numpy(), square)
+    # Shorter side resized to the target, the centre kept: a 40x60 image to 20x20 is
     # a 20x30 resize then columns 5..24.
     out = predict.resize_and_crop(tf.constant(image), 20, 20).numpy()
     resized = tf.image.resize(image, (20, 30), antialias=True).numpy()
@@ -95,8 +95,54 @@ def test_resize_and_crop():
     # crop_fraction 0.5: shorter side to 40 (no resize here), centre 20x20 kept.
     half = predict.resize_and_crop(tf.constant(image), 20, 20, crop_fraction=0.5).numpy()
     np.testing.assert_array_equal(half, image[10:30, 20:40])
+    # A non-square target: the shorter side goes to max(height, width) / crop_fraction = 60.
+    wide = predict.resize_and_crop(tf.constant(image), 40, 60).numpy()
+    np.testing.assert_allclose(wide, tf.image.resize(image, (60, 90)).numpy()[10:50, 15:75], atol=1e-4)
     # Upscaling a small image.
     assert predict.resize_and_crop(tf.constant(_pattern(5, 7)), 32, 32).shape == (32, 32, 3)
+
+
+def _image_folder(root):
+    """Two classes of images in six formats and several sizes (TIFF decodes with Pillow, the others with TensorFlow)."""
+    files = []
+    for c, (name, specs) in enumerate({
+        "a": [("PNG", "png", 50, 70), ("JPEG", "jpg", 33, 21), ("TIFF", "tif", 40, 90)],
+        "b": [("BMP", "bmp", 64, 64), ("GIF", "gif", 20, 20), ("WEBP", "webp", 90, 45)],
+    }.items()):
+        (root / name).mkdir(parents=True)
+        for i, (fmt, ext, h, w) in enumerate(specs):
+            path = root / name / f"{i}.{ext}"
+            Image.fromarray(_pattern(h, w, seed=10 * c + i)).save(path, format=fmt)
+            files.append(str(path))
+    return files
+
+
+@pytest.mark.parametrize("policy", ["resnet", "cifar"])
+def test_one_image_path_training_validation_predict_and_inspector(tmp_path, policy):
+    """A folder's validation images through the training pipeline equal predict's and the inspector's."""
+    from keras_classics import inspect
+    from keras_classics.data import get_source, make_pipeline
+    from keras_classics.data.augment import eval_resize
+
+    size = 32
+    files = _image_folder(tmp_path / "val")
+    source = get_source(f"folder:{tmp_path / 'val'}", val=f"folder:{tmp_path / 'val'}", verbose=False)
+    pipeline = make_pipeline(source.validation, policy=policy, image_size=size, batch_size=1, training=False,
+                             preprocessing="none", repeat=False)
+    from_training = [np.asarray(x[0]) for x, _ in pipeline]
+    crop = size / eval_resize(policy, size)  # the run's crop fraction, as predict and export read it
+    assert len(from_training) == len(files)
+    for path, expected in zip(files, from_training):
+        np.testing.assert_allclose(predict.load_image(path, (size, size), crop), expected, atol=1e-4, err_msg=path)
+        np.testing.assert_allclose(predict.load_image_bytes(open(path, "rb").read(), (size, size), crop), expected,
+                                   atol=1e-4, err_msg=path)
+        np.testing.assert_allclose(inspect.load_image(path, (size, size), crop), expected, atol=1e-4, err_msg=path)
+
+
+def test_one_list_of_image_suffixes():
+    from keras_classics.data import IMAGE_EXTENSIONS, sources
+
+    assert IMAGE_EXTENSIONS is predict.IMAGE_SUFFIXES and sources.IMAGE_EXTENSIONS is predict.IMAGE_SUFFIXES
 
 
 def test_list_images(tmp_path):

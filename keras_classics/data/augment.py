@@ -128,22 +128,52 @@ def resized_window(image, resized_size, top, left, height, width=None):
 
 
 def resized_centre(image, shorter, size):
-    """``center_crop(resize_shorter(image, shorter), size)``, resampling only the centre window."""
+    """``center_crop(resize_shorter(image, shorter), size)``, resampling only the centre window.
+
+    The one evaluation resampling of the package: training's validation
+    (:func:`eval_transform`), :func:`keras_classics.predict.load_image`, export's
+    parity and calibration images and the SavedModel's ``serving_bytes`` signature
+    all call it.
+
+    Args:
+        image: uint8 or float ``[H, W, 3]`` RGB in [0, 255], any size.
+        shorter: the side the image's shorter side is resized to (``>=`` the crop).
+        size: side of a square crop, or ``(height, width)``.
+
+    Returns:
+        float32 ``[height, width, 3]``.
+    """
+    height, width = (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
 
     def general():
         resized = shorter_side_size(tf.shape(image), shorter)
-        return resized_window(image, resized, (resized[0] - size) // 2, (resized[1] - size) // 2, size)
+        return resized_window(image, resized, (resized[0] - height) // 2, (resized[1] - width) // 2, height, width)
 
-    if not (isinstance(shorter, int) and shorter == size):
+    if not (isinstance(shorter, int) and shorter == height == width):
         return general()
     # An image already size x size (CIFAR, the generated shapes) is returned as is, without the
     # size arithmetic: at 32x32 that arithmetic costs about as much as the rest of the policy.
     # When the shape is known statically (arrays, TFDS' CIFAR) no branch is built at all: each
     # branch of a tf.cond adds to the start-up of every epoch's iterator (~0.1 s for this one).
-    if tuple(image.shape[:2]) == (size, size):
+    if tuple(image.shape[:2]) == (height, width):
         return tf.cast(image, tf.float32)
-    same = tf.reduce_all(tf.equal(tf.shape(image)[:2], size))
+    same = tf.reduce_all(tf.equal(tf.shape(image)[:2], height))
     return tf.cond(same, lambda: tf.cast(image, tf.float32), general)
+
+
+def crop_shorter_side(size, crop_fraction: float) -> int:
+    """The shorter side an image is resized to before a centre crop of ``size`` keeping ``crop_fraction``.
+
+    ``size`` is a side or ``(height, width)``; the result is
+    ``round(max(height, width) / crop_fraction)``, at least the crop. With a
+    run's ``crop_fraction = image_size / eval_resize(policy, image_size)`` it
+    is :func:`eval_resize` of that run.
+    """
+    height, width = (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
+    if not (isinstance(crop_fraction, (int, float)) and 0 < crop_fraction <= 1):
+        raise ValueError(f"crop_fraction must be in (0, 1]. Received: crop_fraction={crop_fraction!r}")
+    side = max(height, width)
+    return max(side, int(round(side / crop_fraction)))
 
 
 def crop_offsets(height, width, size, seed):

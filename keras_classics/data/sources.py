@@ -36,6 +36,8 @@ import numpy as np
 import tensorflow as tf
 
 from keras_classics.data import shapes as _shapes
+from keras_classics.predict import IMAGE_SUFFIXES, pil_rgb
+from keras_classics.predict import tensorflow_decodes as _tf_decodes
 
 log = logging.getLogger("keras_classics.data")
 
@@ -44,8 +46,11 @@ SOURCE_KINDS = ("shapes", "folder:", "tfds:")
 DEFAULT_SHAPES_TRAIN = 10_000
 DEFAULT_SHAPES_VAL = 1_000
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
+IMAGE_EXTENSIONS = IMAGE_SUFFIXES  # the package's one list (keras_classics.predict.IMAGE_SUFFIXES)
 VALIDATE_MODES = ("full", "header")
+
+#: Images whose shorter side is below this many pixels are used, with a warning.
+MIN_IMAGE_SIDE = 8
 
 
 @dataclass
@@ -384,38 +389,26 @@ def _list_images(folder: Path) -> tuple[dict[str, list[str]], int, list[str]]:
     return classes, ignored, empty
 
 
-def _tf_decodes(fmt: str | None, mode: str) -> bool:
-    """Whether ``tf.io.decode_image`` reads this file format and mode (else PIL does)."""
-    if fmt in ("JPEG", "MPO", "PNG", "GIF", "WEBP"):
-        return True
-    return fmt == "BMP" and mode in ("RGB", "RGBA", "L", "P")
-
-
-def _check_image(path: str, full: bool) -> tuple[bool, str]:
-    """(needs PIL to decode, "") for a readable image, else (False, reason)."""
+def _check_image(path: str, full: bool) -> tuple[bool, str, int]:
+    """(needs PIL to decode, "", shorter side in pixels) for a readable image, else (False, reason, 0)."""
     from PIL import Image
 
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             with Image.open(path) as im:
-                fmt, mode = im.format, im.mode
+                fmt, mode, side = im.format, im.mode, min(im.size)
                 if full:
                     if fmt in ("JPEG", "MPO"):
                         im.draft(None, (max(1, im.width // 8), max(1, im.height // 8)))
                     im.load()
     except Exception as e:  # noqa: BLE001 - every unreadable file is skipped, whatever the cause
-        return False, f"{type(e).__name__}: {e}"
-    return not _tf_decodes(fmt, mode), ""
+        return False, f"{type(e).__name__}: {e}", 0
+    return not _tf_decodes(fmt, mode), "", side
 
 
 def _pil_rgb(path) -> np.ndarray:
-    from PIL import Image
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        with Image.open(path.decode() if isinstance(path, bytes) else path) as im:
-            return np.asarray(im.convert("RGB"), dtype=np.uint8)
+    return pil_rgb(path.decode() if isinstance(path, bytes) else path)
 
 
 def _decode_with_tf(path):
@@ -507,8 +500,13 @@ def _folder_source(spec, val, val_fraction, seed, validate, verbose) -> Source:
     # Check every file once (in parallel) and keep the readable ones.
     every = train_files + (val_files or [])
     checks = _validate_files([p for p, _ in every], validate == "full", verbose)
-    errors = {p: reason for (p, _), (_, reason) in zip(every, checks) if reason}
-    needs_pil = {p: pil for (p, _), (pil, reason) in zip(every, checks) if not reason}
+    errors = {p: reason for (p, _), (_, reason, _) in zip(every, checks) if reason}
+    needs_pil = {p: pil for (p, _), (pil, reason, _) in zip(every, checks) if not reason}
+    tiny = [p for (p, _), (_, reason, side) in zip(every, checks) if not reason and side < MIN_IMAGE_SIDE]
+    if tiny:
+        log.warning("%d image(s) under %s are smaller than %d pixels on a side (they are resized up to the model's "
+                    "input, a few flat patches of colour): %s%s", len(tiny), root, MIN_IMAGE_SIDE,
+                    ", ".join(tiny[:5]), " ..." if len(tiny) > 5 else "")
     if len(errors) == len(every):
         raise ValueError(f"None of the {len(every)} image files under {str(root)!r} could be read; first error: {next(iter(errors.values()))}")
     if errors and verbose:

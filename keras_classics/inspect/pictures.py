@@ -169,46 +169,39 @@ def _layer(model, name, want_conv=False, hint=""):
     return layer
 
 
-def load_image(image, size):
+def load_image(image, size, crop_fraction: float = 1.0):
     """An RGB image as a float32 ``(H, W, 3)`` array in [0, 255], resized and centre-cropped.
 
+    The image path of ``predict`` and of training's validation
+    (:func:`keras_classics.predict.load_image`): shorter side resized, centre
+    cropped, bilinear with antialiasing where it shrinks.
+
     Args:
-        image: a path to an image file (anything Pillow reads) or an array
-            ``(H, W, 3)`` / ``(H, W)`` of values in [0, 255].
+        image: a path to an image file (JPEG, PNG, GIF, BMP, WebP, TIFF) or an
+            array ``(H, W, 3)`` / ``(H, W)`` of values in [0, 255].
         size: ``(height, width)`` of the result.
+        crop_fraction: see :func:`keras_classics.predict.resize_and_crop`.
 
     Raises:
         FileNotFoundError, IsADirectoryError: for a bad path.
         ValueError: for a file that is not an image, or an array of the wrong shape.
     """
-    from PIL import Image, ImageOps, UnidentifiedImageError
+    from keras_classics import predict
 
     h, w = size
     if isinstance(image, (str, os.PathLike)):
-        path = os.fspath(image)
-        if not os.path.exists(path):
-            raise FileNotFoundError(f"Image not found: {path!r}")
-        if os.path.isdir(path):
-            raise IsADirectoryError(f"Expected an image file, received a directory: {path!r}")
-        try:
-            with Image.open(path) as img:
-                img.load()
-                pil = img.convert("RGB")
-        except (UnidentifiedImageError, OSError, SyntaxError) as e:
-            raise ValueError(
-                f"{path!r} is not an image Pillow can read (JPEG, PNG, BMP, GIF, …): {e}"
-            ) from None
-    else:
-        arr = np.asarray(image)
-        if arr.ndim == 2:
-            arr = np.stack([arr] * 3, axis=-1)
-        if arr.ndim != 3 or arr.shape[-1] not in (1, 3):
-            raise ValueError(f"An image array must be (H, W), (H, W, 1) or (H, W, 3). Received shape {arr.shape}.")
-        if arr.shape[-1] == 1:
-            arr = np.repeat(arr, 3, axis=-1)
-        pil = Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8))
-    pil = ImageOps.fit(pil, (w, h), method=Image.BICUBIC)
-    return np.asarray(pil, dtype=np.float32)
+        return predict.load_image(image, (h, w), crop_fraction)
+    arr = np.asarray(image)
+    if arr.ndim == 2:
+        arr = np.stack([arr] * 3, axis=-1)
+    if arr.ndim != 3 or arr.shape[-1] not in (1, 3):
+        raise ValueError(f"An image array must be (H, W), (H, W, 1) or (H, W, 3). Received shape {arr.shape}.")
+    if arr.shape[-1] == 1:
+        arr = np.repeat(arr, 3, axis=-1)
+    import tensorflow as tf
+
+    pixels = tf.constant(np.clip(arr, 0, 255).astype(np.float32))
+    return predict.resize_and_crop(pixels, h, w, crop_fraction).numpy()
 
 
 def _mosaic(tiles, cols, gap=1, fill=1.0):
@@ -514,7 +507,9 @@ def plot_history(run_dir, path, *, overwrite: bool = False) -> str:
     """Training curves from a run directory's ``history.csv`` (Keras ``CSVLogger``).
 
     One panel per metric (``loss``, ``accuracy``, top-5 …): training and
-    validation (``val_*``) against the epoch (1-based), the best validation
+    validation (``val_*``) against the epoch (counted from 1, as a run's
+    ``history.csv`` and ``best_epoch`` count; a plain Keras ``CSVLogger`` file,
+    which counts from 0, is shifted by one), the best validation
     value marked; the learning rate, when logged, on a log scale in its own
     panel. Panels are 5 inches (500 px) wide, at most three per row, 4 inches tall.
 
@@ -528,7 +523,9 @@ def plot_history(run_dir, path, *, overwrite: bool = False) -> str:
     """
     path = check_output_path(path, overwrite)
     csv_path, cols = _read_history(run_dir)
-    epochs = np.asarray(cols.pop("epoch")) + 1
+    epochs = np.asarray(cols.pop("epoch"))
+    if epochs.size and np.nanmin(epochs) == 0:  # Keras' own CSVLogger counts from 0; runs' history.csv from 1
+        epochs = epochs + 1
     names = [h for h in cols if not h.startswith("val_") and h not in _LR_NAMES]
     names += [h[4:] for h in cols if h.startswith("val_") and h[4:] not in cols]
     lr = next((h for h in _LR_NAMES if h in cols), None)

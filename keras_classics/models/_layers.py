@@ -338,7 +338,20 @@ def strip_aux(model):
             f"Model {model.name!r} has several outputs but no 'predictions' layer; "
             f"outputs: {[t.name for t in model.outputs]}"
         ) from None
-    return keras.Model(_model_inputs(model), main, name=model.name)
+    return keep_metadata(model, keras.Model(_model_inputs(model), main, name=model.name))
+
+
+#: Attribute holding a model's metadata in memory (class names, eval transform, registry
+#: name, backend: see ``keras_classics.predict.make_metadata``); ``.keras`` files carry it.
+METADATA_ATTRIBUTE = "_keras_classics_metadata"
+
+
+def keep_metadata(source, target):
+    """``target``, given the metadata of ``source`` (a model derived from it keeps it); returns ``target``."""
+    metadata = vars(source).get(METADATA_ATTRIBUTE)
+    if metadata is not None and target is not source:
+        object.__setattr__(target, METADATA_ATTRIBUTE, metadata)  # untracked by Keras
+    return target
 
 
 def feature_extractor(model, endpoints):
