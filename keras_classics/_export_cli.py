@@ -51,6 +51,9 @@ def register(subparsers) -> None:
     p.add_argument("--allow-parity-failure", action="store_true",
                    help="write the export with a warning when parity is outside the tolerance")
     p.add_argument("-q", "--quiet", action="store_true", help="print only the destination")
+    p.add_argument("--unsafe-deserialization", action="store_true",
+                   help="load a .keras file with Lambda layers, which runs the Python code stored in it: "
+                        "only for files you trust (refused by default)")
     p.set_defaults(func=_export)
 
     q = subparsers.add_parser(
@@ -66,6 +69,9 @@ def register(subparsers) -> None:
     q.add_argument("images", nargs="+", metavar="IMAGE", help="image files")
     q.add_argument("--top", type=int, default=5, help="number of classes shown per image (default: 5)")
     q.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    q.add_argument("--unsafe-deserialization", action="store_true",
+                   help="load a .keras file with Lambda layers, which runs the Python code stored in it: "
+                        "only for files you trust (refused by default)")
     q.set_defaults(func=_predict)
 
 
@@ -118,13 +124,19 @@ def _export(args) -> int:
         verbose=not args.quiet,
     )
     output = args.output or _default_output(args)
+    model = args.model
+    if args.unsafe_deserialization:  # loaded here, with its overrides, so that the exporters take it as it is
+        model = export.prepare(model, class_names=common.pop("class_names"), preprocessing=common.pop("preprocessing"),
+                               crop_fraction=common.pop("crop_fraction"), safe_mode=False)
     if args.format == "savedmodel":
-        export.to_saved_model(args.model, output, **common)
+        export.to_saved_model(model, output, **common)
     else:
         export.to_tflite(
-            args.model, output, quantize=args.quantize, representative=args.representative,
+            model, output, quantize=args.quantize, representative=args.representative,
             representative_samples=args.representative_samples, int8_io=args.int8_io, **common,
         )
+    if model is not args.model:
+        model.close()
     if args.quiet:
         print(output)
     return 0
@@ -139,7 +151,7 @@ def _predict(args) -> int:
     # Check every image before loading the model: one bad file fails the command without partial output.
     for image in args.images:
         predict.read_image_file(image)
-    results = predict.load(args.model).classify(args.images, top=args.top)
+    results = predict.load(args.model, safe_mode=not args.unsafe_deserialization).classify(args.images, top=args.top)
     if args.json:
         json.dump(results, sys.stdout, indent=2)
         sys.stdout.write("\n")

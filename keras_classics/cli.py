@@ -8,6 +8,7 @@ when they run, so ``keras-classics --help`` stays fast.
 from __future__ import annotations
 
 import argparse
+import difflib
 import importlib
 import sys
 
@@ -23,15 +24,54 @@ class CLIError(Exception):
     """A user error: printed as one line, exit status 2."""
 
 
+# Options people type from other tools, and this command's name for them.
+_SYNONYMS = {"--learning-rate": "--lr", "--learning_rate": "--lr", "--num-epochs": "--epochs", "--bs": "--batch-size",
+             "--output": "--run-dir", "--out": "--run-dir"}
+
+
+class Parser(argparse.ArgumentParser):
+    """An ``ArgumentParser`` that takes options only as spelled in full (``--epoch`` is not ``--epochs``)
+    and answers an unknown option with the closest known ones."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
+
+    def parse_args(self, args=None, namespace=None):
+        args, extras = self.parse_known_args(args, namespace)
+        if extras:
+            parser = self
+            for action in self._actions:  # the sub-command's parser knows the options that were meant
+                if isinstance(action, argparse._SubParsersAction):
+                    parser = action.choices.get(getattr(args, action.dest, None) or "", self)
+            parser.error(f"unrecognized arguments: {' '.join(extras)}.{option_hint(extras, parser)}")
+        return args
+
+
+def option_hint(extras, parser) -> str:
+    """`` Did you mean --lr?`` for the unknown options in ``extras``, or an empty string."""
+    known = [s for a in parser._actions for s in a.option_strings if s.startswith("--")]
+    hints = []
+    for word in extras:
+        option = word.split("=", 1)[0]
+        if not option.startswith("-"):
+            continue
+        match = _SYNONYMS.get(option) if _SYNONYMS.get(option) in known else None
+        close = [match] if match else difflib.get_close_matches(option.replace("_", "-"), known, n=1, cutoff=0.6)
+        if close:
+            hints.append(f"{option}: did you mean {' or '.join(close)}?")
+    return (" " + " ".join(hints)) if hints else f" See {parser.prog} --help."
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="keras-classics",
         description="Classic CNNs in Keras 3: inspect, train, export and run them.",
     )
     from keras_classics import __version__
 
     parser.add_argument("--version", action="version", version=f"keras-classics {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     for module in _AREAS:
         try:
             mod = importlib.import_module(module)

@@ -248,7 +248,7 @@ def load_for_export(model_or_path, custom_objects=None):
 
 
 def prepare(model_or_path, *, class_names=None, preprocessing=None, crop_fraction=None,
-            custom_objects=None) -> ExportSource:
+            custom_objects=None, safe_mode: bool = True) -> ExportSource:
     """Load, strip, rebuild in float32, and collect the metadata of a model to export.
 
     Args:
@@ -259,6 +259,8 @@ def prepare(model_or_path, *, class_names=None, preprocessing=None, crop_fractio
         preprocessing: overrides the run's (or the registry's) preprocessing.
         crop_fraction: overrides the run's evaluation crop (in (0, 1]).
 
+        safe_mode: ``False`` loads ``.keras`` files with Lambda layers (see
+            :func:`keras_classics.predict.load_keras_model`).
     Returns:
         An :class:`ExportSource`.
     """
@@ -282,7 +284,7 @@ def prepare(model_or_path, *, class_names=None, preprocessing=None, crop_fractio
         loaded = model_or_path
     else:
         path = _predict.resolve_model_file(model_or_path)
-        loaded = _predict.load_keras_model(path, custom_objects)
+        loaded = _predict.load_keras_model(path, custom_objects, safe_mode)
     if len(loaded.inputs) != 1:
         raise ValueError(f"Expected a model with one image input; {loaded.name!r} has {len(loaded.inputs)}.")
     main = strip_aux(loaded)
@@ -626,6 +628,17 @@ def _check_parity(report, what, allow_failure):
 
 
 def _read_card(path) -> dict | None:
+def _check_backend():
+    import keras
+
+    if keras.backend.backend() != "tensorflow":
+        raise ValueError(
+            f"Export writes TensorFlow graphs and needs Keras' TensorFlow backend; received KERAS_BACKEND="
+            f"{keras.backend.backend()!r}. Run the export with KERAS_BACKEND=tensorflow (a .keras file is the same "
+            "on every backend)."
+        )
+
+
     """The model card at ``path`` if it is a JSON card written by this package, else ``None``."""
     try:
         with open(path, encoding="utf-8") as f:
@@ -1021,6 +1034,7 @@ def to_saved_model(
             "serving_default": {"inputs": {"images": "float32 (batch, h, w, 3), preprocessed"},
                                 "outputs": ["probabilities"]},
             "serving_bytes": {"inputs": {"image_bytes": "string (batch,), encoded image files"},
+    _check_backend()
                               "outputs": ["probabilities", "top_class", "top_class_name"]},
         }
         card["size_bytes"] = _size_on_disk(work)
@@ -1131,6 +1145,7 @@ def to_tflite(
         what = f"TFLite {'float32' if quantize == 'none' else quantize}"
         _say(verbose, f"Converting {source.model.name!r} to {what}"
                       + (f", calibrating on {len(calibration)} images ({calibration_source})" if quantize == "int8" else ""))
+    _check_backend()
         flatbuffer = _convert_tflite(saved, quantize, calibration, int8_io, verbose)
         work = os.path.join(scratch, "export")
         os.makedirs(work)

@@ -102,9 +102,23 @@ def resolve_target(target: str | None) -> RecipeConfig:
 
 
 # ---------------------------------------------------------------------- running
+def absolute_lr(overrides: dict) -> dict:
+    """The command line's learning-rate rule (timm's): ``--lr`` alone is the rate used as is.
+
+    A recipe's ``lr`` is given at its reference batch ``lr_batch_size`` and scaled
+    to ``--batch-size``; a ``--lr`` typed on the command line is absolute unless
+    ``--lr-batch-size`` comes with it (then the pair is a base rate and its batch).
+    """
+    if "lr" in overrides and "lr_batch_size" not in overrides:
+        return {**overrides, "lr_batch_size": None}
+    return overrides
+
+
 def _execute(config, overrides, resume_dir, print_config):
     """Run (or print) the configuration; return the TrainResult, or None after --print-config."""
     from keras_classics.training import engine
+
+    overrides = absolute_lr(overrides)
 
     if resume_dir:
         if print_config:
@@ -143,8 +157,10 @@ def run_recipe(config: RecipeConfig, argv=None):
         >>> if __name__ == "__main__":
         ...     run_recipe(CONFIG)
     """
+    from keras_classics.cli import Parser
+
     prog = f"{config.name}"
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog=os.path.basename(sys.argv[0]) if argv is None else prog,
         description=config.description or f"Train with the {config.name!r} recipe.",
     )

@@ -77,7 +77,10 @@ class RecipeConfig:
 
     The learning rate ``lr`` is given at the reference batch size
     ``lr_batch_size`` and scaled linearly to ``batch_size`` (the global batch,
-    summed over replicas). ``weight_decay`` is the papers' L2 coefficient:
+    summed over replicas); without ``lr_batch_size`` it is used as is. On the
+    command line, ``--lr`` alone is absolute (it clears the recipe's
+    ``lr_batch_size``); ``--lr X --lr-batch-size N`` is a base rate and its batch.
+    ``weight_decay`` is the papers' L2 coefficient:
     ``weight_decay * w`` is added to each kernel's gradient, as in Caffe and
     PyTorch's SGD; with ``optimizer="adamw"`` it is AdamW's decoupled decay
     instead (Loshchilov & Hutter, ICLR 2019).
@@ -133,7 +136,8 @@ class RecipeConfig:
 
     # Optimizer.
     optimizer: str = _field("sgd", "optimizer", choices=OPTIMIZERS)
-    lr: float = _field(0.1, "base learning rate, at the reference batch size --lr-batch-size")
+    lr: float = _field(0.1, "learning rate, used as is when given alone; with --lr-batch-size N, the rate at batch "
+                            "N, scaled linearly to --batch-size (a recipe's lr is at its own lr_batch_size)")
     lr_batch_size: int | None = _field(None, "reference batch of --lr for linear scaling (default: no scaling)")
     momentum: float = _field(0.9, "momentum (SGD, RMSProp)")
     nesterov: bool = _field(False, "Nesterov momentum (SGD)")

@@ -455,7 +455,7 @@ def _run(config, info, run_dir, source, extra_callbacks, resume, started):
     if guard.triggered:
         last = checkpointer.last_epoch if checkpointer.last_epoch is not None else initial_epoch
         kept = (f"The last good checkpoint (after epoch {last}) is kept in {checkpoint_dir}; resume from it "
-                f"with a lower learning rate: --resume {run_dir} --lr {config.lr / 10:g}"
+                f"with a lower learning rate: --resume {run_dir} --lr {lr / 10:g}"
                 if last else "No checkpoint was written (it happened in the first epoch).")
         raise NonFiniteLossError(
             f"The training loss became {guard.value} at epoch {guard.epoch + 1}, batch {guard.batch + 1}; "
