@@ -627,7 +627,6 @@ def _check_parity(report, what, allow_failure):
 # --------------------------------------------------------------------------- writing
 
 
-def _read_card(path) -> dict | None:
 def _check_backend():
     import keras
 
@@ -639,6 +638,7 @@ def _check_backend():
         )
 
 
+def _read_card(path) -> dict | None:
     """The model card at ``path`` if it is a JSON card written by this package, else ``None``."""
     try:
         with open(path, encoding="utf-8") as f:
@@ -1005,6 +1005,7 @@ def to_saved_model(
         FileExistsError: ``output`` exists and ``overwrite`` is False.
         ParityError: parity outside the tolerance (nothing written).
     """
+    _check_backend()
     dest = os.path.abspath(os.fspath(output))
     _check_destination([(dest, "savedmodel")], overwrite)
     source = prepare(model, class_names=class_names, preprocessing=preprocessing, crop_fraction=crop_fraction,
@@ -1034,7 +1035,6 @@ def to_saved_model(
             "serving_default": {"inputs": {"images": "float32 (batch, h, w, 3), preprocessed"},
                                 "outputs": ["probabilities"]},
             "serving_bytes": {"inputs": {"image_bytes": "string (batch,), encoded image files"},
-    _check_backend()
                               "outputs": ["probabilities", "top_class", "top_class_name"]},
         }
         card["size_bytes"] = _size_on_disk(work)
@@ -1121,6 +1121,7 @@ def to_tflite(
         )
     if int8_io and quantize != "int8":
         raise ValueError(f"int8 input/output needs quantize='int8'. Received: quantize={quantize!r}")
+    _check_backend()
     dest = os.path.abspath(os.fspath(output))
     tflite_dest, card_dest = _tflite_paths(dest)
     targets = [(dest, "tflite_file"), (card_dest, "card")] if dest.endswith(".tflite") else [(dest, "tflite")]
@@ -1145,7 +1146,6 @@ def to_tflite(
         what = f"TFLite {'float32' if quantize == 'none' else quantize}"
         _say(verbose, f"Converting {source.model.name!r} to {what}"
                       + (f", calibrating on {len(calibration)} images ({calibration_source})" if quantize == "int8" else ""))
-    _check_backend()
         flatbuffer = _convert_tflite(saved, quantize, calibration, int8_io, verbose)
         work = os.path.join(scratch, "export")
         os.makedirs(work)
