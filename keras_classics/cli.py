@@ -17,6 +17,7 @@ _AREAS = (
     "keras_classics.inspect._cli",  # list, summary, compare, visualize, plot
     "keras_classics.training._cli",  # train
     "keras_classics._export_cli",  # export, predict
+    "keras_classics.experiments._cli",  # experiment
 )
 
 
@@ -46,6 +47,10 @@ class Parser(argparse.ArgumentParser):
                     parser = action.choices.get(getattr(args, action.dest, None) or "", self)
             parser.error(f"unrecognized arguments: {' '.join(extras)}.{option_hint(extras, parser)}")
         return args
+
+    def error(self, message):
+        # The error and where to read more: the full usage of `train` alone is 40 lines.
+        self.exit(2, f"{self.prog}: error: {message}\nSee `{self.prog} --help`.\n")
 
 
 def option_hint(extras, parser) -> str:
@@ -100,6 +105,11 @@ def main(argv=None) -> int:
             IsADirectoryError, PermissionError) as e:
         print(f"keras-classics {args.command}: error: {e}", file=sys.stderr)
         return 2
+    except OSError as e:  # the machine, not the input: a full disk, a read-only file system
+        where = f" ({e.filename})" if e.filename else ""
+        print(f"keras-classics {args.command}: error: {e.strerror or e}{where}. Nothing was left half-written; "
+              "free space or choose another destination, then run the command again.", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -627,6 +627,19 @@ def _check_parity(report, what, allow_failure):
 # --------------------------------------------------------------------------- writing
 
 
+def _scratch_dir(dest) -> str:
+    """A temporary directory beside ``dest``, where the export is built before it is renamed into place."""
+    parent = os.path.dirname(dest)
+    try:
+        os.makedirs(parent, exist_ok=True)
+        return tempfile.mkdtemp(prefix=f".{os.path.basename(dest)}.", suffix=".tmp", dir=parent)
+    except OSError as e:
+        raise PermissionError(
+            f"Cannot write {dest!r}: {parent!r} does not accept new files ({e.strerror or e}). Choose an output "
+            "in a writable directory."
+        ) from None
+
+
 def _check_backend():
     import keras
 
@@ -1012,9 +1025,7 @@ def to_saved_model(
                      custom_objects=custom_objects)
     images, image_source = _parity_images(source, parity_data, parity_samples, None)
 
-    parent = os.path.dirname(dest)
-    os.makedirs(parent, exist_ok=True)
-    scratch = tempfile.mkdtemp(prefix=f".{os.path.basename(dest)}.", suffix=".tmp", dir=parent)
+    scratch = _scratch_dir(dest)
     try:
         work = os.path.join(scratch, "export")
         _say(verbose, f"Writing SavedModel of {source.model.name!r} ({source.input_size[0]}x{source.input_size[1]}, "
@@ -1138,9 +1149,7 @@ def to_tflite(
         calibration = np.asarray(preprocess(raw, source.preprocessing), np.float32)
     images, image_source = _parity_images(source, parity_data, parity_samples, representative)
 
-    parent = os.path.dirname(dest)
-    os.makedirs(parent, exist_ok=True)
-    scratch = tempfile.mkdtemp(prefix=f".{os.path.basename(dest)}.", suffix=".tmp", dir=parent)
+    scratch = _scratch_dir(dest)
     try:
         saved = source.saved_model_dir()
         what = f"TFLite {'float32' if quantize == 'none' else quantize}"
