@@ -29,6 +29,14 @@ from keras_classics.models.resnet import (
     resnet101,
     resnet152,
 )
+from keras_classics.models.resnet_cifar import (
+    resnet20_cifar,
+    resnet32_cifar,
+    resnet44_cifar,
+    resnet56_cifar,
+    resnet110_cifar,
+)
+from keras_classics.models.small_nets import convnet4, mlp
 from keras_classics.models.vgg import (
     vgg11,
     vgg11_bn,

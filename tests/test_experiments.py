@@ -1,0 +1,134 @@
+"""``keras-classics experiment`` and :mod:`keras_classics.experiments`: every experiment's
+``--quick`` run writes its figure and a ``results.json`` that agrees with the printed
+table; bad input is refused before anything is written."""
+
+import json
+import os
+
+import pytest
+
+from keras_classics import cli
+from keras_classics.experiments import EXPERIMENTS, render_table, run_experiment
+
+NAMES = ["relu-vs-tanh", "dropout", "augmentation", "plain-vs-residual", "aux-classifiers", "shallow-first",
+         "sharing"]
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def _check_run(run_dir, printed, *, seeds):
+    with open(os.path.join(run_dir, "results.json"), encoding="utf-8") as f:
+        results = json.load(f)
+    for field in ("experiment", "claim", "paper", "quick", "repeats", "seeds", "dataset", "settings", "measures",
+                  "rows", "arms", "wall_time_s"):
+        assert field in results, field
+    assert results["quick"] is True and results["seeds"] == seeds and results["repeats"] == len(seeds)
+    assert results["rows"] and all(set(r) >= {"claim", "measured", "held"} and r["held"] in (True, False, None)
+                                   for r in results["rows"])
+    for arm, runs in results["arms"].items():
+        assert [r["seed"] for r in runs] == seeds, arm
+        for r in runs:
+            epochs = len(r["history"]["train_top1"])
+            assert epochs >= 1 and len(r["history"]["val_top1"]) == epochs
+            sub = os.path.join(run_dir, r["run_dir"])
+            assert os.path.isfile(os.path.join(sub, "config.json")) and os.path.isfile(os.path.join(sub, "history.csv"))
+            with open(os.path.join(sub, "config.json"), encoding="utf-8") as f:
+                config = json.load(f)
+            assert config["seed"] == r["seed"] and config["model"] == r["model"]  # trained by the engine
+    with open(os.path.join(run_dir, "figure.png"), "rb") as f:
+        assert f.read(8) == PNG
+    table = render_table(results)
+    assert table in printed  # the printed table is the one results.json gives
+    with open(os.path.join(run_dir, "table.txt"), encoding="utf-8") as f:
+        assert f.read() == table
+    held = {True: "yes", False: "no", None: "undecided"}
+    for row in results["rows"]:
+        assert held[row["held"]] in table
+    return results
+
+
+def test_list_shows_the_seven(capsys):
+    assert cli.main(["experiment", "--list"]) == 0
+    out = capsys.readouterr().out
+    assert [line.split()[0] for line in out.splitlines()] == NAMES == list(EXPERIMENTS)
+
+
+@pytest.mark.parametrize("name", [n for n in NAMES if n != "sharing"])
+def test_quick_run(name, tmp_path, capsys):
+    run_dir = tmp_path / "exp"
+    result = run_experiment(name, quick=True, run_dir=run_dir)
+    results = _check_run(str(run_dir), capsys.readouterr().out, seeds=[0])
+    assert result.results == results
+    if name == "relu-vs-tanh":
+        for run in results["arms"]["relu"] + results["arms"]["tanh"]:
+            steps = run["steps_per_epoch"] * len(run["history"]["train_top1"])
+            assert len(run["batch_train_error"]) == steps
+            # The per-batch errors average back to the epoch's logged training error.
+            per_epoch = run["batch_train_error"][-run["steps_per_epoch"]:]
+            assert abs(sum(per_epoch) / len(per_epoch) - (1 - run["history"]["train_top1"][-1])) < 1e-4
+    if name == "aux-classifiers":
+        for run in results["arms"]["aux"] + results["arms"]["no_aux"]:
+            assert len(run["grad_norm_total"]) == len(run["history"]["train_top1"]) + 1
+        no_aux = results["arms"]["no_aux"][0]
+        assert no_aux["grad_norm_total"] == no_aux["grad_norm_main"]  # one loss without heads
+    if name == "shallow-first":
+        warm = results["arms"]["vgg16_from_vgg11"][0]
+        with open(os.path.join(run_dir, warm["run_dir"], "config.json"), encoding="utf-8") as f:
+            assert json.load(f)["init_from"].endswith("vgg11-seed0")
+    if name == "plain-vs-residual":
+        params = {arm: runs[0]["num_params"] for arm, runs in results["arms"].items()}
+        assert params["plain20"] == params["resnet20"] and params["plain56"] == params["resnet56"]
+
+
+def test_sharing_from_the_command_line_with_repeats(tmp_path, capsys):
+    run_dir = tmp_path / "sharing"
+    assert cli.main(["experiment", "sharing", "--quick", "--repeats", "2", "--seed", "3",
+                     "--run-dir", str(run_dir)]) == 0
+    results = _check_run(str(run_dir), capsys.readouterr().out, seeds=[3, 4])
+    layer = results["measures"]["layer"]
+    # 16x16x3 -> 16x16x32 with 5x5 kernels: computed, not trained.
+    assert layer["conv"]["params"] == 5 * 5 * 3 * 32 + 32
+    assert layer["dense"]["params"] == 768 * 8192 + 8192
+    assert layer["locally_connected"]["params"] == 256 * layer["conv"]["params"]
+    params = results["measures"]["params"]
+    assert params["mlp"] <= params["cnn"] < params["mlp"] + 768 + 1 + 10  # the widest MLP within the budget
+    assert "±" in results["rows"][1]["measured"]  # two seeds: mean and spread
+
+
+def test_bad_input_is_refused_before_writing(tmp_path, capsys):
+    with pytest.raises(ValueError, match="Unknown experiment 'relu-vs-sigmoid'.*Accepted: relu-vs-tanh, dropout"):
+        run_experiment("relu-vs-sigmoid", run_dir=tmp_path / "a")
+    with pytest.raises(ValueError, match="repeats.*positive integer.*Received: repeats=0"):
+        run_experiment("sharing", repeats=0, run_dir=tmp_path / "b")
+    with pytest.raises(SystemExit) as e:
+        cli.main(["experiment", "sharing", "--repeats", "0"])
+    assert e.value.code == 2 and "positive integer" in capsys.readouterr().err
+    assert cli.main(["experiment", "nope"]) == 2
+    assert "Accepted: relu-vs-tanh" in capsys.readouterr().err
+    assert not os.listdir(tmp_path)
+
+
+def _folder(root, classes, per_class):
+    from PIL import Image
+
+    for c in range(classes):
+        d = root / f"class{c}"
+        d.mkdir(parents=True)
+        for i in range(per_class):
+            Image.new("RGB", (20, 20), (40 * c, 10 * i, 0)).save(d / f"{i}.png")
+    return root
+
+
+def test_dataset_without_enough_classes_or_images(tmp_path):
+    one = _folder(tmp_path / "one", 1, 4)
+    with pytest.raises(ValueError, match="class"):
+        run_experiment("sharing", quick=True, dataset=f"folder:{one}", run_dir=tmp_path / "r1", verbose=0)
+    few = _folder(tmp_path / "few", 2, 6)
+    with pytest.raises(ValueError, match=r"needs at least 64 training images.*Received.*Accepted"):
+        run_experiment("sharing", quick=True, dataset=f"folder:{few}", run_dir=tmp_path / "r2", verbose=0)
+    assert not (tmp_path / "r1").exists() and not (tmp_path / "r2").exists()
+
+
+def test_existing_run_dir_is_never_reused(tmp_path):
+    (tmp_path / "taken").mkdir()
+    with pytest.raises(FileExistsError, match="already exists"):
+        run_experiment("sharing", quick=True, run_dir=tmp_path / "taken")
