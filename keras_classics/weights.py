@@ -40,18 +40,16 @@ __all__ = [
     "load_weights_file",
     "load_imagenet_weights",
     "port_keras_applications",
-    "KERAS_APPLICATIONS",
+    "imagenet_sets",
 ]
 
-# Our registry name → (keras.applications builder, file-name stem of its weights).
-KERAS_APPLICATIONS = {
-    "resnet50": ("ResNet50", "resnet50"),
-    "resnet101": ("ResNet101", "resnet101"),
-    "resnet152": ("ResNet152", "resnet152"),
-    "vgg16": ("VGG16", "vgg16"),
-    "vgg19": ("VGG19", "vgg19"),
-    "inception_v3": ("InceptionV3", "inception_v3"),
-}
+
+
+def imagenet_sets() -> dict:
+    """``{registry name: WeightsSet}`` of the models with ``weights="imagenet"``, from the registry."""
+    from keras_classics.models import list_models, model_info
+
+    return {n: model_info(n).weights["imagenet"] for n in list_models() if "imagenet" in model_info(n).weights}
 
 
 class WeightsUnavailableError(FileNotFoundError):
@@ -168,17 +166,13 @@ def load_imagenet_weights(model, model_name, **options):
             downloaded (a ``FileNotFoundError``; the message says what was tried
             and how to proceed).
     """
-    if model_name not in KERAS_APPLICATIONS:
+    sets = imagenet_sets()
+    if model_name not in sets:
         raise ValueError(
             f"No ImageNet weights for {model_name!r}: keras.applications publishes them for "
-            f"{', '.join(KERAS_APPLICATIONS)}. Received: model_name={model_name!r}"
+            f"{', '.join(sets)}. Received: model_name={model_name!r}"
         )
-    stride_in = options.get("stride_in", "1x1")
-    if stride_in != "1x1":
-        raise ValueError(
-            f"keras.applications' {model_name} weights are ResNet v1 (stride on the first 1x1 convolution); "
-            f"they do not fit stride_in={stride_in!r} (v1.5). Use stride_in='1x1' or weights=None."
-        )
+    sets[model_name].check_options(model_name, options)
     include_top = any(layer.name == "predictions" for layer in model.layers)
     source = _keras_application(model_name, include_top)
     return port_keras_applications(source, model)
@@ -195,7 +189,8 @@ def _keras_cache_dir():
 
 
 def _keras_application(model_name, include_top):
-    builder_name, stem = KERAS_APPLICATIONS[model_name]
+    weights_set = imagenet_sets()[model_name]
+    builder_name, stem = weights_set.application, weights_set.file_stem
     builder = getattr(keras.applications, builder_name)
     file_name = f"{stem}_weights_tf_dim_ordering_tf_kernels{'' if include_top else '_notop'}.h5"
     try:

@@ -6,7 +6,19 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
 import keras  # noqa: E402
+import numpy as np  # noqa: E402
 import pytest  # noqa: E402
+
+
+def count_trainable(model) -> int:
+    """Trainable parameters of a model (torch's convention: BN statistics left out)."""
+    return sum(int(np.prod(w.shape)) for w in model.trainable_weights)
+
+
+@pytest.fixture
+def trainable():
+    """:func:`count_trainable`, for the tests that count parameters."""
+    return count_trainable
 
 
 @pytest.fixture(autouse=True)

@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_classics import create_model
+from keras_classics import create_model, model_info
 from keras_classics.training import RecipeConfig, config_for_model
-from keras_classics.training.config import FAMILY_DEFAULTS, add_config_arguments, overrides_from_args
+from keras_classics.training.config import add_config_arguments, overrides_from_args
 from keras_classics.training.losses import compile_arguments, l2_regularize
 from keras_classics.training.schedules import ClassicSchedule, scaled_learning_rate
 
@@ -177,8 +177,12 @@ def test_cpu_kernels_note(monkeypatch):
 
 
 def test_family_defaults_follow_the_papers():
-    assert FAMILY_DEFAULTS["resnet"]["weight_decay"] == 1e-4 and FAMILY_DEFAULTS["resnet"]["lr"] == 0.1
-    assert FAMILY_DEFAULTS["vgg"]["weight_decay"] == 5e-4 and FAMILY_DEFAULTS["alexnet"]["weight_decay"] == 5e-4
+    resnet, vgg = config_for_model("resnet50"), config_for_model("vgg16")
+    assert (resnet.weight_decay, resnet.lr, resnet.lr_batch_size) == (1e-4, 0.1, 256)
+    assert vgg.weight_decay == 5e-4 and config_for_model("alexnet").weight_decay == 5e-4
+    assert model_info("resnet50").recipe["policy"] == "resnet" and model_info("zfnet").recipe["policy"] == "alexnet"
+    with pytest.raises(ValueError, match="family 'resnet'"):
+        config_for_model("resnet50", "vgg")
     v3 = config_for_model("inception_v3", "inception_v3")
     assert (v3.optimizer, v3.rho, v3.epsilon, v3.lr, v3.clipnorm, v3.label_smoothing) == (
         "rmsprop", 0.9, 1.0, 0.045, 2.0, 0.1)

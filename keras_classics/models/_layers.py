@@ -1,11 +1,17 @@
 """Shared layers and the plumbing every builder uses.
 
 * :class:`LocalResponseNormalization`: the LRN of AlexNet, ZFNet and GoogLeNet,
-  a serializable Keras layer built from ``keras.ops`` only.
+  a serializable Keras layer built from ``keras.ops`` only; :func:`lrn` adds it
+  in float32 under mixed precision.
 * :func:`conv_bn_act`: convolution, optional batch norm, activation, with
   stable ``{name}_conv / {name}_bn / {name}_relu`` names.
-* The keras.applications signature: :func:`check_args`, :func:`model_input`,
-  :func:`classifier`, :func:`finish`. Builders call them in that order.
+* :func:`make_builder`: the public builder of a model, with the
+  keras.applications signature (``include_top, weights, input_tensor,
+  input_shape, pooling, classes, classifier_activation, name``) plus the
+  family's options, its arguments checked once and handed to the family's
+  network function as :class:`BuildArgs`. That function calls
+  :func:`model_input`, then :func:`classifier` or :func:`fc_classifier`, then
+  :func:`finish`.
 * :func:`strip_aux` and :func:`feature_extractor` for trained models.
 
 Only ``keras`` is imported here: the models run on every Keras backend.
@@ -13,7 +19,10 @@ Only ``keras`` is imported here: the models run on every Keras backend.
 
 from __future__ import annotations
 
+import inspect
 import os
+from dataclasses import dataclass
+from typing import Any, Callable
 
 import keras
 from keras import layers, ops
@@ -22,10 +31,17 @@ from keras_classics import arithmetic
 
 __all__ = [
     "LocalResponseNormalization",
+    "ALEXNET_LRN",
+    "lrn",
     "conv_bn_act",
-    "check_args",
+    "BuildArgs",
+    "make_builder",
+    "check_rate",
+    "check_choice",
+    "check_bool",
     "model_input",
     "classifier",
+    "fc_classifier",
     "finish",
     "strip_aux",
     "feature_extractor",
@@ -101,6 +117,11 @@ class LocalResponseNormalization(layers.Layer):
         return config
 
 
+# AlexNet, Section 3.3: k = 2, n = 5, alpha = 1e-4, beta = 0.75, the sum of squares not
+# averaged. ZFNet's "contrast normalisation" uses the same settings.
+ALEXNET_LRN = {"size": 5, "alpha": 1e-4, "beta": 0.75, "k": 2.0, "average": False}
+
+
 def output_dtype():
     """``"float32"`` under a mixed-precision global policy (classifier outputs stay
     float32), else ``None`` (the layer follows the global policy)."""
@@ -108,6 +129,13 @@ def output_dtype():
     if policy.compute_dtype != policy.variable_dtype:
         return "float32"
     return None
+
+
+def lrn(x, name, **params):
+    """A :class:`LocalResponseNormalization` layer, computed in float32 under mixed
+    precision: squared activations of a few hundred already overflow float16
+    (the window sum of 484**2 is inf, and the output 0)."""
+    return LocalResponseNormalization(**params, dtype=output_dtype(), name=name)(x)
 
 
 def conv_bn_act(
@@ -125,11 +153,13 @@ def conv_bn_act(
     bn_epsilon=1e-3,
     bn_momentum=0.99,
     bn_scale=True,
+    zero_gamma=False,
 ):
     """Conv2D → (BatchNormalization) → (activation), named ``{name}_conv/_bn/_relu``.
 
     ``padding`` is ``"same"``, ``"valid"`` or an int (explicit symmetric zero padding,
-    Caffe/PyTorch style, added by a ``{name}_pad`` layer).
+    Caffe/PyTorch style, added by a ``{name}_pad`` layer). ``zero_gamma`` starts the
+    batch norm's scale at 0 (a residual branch that begins as the identity).
     """
     if isinstance(padding, int):
         if padding:
@@ -147,55 +177,170 @@ def conv_bn_act(
     )(x)
     if batch_norm:
         x = layers.BatchNormalization(
-            epsilon=bn_epsilon, momentum=bn_momentum, scale=bn_scale, name=f"{name}_bn"
+            epsilon=bn_epsilon, momentum=bn_momentum, scale=bn_scale,
+            gamma_initializer="zeros" if zero_gamma else "ones", name=f"{name}_bn",
         )(x)
     if activation:
         x = layers.Activation(activation, name=f"{name}_{'relu' if activation == 'relu' else 'act'}")(x)
     return x
 
 
-def check_args(
-    model_name,
-    *,
-    include_top,
-    weights,
-    pooling,
-    classes,
-    imagenet=False,
-    aux_logits=False,
-):
+# --------------------------------------------------------------------------- checks
+
+
+def check_rate(arg, value):
+    """Validate a dropout rate in [0, 1)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
+        raise ValueError(f"`{arg}` must be a number in [0, 1). Received: {arg}={value!r}")
+
+
+def check_choice(arg, value, choices, what=""):
+    """Validate an option against its accepted values."""
+    if value not in choices:
+        raise ValueError(
+            f"`{arg}` must be one of {', '.join(map(repr, choices))}{what}. Received: {arg}={value!r}"
+        )
+
+
+def check_activation(arg, value):
+    """``value`` must be None, a callable or the name of a Keras activation (the names are listed if not)."""
+    if value is None or callable(value):
+        return
+    try:
+        keras.activations.get(value)
+    except (ValueError, TypeError):
+        names = sorted(n for n in dir(keras.activations) if not n.startswith("_") and n not in ("get", "serialize",
+                                                                                               "deserialize"))
+        raise ValueError(
+            f"`{arg}` must be None (logits), a callable or the name of a Keras activation: "
+            f"{', '.join(names)}. Received: {arg}={value!r}"
+        ) from None
+
+
+def check_bool(arg, value):
+    """Validate a True/False option."""
+    if not isinstance(value, bool):
+        raise ValueError(f"`{arg}` must be True or False. Received: {arg}={value!r}")
+
+
+# --------------------------------------------------------------------------- builders
+
+# The keras.applications arguments shared by every builder, with their defaults.
+COMMON_DEFAULTS = {
+    "include_top": True,
+    "weights": None,
+    "input_tensor": None,
+    "input_shape": None,
+    "pooling": None,
+    "classes": 1000,
+    "classifier_activation": "softmax",
+}
+
+
+@dataclass(frozen=True)
+class BuildArgs:
+    """The keras.applications arguments of one builder call, checked, and the registry name."""
+
+    model: str
+    include_top: bool
+    weights: Any
+    input_tensor: Any
+    input_shape: Any
+    pooling: str | None
+    classes: int
+    classifier_activation: Any
+    name: str
+
+
+def make_builder(model: str, network: Callable, options: dict, doc: str, module: str) -> Callable:
+    """The public builder ``model(*, include_top=True, ..., name=model, **options)``.
+
+    The keyword-only signature is the keras.applications one followed by the
+    family's ``options`` (with their defaults), visible to ``help()`` and
+    ``inspect.signature``. A call checks the shared arguments once
+    (:func:`check_args`), then returns ``network(BuildArgs, **options)``.
+
+    Args:
+        model: registry name, also the default ``name``.
+        network: the family's network function.
+        options: the family's options and their defaults.
+        doc: the docstring; ``{base_args}`` becomes :data:`BASE_DOCSTRING`.
+        module: the family module's ``__name__``.
+    """
+    defaults = {**COMMON_DEFAULTS, "name": model, **options}
+    signature = inspect.Signature(
+        [inspect.Parameter(k, inspect.Parameter.KEYWORD_ONLY, default=v) for k, v in defaults.items()]
+    )
+
+    def builder(*args, **kwargs):
+        if args:
+            raise TypeError(
+                f"{model}() takes keyword arguments only (the keras.applications convention). "
+                f"Received {len(args)} positional argument(s): {args!r}"
+            )
+        unknown = [k for k in kwargs if k not in defaults]
+        if unknown:
+            raise TypeError(
+                f"{model}() got unexpected keyword argument(s) {', '.join(map(repr, unknown))}. "
+                f"Accepted: {', '.join(defaults)}."
+            )
+        values = {**defaults, **kwargs}
+        family = {k: values[k] for k in options}
+        build = BuildArgs(model=model, **{k: values[k] for k in (*COMMON_DEFAULTS, "name")})
+        check_args(build, family)
+        return network(build, **family)
+
+    builder.__signature__ = signature
+    builder.__name__ = builder.__qualname__ = model
+    builder.__module__ = module
+    builder.__doc__ = doc.replace("{base_args}", BASE_DOCSTRING.strip("\n"))
+    return builder
+
+
+def check_args(args: BuildArgs, options=None):
     """Validate the keras.applications arguments shared by every builder.
+
+    The weights sets a model can load, and the options they need, come from its
+    registry entry.
 
     Raises:
         ValueError: naming the argument, what was received and what is accepted.
     """
-    if not isinstance(include_top, bool):
-        raise ValueError(f"`include_top` must be True or False. Received: include_top={include_top!r}")
-    if isinstance(classes, bool) or not isinstance(classes, int) or classes < 1:
-        raise ValueError(f"`classes` must be a positive integer. Received: classes={classes!r}")
-    if pooling not in (None, "avg", "max"):
-        raise ValueError(f"`pooling` must be one of None, 'avg', 'max'. Received: pooling={pooling!r}")
-    if aux_logits and not include_top:
+    from keras_classics.models._registry import model_info
+
+    check_bool("include_top", args.include_top)
+    if isinstance(args.classes, bool) or not isinstance(args.classes, int) or args.classes < 1:
+        raise ValueError(f"`classes` must be a positive integer. Received: classes={args.classes!r}")
+    check_choice("pooling", args.pooling, (None, "avg", "max"))
+    check_activation("classifier_activation", args.classifier_activation)
+    if not isinstance(args.name, str) or not args.name:
+        raise ValueError(f"`name` must be a non-empty string. Received: name={args.name!r}")
+    if (options or {}).get("aux_logits") and not args.include_top:
         raise ValueError(
             "`aux_logits=True` needs the classifier: the auxiliary heads are classifiers too. "
             "Received: aux_logits=True with include_top=False. Use include_top=True, or aux_logits=False."
         )
+    weights = args.weights
     if weights is None:
         return
-    if weights == "imagenet":
-        if not imagenet:
+    sets = model_info(args.model).weights
+    if isinstance(weights, str) and weights in sets:
+        sets[weights].check_options(args.model, options or {})
+        if args.include_top and args.classes != 1000:
             raise ValueError(
-                f"`weights='imagenet'` is not available for {model_name!r}: ImageNet weights are "
-                "ported from keras.applications, which publishes them for resnet50, resnet101, "
-                "resnet152 (v1), vgg16, vgg19 and inception_v3. Received: weights='imagenet'. "
-                "Use weights=None or a path to a .weights.h5 file."
-            )
-        if include_top and classes != 1000:
-            raise ValueError(
-                "With `weights='imagenet'` and `include_top=True`, `classes` must be 1000. "
-                f"Received: classes={classes}. Use include_top=False to put your own head on."
+                f"With `weights={weights!r}` and `include_top=True`, `classes` must be 1000. "
+                f"Received: classes={args.classes}. Use include_top=False to put your own head on."
             )
         return
+    if weights == "imagenet":
+        from keras_classics.models._registry import list_models
+
+        having = [n for n in list_models() if "imagenet" in model_info(n).weights]
+        raise ValueError(
+            f"`weights='imagenet'` is not available for {args.model!r}: ImageNet weights are "
+            f"ported from keras.applications, which publishes them for {', '.join(having)}. "
+            "Received: weights='imagenet'. Use weights=None or a path to a .weights.h5 file."
+        )
     if not isinstance(weights, (str, os.PathLike)):
         raise ValueError(
             "`weights` must be None, 'imagenet' or a path to a .weights.h5 file. "
@@ -208,17 +353,7 @@ def check_args(
         raise ValueError(f"`weights` file not found: {path!r}")
 
 
-def model_input(
-    model_name,
-    *,
-    input_tensor,
-    input_shape,
-    include_top,
-    default_size,
-    min_size,
-    weights=None,
-    fixed_top_size=False,
-):
+def model_input(args: BuildArgs, *, default_size, min_size, fixed_top_size=False):
     """Resolve the input shape and return the image input tensor.
 
     Args:
@@ -231,6 +366,7 @@ def model_input(
         ``(img_input, inputs)``: the tensor the layers consume and the model's
         input (they differ only when ``input_tensor`` is not a Keras Input).
     """
+    model_name, input_tensor, input_shape = args.name, args.input_tensor, args.input_shape
     if keras.config.image_data_format() != "channels_last":
         raise ValueError(
             "keras_classics models are built channels_last. Received: "
@@ -240,30 +376,18 @@ def model_input(
     if input_tensor is not None and input_shape is None:
         input_shape = tuple(input_tensor.shape[1:])
     if input_shape is None:
-        input_shape = (default_size, default_size, 3) if include_top else (None, None, 3)
-    try:
-        input_shape = tuple(None if d is None else int(d) for d in input_shape)
-    except (TypeError, ValueError):
-        raise ValueError(
-            f"`input_shape` must be a tuple (height, width, channels). Received: input_shape={input_shape!r}"
-        ) from None
-    if len(input_shape) != 3:
-        raise ValueError(
-            "`input_shape` must have 3 entries (height, width, channels), channels_last. "
-            f"Received: input_shape={input_shape!r}"
-        )
+        input_shape = (default_size, default_size, 3) if args.include_top else (None, None, 3)
+    input_shape = _checked_shape(input_shape)
     h, w, c = input_shape
-    if fixed_top_size and include_top and (h is None or w is None):
+    if fixed_top_size and args.include_top and (h is None or w is None):
         raise ValueError(
             f"{model_name!r} flattens its last feature map into the fully connected layers, so with "
             f"include_top=True the input needs a fixed height and width. Received: input_shape={input_shape!r}. "
             f"Give a size (the paper's is {default_size}x{default_size}) or use include_top=False."
         )
-    if c is None or c < 1:
-        raise ValueError(f"`input_shape` needs a positive channel count. Received: input_shape={input_shape!r}")
-    if weights == "imagenet" and c != 3:
+    if args.weights is not None and isinstance(args.weights, str) and not args.weights.endswith(".h5") and c != 3:
         raise ValueError(
-            f"ImageNet weights expect 3 input channels (RGB). Received: input_shape={input_shape!r}"
+            f"Pretrained weights expect 3 input channels (RGB). Received: input_shape={input_shape!r}"
         )
     for d in (h, w):
         if d is not None and d < min_size:
@@ -281,18 +405,66 @@ def model_input(
     return input_tensor, input_tensor
 
 
-def classifier(x, *, include_top, pooling, classes, classifier_activation, dropout=0.0, name="predictions"):
+def _checked_shape(input_shape):
+    """``input_shape`` as a tuple of three positive ints (height and width may be None)."""
+    accepted = "a tuple of 3 integers (height, width, channels), channels_last, e.g. (224, 224, 3)"
+    if isinstance(input_shape, (str, bytes)) or not isinstance(input_shape, (tuple, list)):
+        raise ValueError(f"`input_shape` must be {accepted}. Received: input_shape={input_shape!r}")
+    if len(input_shape) != 3:
+        raise ValueError(f"`input_shape` must have 3 entries: {accepted}. Received: input_shape={input_shape!r}")
+    for d in input_shape:
+        if d is not None and (isinstance(d, bool) or not isinstance(d, int) or d < 1):
+            raise ValueError(
+                f"`input_shape` must be {accepted}; each entry a positive integer (None for a free height or "
+                f"width). Received: input_shape={input_shape!r}"
+            )
+    if input_shape[2] is None:
+        raise ValueError(f"`input_shape` needs a positive channel count. Received: input_shape={input_shape!r}")
+    return tuple(input_shape)
+
+
+def classifier(x, args: BuildArgs, *, dropout=0.0, name="predictions"):
     """Global average pooling → (dropout) → dense ``predictions``, or the headless pooling.
 
     Used by the families whose paper ends in global average pooling (GoogLeNet,
-    Inception, ResNet). AlexNet, ZFNet and VGG build their FC stacks themselves.
+    Inception, ResNet). AlexNet, ZFNet and VGG use :func:`fc_classifier`.
     """
-    if include_top:
+    if args.include_top:
         x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
         if dropout:
             x = layers.Dropout(dropout, name="dropout")(x)
-        return layers.Dense(classes, activation=classifier_activation, dtype=output_dtype(), name=name)(x)
-    return headless_pooling(x, pooling)
+        return layers.Dense(args.classes, activation=args.classifier_activation, dtype=output_dtype(),
+                            name=name)(x)
+    return headless_pooling(x, args.pooling)
+
+
+def fc_classifier(x, args: BuildArgs, *, dropout, fc_names):
+    """Flatten → fully connected 4096 + ReLU + dropout, twice → ``predictions``.
+
+    The head of AlexNet, ZFNet and VGG. Without the top, ``pooling`` applies.
+    The flattened size follows the last feature map, so the top needs a fixed
+    input height and width, and a size other than the paper's changes the
+    first fully connected layer's weight shape (as in keras.applications).
+
+    Args:
+        fc_names: names of the two hidden layers (``("fc6", "fc7")`` in Caffe's
+            AlexNet naming, ``("fc1", "fc2")`` in keras.applications' VGG).
+    """
+    if not args.include_top:
+        return headless_pooling(x, args.pooling)
+    if any(d is None for d in x.shape[1:]):
+        raise ValueError(
+            f"With `include_top=True`, {args.name!r} flattens its last feature map, so the input needs a fixed "
+            f"height and width. Received an input that gives a feature map of shape {tuple(x.shape[1:])}. "
+            "Pass input_shape=(height, width, channels), or use include_top=False."
+        )
+    x = layers.Flatten(name="flatten")(x)
+    for fc in fc_names:
+        x = layers.Dense(4096, activation="relu", name=fc)(x)
+        if dropout:
+            x = layers.Dropout(dropout, name=f"{fc}_dropout")(x)
+    return layers.Dense(args.classes, activation=args.classifier_activation, dtype=output_dtype(),
+                        name="predictions")(x)
 
 
 def headless_pooling(x, pooling):
@@ -304,23 +476,24 @@ def headless_pooling(x, pooling):
     return x
 
 
-def finish(inputs, outputs, *, name, weights, input_tensor=None, model_name=None, **imagenet_kwargs):
+def finish(inputs, outputs, args: BuildArgs, **options):
     """Create the functional model and load its weights.
 
     ``outputs`` is a tensor or a dict of named tensors (auxiliary heads).
-    ``imagenet_kwargs`` are passed to :func:`keras_classics.weights.load_imagenet_weights`.
+    ``options`` (the family's) are passed to
+    :func:`keras_classics.weights.load_imagenet_weights`.
     """
-    if input_tensor is not None and keras.utils.is_keras_tensor(input_tensor):
-        inputs = keras.utils.get_source_inputs(input_tensor)
-    model = keras.Model(inputs, outputs, name=name)
-    if weights == "imagenet":
+    if args.input_tensor is not None and keras.utils.is_keras_tensor(args.input_tensor):
+        inputs = keras.utils.get_source_inputs(args.input_tensor)
+    model = keras.Model(inputs, outputs, name=args.name)
+    if args.weights == "imagenet":
         from keras_classics.weights import load_imagenet_weights
 
-        load_imagenet_weights(model, model_name or name, **imagenet_kwargs)
-    elif weights is not None:
+        load_imagenet_weights(model, args.model, **options)
+    elif args.weights is not None:
         from keras_classics.weights import load_weights_file
 
-        load_weights_file(model, weights)
+        load_weights_file(model, args.weights)
     return model
 
 

@@ -1,17 +1,37 @@
-"""The model registry: the one way the CLI, the recipes and the tests find models.
+"""The model registry: a model's single specification, and the one way to find models.
 
-``register_model`` attaches a :class:`ModelInfo` to a builder and refuses a
-duplicate name; ``create_model`` and ``list_models`` read the registry.
+A :class:`ModelInfo` is everything the package states about a model: its
+builder, its variants with their exact trainable parameter counts, its paper and
+published error, endpoints, minimum input, the weights sets it can load (with
+each set's eval transform) and its family's training defaults. Each family module
+declares its entries next to its builders with :func:`register_model`; the CLI,
+the recipes, the weights loaders, the docs and the tests read them from here.
+The anchors are torchvision's ``WeightsEnum`` metadata and timm's
+``default_cfgs``.
+
+This module is a leaf: it imports no model file (``keras_classics.models``
+imports the families, which register themselves).
 """
 
 from __future__ import annotations
 
 import difflib
 import fnmatch
+import re
 from dataclasses import dataclass, field
 from typing import Callable, Mapping
 
-__all__ = ["ModelInfo", "Variant", "register_model", "create_model", "list_models", "model_info", "get_builder"]
+__all__ = [
+    "ModelInfo",
+    "Variant",
+    "WeightsSet",
+    "EvalTransform",
+    "register_model",
+    "create_model",
+    "list_models",
+    "model_info",
+    "get_builder",
+]
 
 
 @dataclass(frozen=True)
@@ -26,8 +46,57 @@ class Variant:
 
 
 @dataclass(frozen=True)
+class EvalTransform:
+    """How an image is prepared for a model at evaluation: resize the shorter side to
+    ``size / crop_fraction``, centre-crop ``size x size``, then ``preprocessing``
+    (:func:`keras_classics.data.preprocessing.preprocess`)."""
+
+    size: int
+    crop_fraction: float
+    preprocessing: str
+
+    @property
+    def resize(self) -> int:
+        """The shorter side before the centre crop."""
+        return int(round(self.size / self.crop_fraction))
+
+
+@dataclass(frozen=True)
+class WeightsSet:
+    """One set of pretrained weights a model can load (``weights=NAME``).
+
+    Attributes:
+        name: the ``weights=`` value (``"imagenet"``).
+        source: who published them (``"keras.applications"``).
+        application: the keras.applications builder they are ported from.
+        file_stem: stem of keras.applications' file name.
+        eval_transform: the image preparation the weights were trained for.
+        requires: builder options the weights need (``{"stride_in": "1x1"}``).
+        why: one line on why those options, for the refusal message.
+    """
+
+    name: str
+    source: str
+    application: str
+    file_stem: str
+    eval_transform: EvalTransform
+    requires: Mapping = field(default_factory=dict)
+    why: str = ""
+
+    def check_options(self, model: str, options: Mapping) -> None:
+        """Refuse builder options the weights do not fit, naming the ones they need."""
+        for key, needed in self.requires.items():
+            if key in options and options[key] != needed:
+                raise ValueError(
+                    f"`weights={self.name!r}` of {model!r} ({self.source}) need {key}={needed!r}"
+                    f"{': ' + self.why if self.why else ''}. Received: {key}={options[key]!r}. "
+                    f"Use {key}={needed!r}, or weights=None."
+                )
+
+
+@dataclass(frozen=True)
 class ModelInfo:
-    """Metadata of a registered model.
+    """The specification of a registered model.
 
     Attributes:
         name: registry name (``"resnet50"``).
@@ -47,7 +116,10 @@ class ModelInfo:
             (single model, single crop unless ``error_note`` says otherwise).
         endpoints: function of the builder kwargs giving the stage-output layer
             names, in order, for feature extraction.
-        imagenet_weights: whether ``weights="imagenet"`` is available.
+        weights: the pretrained sets, by ``weights=`` name.
+        recipe: the family's paper training defaults, as
+            :class:`keras_classics.training.RecipeConfig` fields (augmentation
+            ``policy``, optimizer, learning rate at ``lr_batch_size``, …).
     """
 
     name: str
@@ -66,18 +138,33 @@ class ModelInfo:
     top5_error: float | None = None
     error_note: str = ""
     endpoints: Callable[..., list] | None = None
-    imagenet_weights: bool = False
+    weights: Mapping[str, WeightsSet] = field(default_factory=dict)
+    recipe: Mapping = field(default_factory=dict)
     default_kwargs: Mapping = field(default_factory=dict)
 
     @property
     def has_aux(self) -> bool:
         return self.aux_params is not None
 
+    @property
+    def imagenet_weights(self) -> bool:
+        """Whether ``weights="imagenet"`` is available."""
+        return "imagenet" in self.weights
+
     def build(self, **kwargs):
         merged = dict(self.default_kwargs)
         merged.update(kwargs)
         merged.setdefault("name", self.name)
         return self.builder(**merged)
+
+    def counts_text(self) -> str:
+        """The trainable parameter counts of the default and of each variant, as one sentence."""
+        parts = [f"{self.params:,}" + (f" ({self.aux_params:,} with ``aux_logits=True``)" if self.has_aux else "")]
+        for v in self.variants:
+            if v.params is not None:
+                aux = f" ({v.aux_params:,} with ``aux_logits=True``)" if v.aux_params else ""
+                parts.append(f"{v.params:,}{aux} with ``{v.label}``")
+        return "Trainable parameters at 1000 classes: " + "; ".join(parts) + "."
 
 
 _REGISTRY: dict[str, ModelInfo] = {}
@@ -86,8 +173,10 @@ _REGISTRY: dict[str, ModelInfo] = {}
 def register_model(name: str | None = None, **info) -> Callable:
     """Decorator registering a builder under ``name`` (default: the function name).
 
-    Keyword arguments become the :class:`ModelInfo` fields. A name can be
-    registered once; registering it again raises ``ValueError``.
+    Keyword arguments become the :class:`ModelInfo` fields; ``weights`` may be
+    given as a sequence of :class:`WeightsSet`. A name can be registered once;
+    registering it again raises ``ValueError``. ``{counts}`` in the builder's
+    docstring becomes :meth:`ModelInfo.counts_text`.
     """
 
     def wrap(fn):
@@ -97,25 +186,17 @@ def register_model(name: str | None = None, **info) -> Callable:
                 f"A model named {key!r} is already registered (by "
                 f"{_REGISTRY[key].builder.__module__}.{_REGISTRY[key].builder.__name__})."
             )
-        family = info.pop("family", fn.__module__.rsplit(".", 1)[-1])
-        _REGISTRY[key] = ModelInfo(name=key, family=family, builder=fn, **info)
-        fn.model_info = _REGISTRY[key]
+        fields = dict(info)
+        family = fields.pop("family", fn.__module__.rsplit(".", 1)[-1])
+        sets = fields.pop("weights", ())
+        fields["weights"] = dict(sets) if isinstance(sets, Mapping) else {s.name: s for s in sets}
+        _REGISTRY[key] = entry = ModelInfo(name=key, family=family, builder=fn, **fields)
+        fn.model_info = entry
+        if fn.__doc__ and "{counts}" in fn.__doc__:
+            fn.__doc__ = fn.__doc__.replace("{counts}", entry.counts_text())
         return fn
 
     return wrap
-
-
-def _ensure_loaded() -> None:
-    # Importing the family modules runs their @register_model decorators.
-    from keras_classics.models import (  # noqa: F401
-        alexnet,
-        googlenet,
-        inception_v2,
-        inception_v3,
-        resnet,
-        vgg,
-        zfnet,
-    )
 
 
 def _unknown(name, choices) -> ValueError:
@@ -128,7 +209,6 @@ def _unknown(name, choices) -> ValueError:
 
 def model_info(name: str) -> ModelInfo:
     """The :class:`ModelInfo` of a registered model; unknown names suggest close ones."""
-    _ensure_loaded()
     if not isinstance(name, str) or name not in _REGISTRY:
         raise _unknown(name, list(_REGISTRY))
     return _REGISTRY[name]
@@ -158,7 +238,6 @@ def list_models(pattern: str | None = None, family: str | None = None) -> list[s
 
     Names sort naturally (``vgg11, vgg11_bn, vgg13, …``; ``resnet18 … resnet152``).
     """
-    _ensure_loaded()
     names = [n for n, i in _REGISTRY.items() if family is None or i.family == family]
     if pattern:
         names = [n for n in names if fnmatch.fnmatchcase(n, pattern)]
@@ -166,6 +245,4 @@ def list_models(pattern: str | None = None, family: str | None = None) -> list[s
 
 
 def _natural_key(name: str):
-    import re
-
     return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", name)]

@@ -25,8 +25,8 @@ for parallelizing convolutional neural networks" (arXiv 2014) in the layout of
 torchvision's ``alexnet``: widths 64-192-384-256-256, conv1 padded by 2 so a
 224x224 input gives 55x55, no LRN, one tower.
 
-The fully connected head (:func:`fc_classifier`) and the LRN settings
-(:data:`LRN_PARAMS`) are shared with ZFNet and VGG, which inherit them.
+The fully connected head and the LRN (:data:`keras_classics.models._layers.ALEXNET_LRN`)
+are shared with ZFNet and VGG through ``_layers``.
 """
 
 from __future__ import annotations
@@ -37,10 +37,7 @@ from keras_classics.arithmetic import SpatialOp, min_input_size
 from keras_classics.models import _layers
 from keras_classics.models._registry import Variant, register_model
 
-__all__ = ["alexnet", "fc_classifier", "LRN_PARAMS", "SPATIAL_OPS", "MIN_SIZE"]
-
-# Section 3.3: k = 2, n = 5, alpha = 1e-4, beta = 0.75, the sum of squares not averaged.
-LRN_PARAMS = {"size": 5, "alpha": 1e-4, "beta": 0.75, "k": 2.0, "average": False}
+__all__ = ["alexnet", "SPATIAL_OPS", "MIN_SIZE"]
 
 # Per variant: conv widths, conv1 padding, input size, and the defaults of the options.
 _SPECS = {
@@ -93,135 +90,19 @@ def _endpoints(variant="2012", groups=None, lrn=None, **_):
     return ["norm1" if lrn else "conv1", "norm2" if lrn else "conv2", "conv5", "pool5"]
 
 
-def local_response_norm(x, name):
-    """The paper's LRN (:data:`LRN_PARAMS`), computed in float32 under mixed precision:
-    squared activations of a few hundred already overflow float16."""
-    return _layers.LocalResponseNormalization(**LRN_PARAMS, dtype=_layers.output_dtype(), name=name)(x)
+# Krizhevsky et al. 2012, Sec. 5: SGD momentum 0.9, weight decay 5e-4, lr 0.01 at batch 128;
+# random 224 crops of 256 images, flips and PCA lighting noise (the "alexnet" policy).
+RECIPE = dict(policy="alexnet", optimizer="sgd", lr=0.01, lr_batch_size=128, momentum=0.9, weight_decay=5e-4)
 
 
-def check_dropout(dropout):
-    """Validate a dropout rate in [0, 1)."""
-    if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0 <= dropout < 1:
-        raise ValueError(f"`dropout` must be a number in [0, 1). Received: dropout={dropout!r}")
-
-
-def fc_classifier(x, *, include_top, pooling, classes, classifier_activation, dropout, fc_names, model_name):
-    """Flatten → fully connected 4096 + ReLU + dropout, twice → ``predictions``.
-
-    The head of AlexNet, ZFNet and VGG. Without the top, ``pooling`` applies.
-    The flattened size follows the last feature map, so the top needs a fixed
-    input height and width, and a size other than the paper's changes the
-    first fully connected layer's weight shape (as in keras.applications).
-
-    Args:
-        fc_names: names of the two hidden layers (``("fc6", "fc7")`` in Caffe's
-            AlexNet naming, ``("fc1", "fc2")`` in keras.applications' VGG).
-    """
-    if not include_top:
-        return _layers.headless_pooling(x, pooling)
-    if any(d is None for d in x.shape[1:]):
-        raise ValueError(
-            f"With `include_top=True`, {model_name!r} flattens its last feature map, so the input needs a fixed "
-            f"height and width. Received an input that gives a feature map of shape {tuple(x.shape[1:])}. "
-            "Pass input_shape=(height, width, channels), or use include_top=False."
-        )
-    x = layers.Flatten(name="flatten")(x)
-    for fc in fc_names:
-        x = layers.Dense(4096, activation="relu", name=fc)(x)
-        if dropout:
-            x = layers.Dropout(dropout, name=f"{fc}_dropout")(x)
-    return layers.Dense(classes, activation=classifier_activation, dtype=_layers.output_dtype(), name="predictions")(x)
-
-
-def _with_base_args(fn):
-    fn.__doc__ = fn.__doc__.replace("        {base_args}", _layers.BASE_DOCSTRING.strip("\n"))
-    return fn
-
-
-@register_model(
-    paper="ImageNet Classification with Deep Convolutional Neural Networks",
-    venue="NIPS",
-    year=2012,
-    default_size=_SPECS["2012"]["default_size"],
-    min_size=MIN_SIZE["2012"],
-    preprocessing="torch",
-    params=60_965_224,
-    variants=(
-        Variant("groups=1", {"groups": 1}, 62_378_344, note="one tower, the paper's widths"),
-        Variant(
-            "variant='owt'",
-            {"variant": "owt"},
-            61_100_840,
-            note="One weird trick widths 64-192-384-256-256, torchvision layout, no LRN, 224x224 input",
-        ),
-    ),
-    top1_error=40.7,
-    top5_error=18.2,
-    error_note=(
-        "ILSVRC-2012 validation, one CNN (Table 2), averaged over ten 224x224 patches "
-        "(corners, centre and their reflections); the paper gives no single-crop figure."
-    ),
-    endpoints=_endpoints,
-    imagenet_weights=False,
-)
-@_with_base_args
-def alexnet(
-    *,
-    include_top=True,
-    weights=None,
-    input_tensor=None,
-    input_shape=None,
-    pooling=None,
-    classes=1000,
-    classifier_activation="softmax",
-    name="alexnet",
-    variant="2012",
-    groups=None,
-    lrn=None,
-    dropout=0.5,
-):
-    """AlexNet, the 2012 paper's network by default (60,965,224 parameters).
-
-    Reference: Krizhevsky, Sutskever & Hinton, "ImageNet Classification with
-    Deep Convolutional Neural Networks", NIPS 2012. ``variant="owt"``:
-    Krizhevsky, "One weird trick for parallelizing convolutional neural
-    networks", arXiv:1404.5997, 2014.
-
-    The default input is 227x227, not the 224x224 the paper states: an
-    unpadded 11x11 stride-4 convolution gives the paper's 55x55 map only from
-    227 (224 gives 54x54), which is why the Caffe release uses 227 as well.
-
-    Args:
-        {base_args}
-        variant: ``"2012"`` (the paper) or ``"owt"`` (One weird trick widths
-            64-192-384-256-256 in torchvision's layout: conv1 padded by 2,
-            224x224 input, no LRN, 61,100,840 parameters).
-        groups: towers in conv2, conv4 and conv5: ``2`` (the paper's two GPUs),
-            ``1`` (one tower, 62,378,344 parameters) or ``None`` for the
-            variant's default (2 for "2012", 1 for "owt").
-        lrn: local response normalisation after conv1 and conv2; ``None`` for
-            the variant's default (on for "2012", off for "owt").
-        dropout: dropout rate after fc6 and fc7 (the paper: 0.5).
-
-    Returns:
-        A functional ``keras.Model``.
-
-    Example:
-        >>> model = alexnet()                          # 227x227x3 -> 1000 classes
-        >>> small = alexnet(variant="owt", classes=10, input_shape=(224, 224, 3))
-    """
+def _alexnet(args, *, variant, groups, lrn, dropout):
     spec, groups, lrn = _resolve(variant, groups, lrn)
-    check_dropout(dropout)
-    _layers.check_args(name, include_top=include_top, weights=weights, pooling=pooling, classes=classes)
+    _layers.check_rate("dropout", dropout)
     img_input, inputs = _layers.model_input(
-        name,
-        input_tensor=input_tensor,
-        input_shape=input_shape,
-        include_top=include_top,
+        args,
         # NOTE(deviation): 227, not the paper's 224 (see the docstring); "owt" pads conv1 and uses 224.
         default_size=spec["default_size"],
         min_size=MIN_SIZE[variant],
-        weights=weights,
         fixed_top_size=True,
     )
     w1, w2, w3, w4, w5 = spec["widths"]
@@ -245,11 +126,11 @@ def alexnet(
         x = layers.ZeroPadding2D(spec["conv1_padding"], name="conv1_pad")(x)
     x = conv(x, w1, 11, 4, "valid", name="conv1")  # 55x55
     if lrn:
-        x = local_response_norm(x, "norm1")
+        x = _layers.lrn(x, "norm1", **_layers.ALEXNET_LRN)
     x = layers.MaxPooling2D(3, 2, name="pool1")(x)  # 27x27, overlapping pooling (Section 3.4)
     x = conv(x, w2, 5, name="conv2")  # 27x27
     if lrn:
-        x = local_response_norm(x, "norm2")
+        x = _layers.lrn(x, "norm2", **_layers.ALEXNET_LRN)
     x = layers.MaxPooling2D(3, 2, name="pool2")(x)  # 13x13
     x = conv(x, w3, 3, name="conv3")  # 13x13, sees both towers
     x = conv(x, w4, 3, name="conv4")
@@ -257,14 +138,67 @@ def alexnet(
     x = layers.MaxPooling2D(3, 2, name="pool5")(x)  # 6x6
     # Dropout follows fc6 and fc7, as in the paper and the Caffe release (torchvision's
     # "owt" model drops the fc6 and fc7 inputs instead; the weights are the same).
-    outputs = fc_classifier(
-        x,
-        include_top=include_top,
-        pooling=pooling,
-        classes=classes,
-        classifier_activation=classifier_activation,
-        dropout=dropout,
-        fc_names=("fc6", "fc7"),
-        model_name=name,
-    )
-    return _layers.finish(inputs, outputs, name=name, weights=weights, input_tensor=input_tensor, model_name="alexnet")
+    outputs = _layers.fc_classifier(x, args, dropout=dropout, fc_names=("fc6", "fc7"))
+    return _layers.finish(inputs, outputs, args)
+
+
+_DOC = """AlexNet, the 2012 paper's network by default.
+
+    {counts}
+
+    Reference: Krizhevsky, Sutskever & Hinton, "ImageNet Classification with
+    Deep Convolutional Neural Networks", NIPS 2012. ``variant="owt"``:
+    Krizhevsky, "One weird trick for parallelizing convolutional neural
+    networks", arXiv:1404.5997, 2014.
+
+    The default input is 227x227, not the 224x224 the paper states: an
+    unpadded 11x11 stride-4 convolution gives the paper's 55x55 map only from
+    227 (224 gives 54x54), which is why the Caffe release uses 227 as well.
+
+    Args:
+{base_args}
+        variant: ``"2012"`` (the paper) or ``"owt"`` (One weird trick widths
+            64-192-384-256-256 in torchvision's layout: conv1 padded by 2,
+            224x224 input, no LRN).
+        groups: towers in conv2, conv4 and conv5: ``2`` (the paper's two GPUs),
+            ``1`` (one tower) or ``None`` for the variant's default (2 for
+            "2012", 1 for "owt").
+        lrn: local response normalisation after conv1 and conv2; ``None`` for
+            the variant's default (on for "2012", off for "owt").
+        dropout: dropout rate after fc6 and fc7 (the paper: 0.5).
+
+    Returns:
+        A functional ``keras.Model``.
+
+    Example:
+        >>> model = alexnet()                          # 227x227x3 -> 1000 classes
+        >>> small = alexnet(variant="owt", classes=10, input_shape=(224, 224, 3))
+    """
+
+alexnet = register_model(
+    "alexnet",
+    paper="ImageNet Classification with Deep Convolutional Neural Networks",
+    venue="NIPS",
+    year=2012,
+    default_size=_SPECS["2012"]["default_size"],
+    min_size=MIN_SIZE["2012"],
+    preprocessing="torch",
+    params=60_965_224,
+    variants=(
+        Variant("groups=1", {"groups": 1}, 62_378_344, note="one tower, the paper's widths"),
+        Variant(
+            "variant='owt'",
+            {"variant": "owt"},
+            61_100_840,
+            note="One weird trick widths 64-192-384-256-256, torchvision layout, no LRN, 224x224 input",
+        ),
+    ),
+    top1_error=40.7,
+    top5_error=18.2,
+    error_note=(
+        "ILSVRC-2012 validation, one CNN (Table 2), averaged over ten 224x224 patches "
+        "(corners, centre and their reflections); the paper gives no single-crop figure."
+    ),
+    endpoints=_endpoints,
+    recipe=RECIPE,
+)(_layers.make_builder("alexnet", _alexnet, dict(variant="2012", groups=None, lrn=None, dropout=0.5), _DOC, __name__))

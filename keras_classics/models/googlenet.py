@@ -34,7 +34,7 @@ from keras import layers
 
 from keras_classics.arithmetic import SpatialOp, min_input_size
 from keras_classics.models import _layers
-from keras_classics.models._layers import BASE_DOCSTRING, LocalResponseNormalization, conv_bn_act
+from keras_classics.models._layers import conv_bn_act
 from keras_classics.models._registry import Variant, register_model
 
 __all__ = ["googlenet", "inception_module", "naive_inception_module", "GOOGLENET_SPEC", "VARIANTS"]
@@ -184,18 +184,119 @@ def _aux_head(x, *, name, classes, classifier_activation, dropout, batch_norm, a
     return layers.Dense(classes, activation=classifier_activation, dtype=_layers.output_dtype(), name=name)(x)
 
 
-def _check_rate(arg, value):
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
-        raise ValueError(f"`{arg}` must be a number in [0, 1). Received: {arg}={value!r}")
-
-
 def googlenet_endpoints(variant="paper", **_):
     """Stage outputs (strides 2, 4, 8, 16, 32) of :func:`googlenet`, as layer names."""
     stride4 = "norm2" if variant == "paper" else "conv2_3x3_relu"
     return ["conv1_7x7_s2_relu", stride4, "inception_3b_output", "inception_4e_output", "inception_5b_output"]
 
 
-@register_model(
+# Szegedy et al. 2015, Sec. 6: SGD momentum 0.9; lr 0.01 at batch 32 and weight decay 2e-4 from
+# the BVLC release; each auxiliary loss weighted 0.3; Inception crops (the "inception" policy).
+RECIPE = dict(policy="inception", optimizer="sgd", lr=0.01, lr_batch_size=32, momentum=0.9, weight_decay=2e-4,
+              aux_loss_weights={"aux_1": 0.3, "aux_2": 0.3})
+
+
+def _googlenet(args, *, aux_logits, variant, dropout, aux_dropout):
+    _layers.check_choice("variant", variant, VARIANTS)
+    _layers.check_bool("aux_logits", aux_logits)
+    _layers.check_rate("dropout", dropout)
+    _layers.check_rate("aux_dropout", aux_dropout)
+    batch_norm = variant != "paper"
+    adaptive_aux = variant == "torchvision"
+    fixed_aux = aux_logits and not adaptive_aux
+    img_input, inputs = _layers.model_input(args, default_size=224, min_size=MIN_SIZE_AUX if fixed_aux else MIN_SIZE)
+    if fixed_aux and None in tuple(img_input.shape[1:3]):
+        raise ValueError(
+            f"`aux_logits=True` with variant={variant!r} needs a fixed input size: the auxiliary heads "
+            "flatten their pooled map into a fully connected layer. Received: input shape "
+            f"{tuple(img_input.shape[1:])}. Give input_shape=(224, 224, 3), or use variant='torchvision' "
+            "(adaptive pooling, any size)."
+        )
+
+    # Stem. 224 -> 112 -> 56 -> 28.
+    x = _conv(img_input, 64, 7, 2, 3, name="conv1_7x7_s2", batch_norm=batch_norm)  # 112x112x64
+    x = layers.MaxPooling2D(3, strides=2, padding="same", name="pool1")(x)  # 56x56x64
+    if variant == "paper":
+        x = _layers.lrn(x, "norm1", **_LRN)
+    x = _conv(x, 64, 1, name="conv2_3x3_reduce", batch_norm=batch_norm)  # 56x56x64
+    x = _conv(x, 192, 3, name="conv2_3x3", batch_norm=batch_norm)  # 56x56x192
+    if variant == "paper":
+        x = _layers.lrn(x, "norm2", **_LRN)
+    x = layers.MaxPooling2D(3, strides=2, padding="same", name="pool2")(x)  # 28x28x192
+
+    # Inception stages 3, 4, 5 (Table 1 order); shapes in GOOGLENET_SPEC.
+    aux_inputs = {}
+    for block, filters in GOOGLENET_SPEC:
+        if filters is None:
+            if block == "pool4" and variant == "torchvision":
+                # NOTE(deviation): torchvision's maxpool4 is 2x2/2 (Table 1: 3x3/2); same 7x7 output.
+                x = layers.MaxPooling2D(2, strides=2, padding="same", name=block)(x)
+            else:
+                x = layers.MaxPooling2D(3, strides=2, padding="same", name=block)(x)
+            continue
+        x = inception_module(
+            x, filters, name=block, batch_norm=batch_norm, kernel_5x5=3 if variant == "torchvision" else 5
+        )
+        for head, source in AUX_HEADS.items():
+            if aux_logits and block == source:
+                aux_inputs[head] = x
+
+    # The paper's 7x7/1 average pool over the 7x7x1024 map of 5b is a global
+    # average pool at 224; GlobalAveragePooling2D keeps the model valid at any size.
+    x = _layers.classifier(x, args, dropout=dropout)
+    outputs = x
+    if aux_logits:
+        outputs = {"predictions": x}
+        for head, source_output in aux_inputs.items():
+            outputs[head] = _aux_head(
+                source_output,
+                name=head,
+                classes=args.classes,
+                classifier_activation=args.classifier_activation,
+                dropout=aux_dropout,
+                batch_norm=batch_norm,
+                adaptive=adaptive_aux,
+            )
+    return _layers.finish(inputs, outputs, args)
+
+
+_DOC = """GoogLeNet (Inception v1), Table 1 of the paper.
+
+    {counts}
+
+    Reference:
+        Szegedy et al., "Going Deeper with Convolutions", CVPR 2015 (arXiv:1409.4842).
+
+    Args:
+{base_args}
+        aux_logits: add the two auxiliary classifiers (on the outputs of 4a and
+            4d). The model then returns a dict ``{"predictions", "aux_1",
+            "aux_2"}``; the paper weights each auxiliary loss by 0.3 during
+            training (set in the recipe, not here) and discards them at
+            inference (:func:`keras_classics.strip_aux`). Needs
+            ``include_top=True``. With the paper's 5x5/3 pooling (variants
+            ``"paper"`` and ``"bn"``) the input must have a fixed size of at
+            least 65x65; the auxiliary fc has the paper's ``4*4*128`` inputs
+            for sizes 209–256 (224 in the paper) and another width elsewhere.
+        variant: ``"paper"`` (conv bias, LRN, no BN), ``"bn"`` (BN after every
+            conv, no conv bias, no LRN) or ``"torchvision"`` (``"bn"`` with a 3x3
+            kernel in the "5x5" branch, a 2x2 pool4 and adaptive 4x4 pooling in
+            the auxiliary heads, as in torchvision's port).
+        dropout: dropout rate before the classifier (paper: 0.4; torchvision
+            trains with 0.2).
+        aux_dropout: dropout rate in the auxiliary heads (paper: 0.7).
+
+    Returns:
+        A ``keras.Model``: one output, or a dict of three with ``aux_logits=True``.
+
+    Example:
+        >>> model = googlenet(classes=10, input_shape=(224, 224, 3))
+        >>> net = googlenet(aux_logits=True)
+        >>> sorted(net.output)
+        ['aux_1', 'aux_2', 'predictions']
+    """
+
+googlenet = register_model(
     "googlenet",
     paper="Going Deeper with Convolutions",
     venue="CVPR",
@@ -229,142 +330,8 @@ def googlenet_endpoints(variant="paper", **_):
         "6.67% top-5 (test set)."
     ),
     endpoints=googlenet_endpoints,
-    imagenet_weights=False,
+    recipe=RECIPE,
+)(
+    _layers.make_builder("googlenet", _googlenet, dict(aux_logits=False, variant="paper", dropout=0.4, aux_dropout=0.7),
+                         _DOC, __name__)
 )
-def googlenet(
-    *,
-    include_top=True,
-    weights=None,
-    input_tensor=None,
-    input_shape=None,
-    pooling=None,
-    classes=1000,
-    classifier_activation="softmax",
-    name="googlenet",
-    aux_logits=False,
-    variant="paper",
-    dropout=0.4,
-    aux_dropout=0.7,
-):
-    """GoogLeNet (Inception v1), Table 1 of the paper.
-
-    Trainable parameters at 1000 classes: 6,998,552 (``variant="paper"``),
-    7,005,832 (``"bn"``), 6,624,904 (``"torchvision"``); with ``aux_logits=True``
-    13,378,280, 13,385,816 and 13,004,888.
-
-    Reference:
-        Szegedy et al., "Going Deeper with Convolutions", CVPR 2015 (arXiv:1409.4842).
-
-    Args:{base}
-        aux_logits: add the two auxiliary classifiers (on the outputs of 4a and
-            4d). The model then returns a dict ``{{"predictions", "aux_1",
-            "aux_2"}}``; the paper weights each auxiliary loss by 0.3 during
-            training (set in the recipe, not here) and discards them at
-            inference (:func:`keras_classics.strip_aux`). Needs
-            ``include_top=True``. With the paper's 5x5/3 pooling (variants
-            ``"paper"`` and ``"bn"``) the input must have a fixed size of at
-            least 65x65; the auxiliary fc has the paper's ``4*4*128`` inputs
-            for sizes 209–256 (224 in the paper) and another width elsewhere.
-        variant: ``"paper"`` (conv bias, LRN, no BN), ``"bn"`` (BN after every
-            conv, no conv bias, no LRN) or ``"torchvision"`` (``"bn"`` with a 3x3
-            kernel in the "5x5" branch, a 2x2 pool4 and adaptive 4x4 pooling in
-            the auxiliary heads, as in torchvision's port).
-        dropout: dropout rate before the classifier (paper: 0.4; torchvision
-            trains with 0.2).
-        aux_dropout: dropout rate in the auxiliary heads (paper: 0.7).
-
-    Returns:
-        A ``keras.Model``: one output, or a dict of three with ``aux_logits=True``.
-
-    Example:
-        >>> model = googlenet(classes=10, input_shape=(224, 224, 3))
-        >>> net = googlenet(aux_logits=True)
-        >>> sorted(net.output)
-        ['aux_1', 'aux_2', 'predictions']
-    """
-    if variant not in VARIANTS:
-        raise ValueError(f"`variant` must be one of {', '.join(map(repr, VARIANTS))}. Received: variant={variant!r}")
-    if not isinstance(aux_logits, bool):
-        raise ValueError(f"`aux_logits` must be True or False. Received: aux_logits={aux_logits!r}")
-    _check_rate("dropout", dropout)
-    _check_rate("aux_dropout", aux_dropout)
-    _layers.check_args(
-        "googlenet", include_top=include_top, weights=weights, pooling=pooling, classes=classes, aux_logits=aux_logits
-    )
-    batch_norm = variant != "paper"
-    adaptive_aux = variant == "torchvision"
-    fixed_aux = aux_logits and not adaptive_aux
-    img_input, inputs = _layers.model_input(
-        "googlenet",
-        input_tensor=input_tensor,
-        input_shape=input_shape,
-        include_top=include_top,
-        default_size=224,
-        min_size=MIN_SIZE_AUX if fixed_aux else MIN_SIZE,
-        weights=weights,
-    )
-    if fixed_aux and None in tuple(img_input.shape[1:3]):
-        raise ValueError(
-            f"`aux_logits=True` with variant={variant!r} needs a fixed input size: the auxiliary heads "
-            "flatten their pooled map into a fully connected layer. Received: input shape "
-            f"{tuple(img_input.shape[1:])}. Give input_shape=(224, 224, 3), or use variant='torchvision' "
-            "(adaptive pooling, any size)."
-        )
-
-    # Stem. 224 -> 112 -> 56 -> 28.
-    x = _conv(img_input, 64, 7, 2, 3, name="conv1_7x7_s2", batch_norm=batch_norm)  # 112x112x64
-    x = layers.MaxPooling2D(3, strides=2, padding="same", name="pool1")(x)  # 56x56x64
-    if variant == "paper":
-        x = LocalResponseNormalization(**_LRN, name="norm1")(x)
-    x = _conv(x, 64, 1, name="conv2_3x3_reduce", batch_norm=batch_norm)  # 56x56x64
-    x = _conv(x, 192, 3, name="conv2_3x3", batch_norm=batch_norm)  # 56x56x192
-    if variant == "paper":
-        x = LocalResponseNormalization(**_LRN, name="norm2")(x)
-    x = layers.MaxPooling2D(3, strides=2, padding="same", name="pool2")(x)  # 28x28x192
-
-    # Inception stages 3, 4, 5 (Table 1 order); shapes in GOOGLENET_SPEC.
-    aux_inputs = {}
-    for block, filters in GOOGLENET_SPEC:
-        if filters is None:
-            if block == "pool4" and variant == "torchvision":
-                # NOTE(deviation): torchvision's maxpool4 is 2x2/2 (Table 1: 3x3/2); same 7x7 output.
-                x = layers.MaxPooling2D(2, strides=2, padding="same", name=block)(x)
-            else:
-                x = layers.MaxPooling2D(3, strides=2, padding="same", name=block)(x)
-            continue
-        x = inception_module(
-            x, filters, name=block, batch_norm=batch_norm, kernel_5x5=3 if variant == "torchvision" else 5
-        )
-        for head, source in AUX_HEADS.items():
-            if aux_logits and block == source:
-                aux_inputs[head] = x
-
-    # The paper's 7x7/1 average pool over the 7x7x1024 map of 5b is a global
-    # average pool at 224; GlobalAveragePooling2D keeps the model valid at any size.
-    x = _layers.classifier(
-        x,
-        include_top=include_top,
-        pooling=pooling,
-        classes=classes,
-        classifier_activation=classifier_activation,
-        dropout=dropout,
-    )
-    outputs = x
-    if aux_logits:
-        outputs = {"predictions": x}
-        for head, source_output in aux_inputs.items():
-            outputs[head] = _aux_head(
-                source_output,
-                name=head,
-                classes=classes,
-                classifier_activation=classifier_activation,
-                dropout=aux_dropout,
-                batch_norm=batch_norm,
-                adaptive=adaptive_aux,
-            )
-    return _layers.finish(
-        inputs, outputs, name=name, weights=weights, input_tensor=input_tensor, model_name="googlenet"
-    )
-
-
-googlenet.__doc__ = googlenet.__doc__.format(base=BASE_DOCSTRING)

@@ -42,7 +42,7 @@ from keras import layers
 
 from keras_classics.arithmetic import SpatialOp, min_input_size
 from keras_classics.models import _layers
-from keras_classics.models._layers import BASE_DOCSTRING, conv_bn_act
+from keras_classics.models._layers import conv_bn_act
 from keras_classics.models._registry import Variant, register_model
 
 __all__ = ["inception_v2", "bn_inception_module", "INCEPTION_V2_SPEC", "VARIANTS"]
@@ -143,7 +143,66 @@ def inception_v2_endpoints(**_):
     return ["conv1_7x7_s2_relu", "conv2_3x3_relu", "inception_3b_output", "inception_4d_output", "inception_5b_output"]
 
 
-@register_model(
+# Ioffe & Szegedy 2015, Sec. 4.2: Inception's SGD with the rate raised x5 (0.0075 at batch 32) and
+# the L2 weight lowered x5 (4e-5 from Inception's 2e-4); Inception crops.
+RECIPE = dict(policy="inception", optimizer="sgd", lr=0.0075, lr_batch_size=32, momentum=0.9, weight_decay=4e-5)
+
+
+def _inception_v2(args, *, variant, dropout):
+    _layers.check_choice("variant", variant, VARIANTS)
+    _layers.check_rate("dropout", dropout)
+    img_input, inputs = _layers.model_input(args, default_size=224, min_size=MIN_SIZE)
+    caffe = variant == "caffe"
+    conv_kwargs = dict(use_bias=caffe, bn_epsilon=1e-5 if caffe else 1e-3)
+
+    # Stem: 224 -> 112 -> 56 -> 28.
+    x = conv_bn_act(img_input, 64, 7, 2, 3, name="conv1_7x7_s2", **conv_kwargs)  # 112x112x64
+    x = layers.MaxPooling2D(3, strides=2, padding="same", name="pool1")(x)  # 56x56x64
+    x = conv_bn_act(x, 64, 1, name="conv2_3x3_reduce", **conv_kwargs)  # 56x56x64
+    x = conv_bn_act(x, 192, 3, name="conv2_3x3", **conv_kwargs)  # 56x56x192
+    x = layers.MaxPooling2D(3, strides=2, padding="same", name="pool2")(x)  # 28x28x192
+
+    # Modules 3a–5b (Figure 5 order; shapes in INCEPTION_V2_SPEC for the paper variant).
+    for block, filters in INCEPTION_V2_SPEC:
+        if caffe and block in _CAFFE_POOL_PROJ:
+            # NOTE(deviation): the released Caffe model projects to 128, not 96 (608 channels out).
+            filters = filters[:6] + (_CAFFE_POOL_PROJ[block],) + filters[7:]
+        x = bn_inception_module(x, filters, name=block, **conv_kwargs)
+
+    # Figure 5's 7x7 average pool over the 7x7x1024 map of 5b is a global average
+    # pool at 224; GlobalAveragePooling2D keeps the model valid at any size.
+    x = _layers.classifier(x, args, dropout=dropout)
+    return _layers.finish(inputs, x, args)
+
+
+_DOC = """BN-Inception (Inception v2), Figure 5 of the batch-normalization paper.
+
+    {counts} The ``"caffe"`` count is the one osmr's imgclsmob reports; the
+    module docstring itemizes the difference.
+
+    Reference:
+        Ioffe & Szegedy, "Batch Normalization: Accelerating Deep Network Training
+        by Reducing Internal Covariate Shift", ICML 2015 (arXiv:1502.03167).
+
+    Args:
+{base_args}
+        variant: ``"paper"`` (Figure 5, no conv bias, BN epsilon 1e-3) or
+            ``"caffe"`` (the released Caffe model: conv bias before each BN,
+            128-filter pool projections in 4c and 4d, BN epsilon 1e-5).
+        dropout: dropout rate before the classifier. 0 by default: the paper
+            removes dropout from the batch-normalized network (§4.2.1);
+            tf-slim's ``inception_v2`` uses 0.2.
+
+    Returns:
+        A ``keras.Model``.
+
+    Example:
+        >>> model = inception_v2(classes=10, input_shape=(224, 224, 3))
+        >>> model.output.shape
+        (None, 10)
+    """
+
+inception_v2 = register_model(
     "inception_v2",
     paper="Batch Normalization: Accelerating Deep Network Training by Reducing Internal Covariate Shift",
     venue="ICML",
@@ -168,89 +227,7 @@ def inception_v2_endpoints(**_):
         "144 crops: 21.99% / 5.82%; the 6-model ensemble: 20.1% / 4.9% (4.8% on the test set)."
     ),
     endpoints=inception_v2_endpoints,
-    imagenet_weights=False,
+    recipe=RECIPE,
+)(
+    _layers.make_builder("inception_v2", _inception_v2, dict(variant="paper", dropout=0.0), _DOC, __name__)
 )
-def inception_v2(
-    *,
-    include_top=True,
-    weights=None,
-    input_tensor=None,
-    input_shape=None,
-    pooling=None,
-    classes=1000,
-    classifier_activation="softmax",
-    name="inception_v2",
-    variant="paper",
-    dropout=0.0,
-):
-    """BN-Inception (Inception v2), Figure 5 of the batch-normalization paper.
-
-    Trainable parameters at 1000 classes: 11,194,984 (``variant="paper"``) and
-    11,295,240 (``variant="caffe"``, the count osmr's imgclsmob reports; the
-    module docstring itemizes the 100,256 difference).
-
-    Reference:
-        Ioffe & Szegedy, "Batch Normalization: Accelerating Deep Network Training
-        by Reducing Internal Covariate Shift", ICML 2015 (arXiv:1502.03167).
-
-    Args:{base}
-        variant: ``"paper"`` (Figure 5, no conv bias, BN epsilon 1e-3) or
-            ``"caffe"`` (the released Caffe model: conv bias before each BN,
-            128-filter pool projections in 4c and 4d, BN epsilon 1e-5).
-        dropout: dropout rate before the classifier. 0 by default: the paper
-            removes dropout from the batch-normalized network (§4.2.1);
-            tf-slim's ``inception_v2`` uses 0.2.
-
-    Returns:
-        A ``keras.Model``.
-
-    Example:
-        >>> model = inception_v2(classes=10, input_shape=(224, 224, 3))
-        >>> model.output.shape
-        (None, 10)
-    """
-    if variant not in VARIANTS:
-        raise ValueError(f"`variant` must be one of {', '.join(map(repr, VARIANTS))}. Received: variant={variant!r}")
-    if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0 <= dropout < 1:
-        raise ValueError(f"`dropout` must be a number in [0, 1). Received: dropout={dropout!r}")
-    _layers.check_args("inception_v2", include_top=include_top, weights=weights, pooling=pooling, classes=classes)
-    img_input, inputs = _layers.model_input(
-        "inception_v2",
-        input_tensor=input_tensor,
-        input_shape=input_shape,
-        include_top=include_top,
-        default_size=224,
-        min_size=MIN_SIZE,
-        weights=weights,
-    )
-    caffe = variant == "caffe"
-    conv_kwargs = dict(use_bias=caffe, bn_epsilon=1e-5 if caffe else 1e-3)
-
-    # Stem: 224 -> 112 -> 56 -> 28.
-    x = conv_bn_act(img_input, 64, 7, 2, 3, name="conv1_7x7_s2", **conv_kwargs)  # 112x112x64
-    x = layers.MaxPooling2D(3, strides=2, padding="same", name="pool1")(x)  # 56x56x64
-    x = conv_bn_act(x, 64, 1, name="conv2_3x3_reduce", **conv_kwargs)  # 56x56x64
-    x = conv_bn_act(x, 192, 3, name="conv2_3x3", **conv_kwargs)  # 56x56x192
-    x = layers.MaxPooling2D(3, strides=2, padding="same", name="pool2")(x)  # 28x28x192
-
-    # Modules 3a–5b (Figure 5 order; shapes in INCEPTION_V2_SPEC for the paper variant).
-    for block, filters in INCEPTION_V2_SPEC:
-        if caffe and block in _CAFFE_POOL_PROJ:
-            # NOTE(deviation): the released Caffe model projects to 128, not 96 (608 channels out).
-            filters = filters[:6] + (_CAFFE_POOL_PROJ[block],) + filters[7:]
-        x = bn_inception_module(x, filters, name=block, **conv_kwargs)
-
-    # Figure 5's 7x7 average pool over the 7x7x1024 map of 5b is a global average
-    # pool at 224; GlobalAveragePooling2D keeps the model valid at any size.
-    x = _layers.classifier(
-        x,
-        include_top=include_top,
-        pooling=pooling,
-        classes=classes,
-        classifier_activation=classifier_activation,
-        dropout=dropout,
-    )
-    return _layers.finish(inputs, x, name=name, weights=weights, input_tensor=input_tensor, model_name="inception_v2")
-
-
-inception_v2.__doc__ = inception_v2.__doc__.format(base=BASE_DOCSTRING)

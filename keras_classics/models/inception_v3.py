@@ -36,8 +36,7 @@ from keras import layers
 
 from keras_classics.arithmetic import SpatialOp
 from keras_classics.models import _layers
-from keras_classics.models._layers import BASE_DOCSTRING
-from keras_classics.models._registry import register_model
+from keras_classics.models._registry import EvalTransform, WeightsSet, register_model
 
 __all__ = ["inception_v3", "MIN_SIZE", "MIN_SIZE_AUX"]
 
@@ -160,39 +159,21 @@ def _aux_head(x, classes, classifier_activation):
 # -------------------------------------------------------------------- model
 
 
-@register_model(
-    paper=PAPER,
-    venue="CVPR",
-    year=2016,
-    default_size=DEFAULT_SIZE,
-    min_size=MIN_SIZE,
-    preprocessing="tf",
-    params=23_834_568,
-    aux_params=27_161_264,
-    top1_error=21.2,
-    top5_error=5.6,
-    error_note="single crop (299x299), ImageNet validation; paper Table 3, last row (Inception-v3)",
-    endpoints=lambda **kwargs: list(ENDPOINTS),
-    imagenet_weights=True,
-)
-def inception_v3(*, include_top=True, weights=None, input_tensor=None, input_shape=None, pooling=None,
-                 classes=1000, classifier_activation="softmax", name="inception_v3", aux_logits=False,
-                 dropout=DROPOUT):
-    model_name = "inception_v3"
-    _layers.check_args(model_name, include_top=include_top, weights=weights, pooling=pooling, classes=classes,
-                       imagenet=True, aux_logits=aux_logits)
-    if not isinstance(aux_logits, bool):
-        raise ValueError(f"`aux_logits` must be True or False. Received: aux_logits={aux_logits!r}")
-    if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0 <= dropout < 1:
-        raise ValueError(f"`dropout` must be a rate in [0, 1). Received: dropout={dropout!r}")
+# keras.applications' ImageNet weights: 342 -> 299 centre crop (0.875), inputs scaled to [-1, 1].
+IMAGENET = WeightsSet("imagenet", "keras.applications", "InceptionV3", "inception_v3",
+                      EvalTransform(DEFAULT_SIZE, 0.875, "tf"))
+
+# Szegedy et al. 2016, Sec. 8: RMSProp decay 0.9, epsilon 1.0, lr 0.045 at batch 32, gradient
+# clipping 2.0, label smoothing 0.1; the auxiliary loss weighted 0.4 (torchvision's recipe).
+RECIPE = dict(policy="inception", optimizer="rmsprop", lr=0.045, lr_batch_size=32, rho=0.9, momentum=0.9,
+              epsilon=1.0, clipnorm=2.0, label_smoothing=0.1, weight_decay=4e-5, aux_loss_weights={"aux": 0.4})
+
+
+def _inception_v3(args, *, aux_logits, dropout):
+    _layers.check_bool("aux_logits", aux_logits)
+    _layers.check_rate("dropout", dropout)
     img_input, inputs = _layers.model_input(
-        model_name,
-        input_tensor=input_tensor,
-        input_shape=input_shape,
-        include_top=include_top,
-        default_size=DEFAULT_SIZE,
-        min_size=MIN_SIZE_AUX if aux_logits else MIN_SIZE,
-        weights=weights,
+        args, default_size=DEFAULT_SIZE, min_size=MIN_SIZE_AUX if aux_logits else MIN_SIZE
     )
 
     # Stem: 299 → 149 → 147 → 147 → 73 → 73 → 71 → 35.
@@ -212,35 +193,27 @@ def inception_v3(*, include_top=True, weights=None, input_tensor=None, input_sha
     x = _reduction_6a(x)
     for c7, module in zip((128, 160, 160, 192), ("mixed_6b", "mixed_6c", "mixed_6d", "mixed_6e")):
         x = _module_17(x, c7, module)
-    aux = _aux_head(x, classes, classifier_activation) if aux_logits else None
+    aux = _aux_head(x, args.classes, args.classifier_activation) if aux_logits else None
     # 8x8: 1280, 2048, 2048 channels.
     x = _reduction_7a(x)
     x = _module_8(x, "mixed_7b")
     x = _module_8(x, "mixed_7c")
 
-    outputs = _layers.classifier(
-        x,
-        include_top=include_top,
-        pooling=pooling,
-        classes=classes,
-        classifier_activation=classifier_activation,
-        dropout=dropout,
-    )
+    outputs = _layers.classifier(x, args, dropout=dropout)
     if aux is not None:
         outputs = {"predictions": outputs, "aux": aux}
-    return _layers.finish(inputs, outputs, name=name, weights=weights, input_tensor=input_tensor,
-                          model_name=model_name)
+    return _layers.finish(inputs, outputs, args)
 
 
-inception_v3.__doc__ = f"""Instantiate Inception v3 as released (tf-slim / keras.applications layout).
+_DOC = f"""Instantiate Inception v3 as released (tf-slim / keras.applications layout).
 
 Reference: Christian Szegedy et al., "Rethinking the Inception Architecture for
-Computer Vision", CVPR 2016. 23,834,568 trainable parameters at 1000 classes
-(27,161,264 with the auxiliary head); ImageNet weights (``weights="imagenet"``)
+Computer Vision", CVPR 2016. {{counts}} ImageNet weights (``weights="imagenet"``)
 are ported from keras.applications (the auxiliary head, which keras.applications
 does not have, then keeps its initial weights).
 
-Args:{BASE_DOCSTRING}
+Args:
+{{base_args}}
         aux_logits: add the auxiliary classifier on ``mixed_6e`` (needs the top
             and an input of at least {MIN_SIZE_AUX}x{MIN_SIZE_AUX}: its 5x5/3 pooling
             and 5x5 convolution must fit the 17x17 map). The model then returns a
@@ -258,3 +231,22 @@ Example:
     >>> model = inception_v3(classes=10, input_shape=({MIN_SIZE}, {MIN_SIZE}, 3))
     >>> train_net = inception_v3(aux_logits=True)       # outputs {{"predictions", "aux"}}
 """
+
+inception_v3 = register_model(
+    paper=PAPER,
+    venue="CVPR",
+    year=2016,
+    default_size=DEFAULT_SIZE,
+    min_size=MIN_SIZE,
+    preprocessing="tf",
+    params=23_834_568,
+    aux_params=27_161_264,
+    top1_error=21.2,
+    top5_error=5.6,
+    error_note="single crop (299x299), ImageNet validation; paper Table 3, last row (Inception-v3)",
+    endpoints=lambda **kwargs: list(ENDPOINTS),
+    weights=[IMAGENET],
+    recipe=RECIPE,
+)(
+    _layers.make_builder("inception_v3", _inception_v3, dict(aux_logits=False, dropout=DROPOUT), _DOC, __name__)
+)

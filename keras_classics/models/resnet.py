@@ -38,8 +38,7 @@ from keras import layers
 
 from keras_classics.arithmetic import SpatialOp
 from keras_classics.models import _layers
-from keras_classics.models._layers import BASE_DOCSTRING
-from keras_classics.models._registry import Variant, register_model
+from keras_classics.models._registry import EvalTransform, Variant, WeightsSet, register_model
 
 __all__ = [
     "RESNET_SPECS",
@@ -94,36 +93,12 @@ MIN_SIZE = _layers.min_size(SPATIAL_PATH)
 
 def _conv_bn(x, filters, kernel_size, stride, *, name, activation=True, zero_gamma=False,
              bn_epsilon=BN_EPSILON, bn_momentum=BN_MOMENTUM):
-    """Conv (no bias) → BN → (ReLU), named ``{name}_conv/_bn/_relu``.
-
-    A 3x3 convolution with stride 2 gets an explicit 1-pixel ``{name}_pad``
-    (symmetric, as Caffe and PyTorch) instead of Keras' asymmetric ``'same'``.
-    """
-    if kernel_size == 1:
-        padding = "valid"
-    elif stride == 1:
-        padding = "same"
-    else:
-        x = layers.ZeroPadding2D(kernel_size // 2, name=f"{name}_pad")(x)
-        padding = "valid"
-    x = layers.Conv2D(
-        filters,
-        kernel_size,
-        strides=stride,
-        padding=padding,
-        use_bias=False,
-        kernel_initializer="he_normal",
-        name=f"{name}_conv",
-    )(x)
-    x = layers.BatchNormalization(
-        epsilon=bn_epsilon,
-        momentum=bn_momentum,
-        gamma_initializer="zeros" if zero_gamma else "ones",
-        name=f"{name}_bn",
-    )(x)
-    if activation:
-        x = layers.Activation("relu", name=f"{name}_relu")(x)
-    return x
+    """:func:`conv_bn_act` without conv bias; a strided 3x3 (or 7x7) gets an explicit symmetric
+    ``{name}_pad`` (as Caffe and PyTorch) instead of Keras' asymmetric ``'same'``."""
+    padding = "valid" if kernel_size == 1 else "same" if stride == 1 else kernel_size // 2
+    return _layers.conv_bn_act(x, filters, kernel_size, stride, padding, name=name,
+                               activation="relu" if activation else None, bn_epsilon=bn_epsilon,
+                               bn_momentum=bn_momentum, zero_gamma=zero_gamma)
 
 
 def _shortcut(x, filters, stride, conv_shortcut, name, bn_epsilon, bn_momentum):
@@ -220,38 +195,11 @@ def bottleneck_block(x, filters, *, stride=1, name, stride_in="1x1", conv_shortc
 # ------------------------------------------------------------------------ model
 
 
-def _resnet(depth, *, include_top, weights, input_tensor, input_shape, pooling, classes,
-            classifier_activation, name, stride_in="1x1", zero_init_residual=False):
+def _resnet(args, depth, *, stride_in="1x1", zero_init_residual=False):
     spec = RESNET_SPECS[depth]
-    model_name = f"resnet{depth}"
-    _layers.check_args(
-        model_name,
-        include_top=include_top,
-        weights=weights,
-        pooling=pooling,
-        classes=classes,
-        imagenet=model_name in _IMAGENET,
-    )
-    if stride_in not in STRIDE_IN_CHOICES:
-        raise ValueError(f"`stride_in` must be one of {STRIDE_IN_CHOICES}. Received: stride_in={stride_in!r}")
-    if not isinstance(zero_init_residual, bool):
-        raise ValueError(
-            f"`zero_init_residual` must be True or False. Received: zero_init_residual={zero_init_residual!r}"
-        )
-    if weights == "imagenet" and stride_in != "1x1":
-        raise ValueError(
-            f"`weights='imagenet'` holds ResNet v1 weights (stride on the first 1x1 convolution); they do "
-            f"not fit stride_in={stride_in!r} (v1.5). Use stride_in='1x1' or weights=None."
-        )
-    img_input, inputs = _layers.model_input(
-        model_name,
-        input_tensor=input_tensor,
-        input_shape=input_shape,
-        include_top=include_top,
-        default_size=DEFAULT_SIZE,
-        min_size=MIN_SIZE,
-        weights=weights,
-    )
+    _layers.check_choice("stride_in", stride_in, STRIDE_IN_CHOICES)
+    _layers.check_bool("zero_init_residual", zero_init_residual)
+    img_input, inputs = _layers.model_input(args, default_size=DEFAULT_SIZE, min_size=MIN_SIZE)
 
     # Stem: 224 → 112 (conv1) → 56 (pool1).
     x = _conv_bn(img_input, 64, 7, 2, name="conv1")
@@ -270,22 +218,8 @@ def _resnet(depth, *, include_top, weights, input_tensor, input_shape, pooling, 
                 x = bottleneck_block(x, filters, stride=stride, name=block_name, stride_in=stride_in,
                                      zero_init_residual=zero_init_residual)
 
-    outputs = _layers.classifier(
-        x,
-        include_top=include_top,
-        pooling=pooling,
-        classes=classes,
-        classifier_activation=classifier_activation,
-    )
-    return _layers.finish(
-        inputs,
-        outputs,
-        name=name,
-        weights=weights,
-        input_tensor=input_tensor,
-        model_name=model_name,
-        stride_in=stride_in,
-    )
+    outputs = _layers.classifier(x, args)
+    return _layers.finish(inputs, outputs, args, stride_in=stride_in)
 
 
 def stage_endpoints(depth):
@@ -296,7 +230,17 @@ def stage_endpoints(depth):
 
 # ------------------------------------------------------------ registered models
 
-_IMAGENET = ("resnet50", "resnet101", "resnet152")
+# keras.applications publishes ImageNet weights for the v1 bottleneck networks.
+_IMAGENET = {
+    depth: WeightsSet("imagenet", "keras.applications", f"ResNet{depth}", f"resnet{depth}",
+                      EvalTransform(DEFAULT_SIZE, 0.875, "caffe"), requires={"stride_in": "1x1"},
+                      why="they are ResNet v1 weights, with the stride on the first 1x1 convolution, not v1.5")
+    for depth in (50, 101, 152)
+}
+
+# He et al. 2016, Sec. 3.4: SGD momentum 0.9, weight decay 1e-4, lr 0.1 at batch 256; scale
+# augmentation (shorter side in [256, 480]), 224 crops and flips (the "resnet" policy).
+RECIPE = dict(policy="resnet", optimizer="sgd", lr=0.1, lr_batch_size=256, momentum=0.9, weight_decay=1e-4)
 
 # Trainable parameters at 1000 classes (torchvision, keras-hub; v1.5 has the same).
 _PARAMS = {18: 11_689_512, 34: 21_797_672, 50: 25_557_032, 101: 44_549_160, 152: 60_192_808}
@@ -305,90 +249,6 @@ _PARAMS = {18: 11_689_512, 34: 21_797_672, 50: 25_557_032, 101: 44_549_160, 152:
 # shortcuts) for 34/50/101/152; ResNet-18 appears only in Table 2 (10-crop,
 # top-1 only, option A zero-padding shortcuts).
 _ERRORS = {18: (27.88, None), 34: (24.52, 7.46), 50: (22.85, 6.71), 101: (21.75, 6.05), 152: (21.43, 5.71)}
-
-
-def _info(depth):
-    top1, top5 = _ERRORS[depth]
-    if depth == 18:
-        note = "10-crop testing, ImageNet validation; paper Table 2 (option A shortcuts), top-1 only"
-    else:
-        note = "10-crop testing, ImageNet validation; paper Table 3 (option B shortcuts)"
-    variants = ()
-    if RESNET_SPECS[depth].block == "bottleneck":
-        variants = (
-            Variant(
-                "stride_in=3x3 (v1.5)",
-                {"stride_in": "3x3"},
-                _PARAMS[depth],
-                note="stride 2 on the 3x3 convolution (torchvision, NVIDIA); no ImageNet weights",
-            ),
-        )
-    return dict(
-        paper=PAPER,
-        venue="CVPR",
-        year=2016,
-        default_size=DEFAULT_SIZE,
-        min_size=MIN_SIZE,
-        preprocessing="caffe",
-        params=_PARAMS[depth],
-        variants=variants,
-        top1_error=top1,
-        top5_error=top5,
-        error_note=note,
-        endpoints=lambda **kwargs: stage_endpoints(depth),
-        imagenet_weights=f"resnet{depth}" in _IMAGENET,
-    )
-
-
-@register_model(**_info(18))
-def resnet18(*, include_top=True, weights=None, input_tensor=None, input_shape=None, pooling=None,
-             classes=1000, classifier_activation="softmax", name="resnet18", zero_init_residual=False):
-    return _resnet(18, include_top=include_top, weights=weights, input_tensor=input_tensor,
-                   input_shape=input_shape, pooling=pooling, classes=classes,
-                   classifier_activation=classifier_activation, name=name,
-                   zero_init_residual=zero_init_residual)
-
-
-@register_model(**_info(34))
-def resnet34(*, include_top=True, weights=None, input_tensor=None, input_shape=None, pooling=None,
-             classes=1000, classifier_activation="softmax", name="resnet34", zero_init_residual=False):
-    return _resnet(34, include_top=include_top, weights=weights, input_tensor=input_tensor,
-                   input_shape=input_shape, pooling=pooling, classes=classes,
-                   classifier_activation=classifier_activation, name=name,
-                   zero_init_residual=zero_init_residual)
-
-
-@register_model(**_info(50))
-def resnet50(*, include_top=True, weights=None, input_tensor=None, input_shape=None, pooling=None,
-             classes=1000, classifier_activation="softmax", name="resnet50", stride_in="1x1",
-             zero_init_residual=False):
-    return _resnet(50, include_top=include_top, weights=weights, input_tensor=input_tensor,
-                   input_shape=input_shape, pooling=pooling, classes=classes,
-                   classifier_activation=classifier_activation, name=name, stride_in=stride_in,
-                   zero_init_residual=zero_init_residual)
-
-
-@register_model(**_info(101))
-def resnet101(*, include_top=True, weights=None, input_tensor=None, input_shape=None, pooling=None,
-              classes=1000, classifier_activation="softmax", name="resnet101", stride_in="1x1",
-              zero_init_residual=False):
-    return _resnet(101, include_top=include_top, weights=weights, input_tensor=input_tensor,
-                   input_shape=input_shape, pooling=pooling, classes=classes,
-                   classifier_activation=classifier_activation, name=name, stride_in=stride_in,
-                   zero_init_residual=zero_init_residual)
-
-
-@register_model(**_info(152))
-def resnet152(*, include_top=True, weights=None, input_tensor=None, input_shape=None, pooling=None,
-              classes=1000, classifier_activation="softmax", name="resnet152", stride_in="1x1",
-              zero_init_residual=False):
-    return _resnet(152, include_top=include_top, weights=weights, input_tensor=input_tensor,
-                   input_shape=input_shape, pooling=pooling, classes=classes,
-                   classifier_activation=classifier_activation, name=name, stride_in=stride_in,
-                   zero_init_residual=zero_init_residual)
-
-
-# ---------------------------------------------------------------- docstrings
 
 _STRIDE_IN_DOC = """
         stride_in: where a down-sampling bottleneck block puts its stride:
@@ -399,9 +259,10 @@ _STRIDE_IN_DOC = """
 _DOC = """Instantiate ResNet-{depth} ({block} blocks {blocks}), the paper's v1.
 
 Reference: Kaiming He et al., "Deep Residual Learning for Image Recognition",
-CVPR 2016. {count:,} trainable parameters at 1000 classes; {imagenet}
+CVPR 2016. {{counts}} {imagenet}
 
-Args:{base}{stride_in}
+Args:
+{{base_args}}{stride_in}
         zero_init_residual: start the last batch norm of every residual block
             with gamma = 0, so each block begins as the identity (Goyal et al.
             2017, "Accurate, Large Minibatch SGD"); default ``False`` as in the
@@ -417,23 +278,62 @@ Example:
 """
 
 
-def _set_doc(fn, depth):
+def _resnet_model(depth):
+    """The public builder and registry entry of ResNet-``depth``, read from the tables above."""
     spec = RESNET_SPECS[depth]
-    fn.__doc__ = _DOC.format(
+    top1, top5 = _ERRORS[depth]
+    if depth == 18:
+        note = "10-crop testing, ImageNet validation; paper Table 2 (option A shortcuts), top-1 only"
+    else:
+        note = "10-crop testing, ImageNet validation; paper Table 3 (option B shortcuts)"
+    options = dict(zero_init_residual=False)
+    variants = ()
+    if spec.block == "bottleneck":
+        options = dict(stride_in="1x1", zero_init_residual=False)
+        variants = (
+            Variant(
+                "stride_in=3x3 (v1.5)",
+                {"stride_in": "3x3"},
+                _PARAMS[depth],
+                note="stride 2 on the 3x3 convolution (torchvision, NVIDIA); no ImageNet weights",
+            ),
+        )
+    doc = _DOC.format(
         depth=depth,
         block=spec.block,
         blocks="-".join(map(str, spec.blocks)),
-        count=_PARAMS[depth],
         imagenet=(
             'ImageNet weights (``weights="imagenet"``) are ported from keras.applications.'
-            if f"resnet{depth}" in _IMAGENET
-            else "no published ImageNet weights."
+            if depth in _IMAGENET
+            else "No published ImageNet weights."
         ),
-        base=BASE_DOCSTRING,
         stride_in=_STRIDE_IN_DOC if spec.block == "bottleneck" else "",
     )
 
+    def network(args, **family):
+        return _resnet(args, depth, **family)
 
-for _depth, _fn in ((18, resnet18), (34, resnet34), (50, resnet50), (101, resnet101), (152, resnet152)):
-    _set_doc(_fn, _depth)
-del _depth, _fn
+    return register_model(
+        f"resnet{depth}",
+        paper=PAPER,
+        venue="CVPR",
+        year=2016,
+        default_size=DEFAULT_SIZE,
+        min_size=MIN_SIZE,
+        preprocessing="caffe",
+        params=_PARAMS[depth],
+        variants=variants,
+        top1_error=top1,
+        top5_error=top5,
+        error_note=note,
+        endpoints=lambda **kwargs: stage_endpoints(depth),
+        weights=[_IMAGENET[depth]] if depth in _IMAGENET else (),
+        recipe=RECIPE,
+    )(_layers.make_builder(f"resnet{depth}", network, options, doc, __name__))
+
+
+resnet18 = _resnet_model(18)
+resnet34 = _resnet_model(34)
+resnet50 = _resnet_model(50)
+resnet101 = _resnet_model(101)
+resnet152 = _resnet_model(152)

@@ -29,8 +29,7 @@ from keras import layers
 
 from keras_classics.arithmetic import SpatialOp, min_input_size
 from keras_classics.models import _layers
-from keras_classics.models._registry import register_model
-from keras_classics.models.alexnet import check_dropout, fc_classifier
+from keras_classics.models._registry import EvalTransform, WeightsSet, register_model
 
 __all__ = [
     "vgg11",
@@ -70,8 +69,15 @@ _ERRORS = {
     "E": (25.5, 8.0, "scale-jittered training S in [256, 512], test scale Q=384 (the released model)"),
 }
 
-# The models keras.applications publishes ImageNet weights for.
-_IMAGENET = ("vgg16", "vgg19")
+# The models keras.applications publishes ImageNet weights for: fc1 expects a 224x224 input.
+_IMAGENET = {
+    "vgg16": WeightsSet("imagenet", "keras.applications", "VGG16", "vgg16", EvalTransform(224, 0.875, "caffe")),
+    "vgg19": WeightsSet("imagenet", "keras.applications", "VGG19", "vgg19", EvalTransform(224, 0.875, "caffe")),
+}
+
+# Simonyan & Zisserman 2015, Sec. 3.1: SGD momentum 0.9, weight decay 5e-4, lr 0.01 at batch 256;
+# scale jittering S in [256, 512], 224 crops and flips (the "vgg" policy).
+RECIPE = dict(policy="vgg", optimizer="sgd", lr=0.01, lr_batch_size=256, momentum=0.9, weight_decay=5e-4)
 
 # torchvision's batch-norm settings (eps 1e-5, momentum 0.1 in its convention).
 _BN_EPSILON = 1e-5
@@ -97,39 +103,12 @@ def _endpoint_names(config, batch_norm):
     return names + ["block5_pool"]
 
 
-def _vgg(
-    config,
-    batch_norm,
-    *,
-    include_top,
-    weights,
-    input_tensor,
-    input_shape,
-    pooling,
-    classes,
-    classifier_activation,
-    name,
-    dropout,
-    model_name,
-):
-    imagenet = model_name in _IMAGENET
-    check_dropout(dropout)
-    _layers.check_args(
-        name, include_top=include_top, weights=weights, pooling=pooling, classes=classes, imagenet=imagenet
-    )
-    img_input, inputs = _layers.model_input(
-        name,
-        input_tensor=input_tensor,
-        input_shape=input_shape,
-        include_top=include_top,
-        default_size=224,
-        min_size=MIN_SIZE,
-        weights=weights,
-        fixed_top_size=True,
-    )
-    if weights == "imagenet" and include_top and tuple(img_input.shape[1:3]) != (224, 224):
+def _vgg(args, config, batch_norm, *, dropout):
+    _layers.check_rate("dropout", dropout)
+    img_input, inputs = _layers.model_input(args, default_size=224, min_size=MIN_SIZE, fixed_top_size=True)
+    if args.weights == "imagenet" and args.include_top and tuple(img_input.shape[1:3]) != (224, 224):
         raise ValueError(
-            f"With `weights='imagenet'` and `include_top=True`, {model_name!r} needs a 224x224 input: fc1 was "
+            f"With `weights='imagenet'` and `include_top=True`, {args.model!r} needs a 224x224 input: fc1 was "
             f"trained on the 7x7x512 map it gives. Received: input_shape={tuple(img_input.shape[1:])}. "
             "Use include_top=False for other sizes."
         )
@@ -148,20 +127,13 @@ def _vgg(
 
     # Dropout 0.5 after fc1 and fc2 as in the paper (Section 3.1); keras.applications leaves
     # it out, which changes nothing at inference and nothing in the weights.
-    outputs = fc_classifier(
-        x,
-        include_top=include_top,
-        pooling=pooling,
-        classes=classes,
-        classifier_activation=classifier_activation,
-        dropout=dropout,
-        fc_names=("fc1", "fc2"),
-        model_name=name,
-    )
-    return _layers.finish(inputs, outputs, name=name, weights=weights, input_tensor=input_tensor, model_name=model_name)
+    outputs = _layers.fc_classifier(x, args, dropout=dropout, fc_names=("fc1", "fc2"))
+    return _layers.finish(inputs, outputs, args)
 
 
-_DOC = """VGG{depth}{bn_title}: configuration {config} of the paper{bn_clause} ({params:,} parameters).
+_DOC = """VGG{depth}{bn_title}: configuration {config} of the paper{bn_clause}.
+
+    {{counts}}
 
     Reference: Simonyan & Zisserman, "Very Deep Convolutional Networks for
     Large-Scale Image Recognition", ICLR 2015.{imagenet_line}
@@ -170,7 +142,7 @@ _DOC = """VGG{depth}{bn_title}: configuration {config} of the paper{bn_clause} (
     map, and so fc1's weight shape, changes (as in keras.applications).
 
     Args:
-{base_args}
+{{base_args}}
         dropout: dropout rate after fc1 and fc2 (the paper: 0.5).
 
     Returns:
@@ -182,117 +154,52 @@ _DOC = """VGG{depth}{bn_title}: configuration {config} of the paper{bn_clause} (
 """
 
 
-def _register(fn_name, config, batch_norm):
-    """Register a public builder: its metadata and docstring come from the tables above."""
+def _vgg_model(fn_name, config, batch_norm):
+    """The public builder and registry entry of one configuration, read from the tables above."""
     depth = {"A": 11, "B": 13, "D": 16, "E": 19}[config]
-    imagenet = fn_name in _IMAGENET
-    params = _PARAMS[config][batch_norm]
     if batch_norm:
         top1, top5 = None, None
         note = "Not in the paper: batch normalisation was published after it (torchvision's vgg*_bn)."
     else:
         top1, top5, setting = _ERRORS[config]
         note = f"ILSVRC-2012 validation, Table 3, dense evaluation at one test scale: {setting}."
+    doc = _DOC.format(
+        depth=depth,
+        bn_title=" with batch normalisation" if batch_norm else "",
+        config=config,
+        bn_clause=", with batch normalisation after every convolution" if batch_norm else "",
+        imagenet_line=(
+            "\n\n    ``weights=\"imagenet\"`` ports the keras.applications weights." if fn_name in _IMAGENET else ""
+        ),
+        fn=fn_name,
+    )
 
-    def wrap(fn):
-        fn.__doc__ = _DOC.format(
-            depth=depth,
-            bn_title=" with batch normalisation" if batch_norm else "",
-            config=config,
-            bn_clause=", with batch normalisation after every convolution" if batch_norm else "",
-            params=params,
-            imagenet_line=(
-                "\n\n    ``weights=\"imagenet\"`` ports the keras.applications weights." if imagenet else ""
-            ),
-            base_args=_layers.BASE_DOCSTRING.strip("\n"),
-            fn=fn_name,
-        )
-        return register_model(
-            fn_name,
-            paper="Very Deep Convolutional Networks for Large-Scale Image Recognition",
-            venue="ICLR",
-            year=2015,
-            default_size=224,
-            min_size=MIN_SIZE,
-            preprocessing="caffe",
-            params=params,
-            top1_error=top1,
-            top5_error=top5,
-            error_note=note,
-            endpoints=lambda **_: _endpoint_names(config, batch_norm),
-            imagenet_weights=imagenet,
-        )(fn)
+    def network(args, *, dropout):
+        return _vgg(args, config, batch_norm, dropout=dropout)
 
-    return wrap
-
-
-@_register("vgg11", "A", batch_norm=False)
-def vgg11(*, include_top=True, weights=None, input_tensor=None, input_shape=None, pooling=None, classes=1000,
-          classifier_activation="softmax", name="vgg11", dropout=0.5):
-    return _vgg("A", False, include_top=include_top, weights=weights, input_tensor=input_tensor,
-                input_shape=input_shape, pooling=pooling, classes=classes,
-                classifier_activation=classifier_activation, name=name, dropout=dropout,
-                model_name="vgg11")
+    return register_model(
+        fn_name,
+        paper="Very Deep Convolutional Networks for Large-Scale Image Recognition",
+        venue="ICLR",
+        year=2015,
+        default_size=224,
+        min_size=MIN_SIZE,
+        preprocessing="caffe",
+        params=_PARAMS[config][batch_norm],
+        top1_error=top1,
+        top5_error=top5,
+        error_note=note,
+        endpoints=lambda **_: _endpoint_names(config, batch_norm),
+        weights=[_IMAGENET[fn_name]] if fn_name in _IMAGENET else (),
+        recipe=RECIPE,
+    )(_layers.make_builder(fn_name, network, dict(dropout=0.5), doc, __name__))
 
 
-@_register("vgg11_bn", "A", batch_norm=True)
-def vgg11_bn(*, include_top=True, weights=None, input_tensor=None, input_shape=None, pooling=None, classes=1000,
-             classifier_activation="softmax", name="vgg11_bn", dropout=0.5):
-    return _vgg("A", True, include_top=include_top, weights=weights, input_tensor=input_tensor,
-                input_shape=input_shape, pooling=pooling, classes=classes,
-                classifier_activation=classifier_activation, name=name, dropout=dropout,
-                model_name="vgg11_bn")
-
-
-@_register("vgg13", "B", batch_norm=False)
-def vgg13(*, include_top=True, weights=None, input_tensor=None, input_shape=None, pooling=None, classes=1000,
-          classifier_activation="softmax", name="vgg13", dropout=0.5):
-    return _vgg("B", False, include_top=include_top, weights=weights, input_tensor=input_tensor,
-                input_shape=input_shape, pooling=pooling, classes=classes,
-                classifier_activation=classifier_activation, name=name, dropout=dropout,
-                model_name="vgg13")
-
-
-@_register("vgg13_bn", "B", batch_norm=True)
-def vgg13_bn(*, include_top=True, weights=None, input_tensor=None, input_shape=None, pooling=None, classes=1000,
-             classifier_activation="softmax", name="vgg13_bn", dropout=0.5):
-    return _vgg("B", True, include_top=include_top, weights=weights, input_tensor=input_tensor,
-                input_shape=input_shape, pooling=pooling, classes=classes,
-                classifier_activation=classifier_activation, name=name, dropout=dropout,
-                model_name="vgg13_bn")
-
-
-@_register("vgg16", "D", batch_norm=False)
-def vgg16(*, include_top=True, weights=None, input_tensor=None, input_shape=None, pooling=None, classes=1000,
-          classifier_activation="softmax", name="vgg16", dropout=0.5):
-    return _vgg("D", False, include_top=include_top, weights=weights, input_tensor=input_tensor,
-                input_shape=input_shape, pooling=pooling, classes=classes,
-                classifier_activation=classifier_activation, name=name, dropout=dropout,
-                model_name="vgg16")
-
-
-@_register("vgg16_bn", "D", batch_norm=True)
-def vgg16_bn(*, include_top=True, weights=None, input_tensor=None, input_shape=None, pooling=None, classes=1000,
-             classifier_activation="softmax", name="vgg16_bn", dropout=0.5):
-    return _vgg("D", True, include_top=include_top, weights=weights, input_tensor=input_tensor,
-                input_shape=input_shape, pooling=pooling, classes=classes,
-                classifier_activation=classifier_activation, name=name, dropout=dropout,
-                model_name="vgg16_bn")
-
-
-@_register("vgg19", "E", batch_norm=False)
-def vgg19(*, include_top=True, weights=None, input_tensor=None, input_shape=None, pooling=None, classes=1000,
-          classifier_activation="softmax", name="vgg19", dropout=0.5):
-    return _vgg("E", False, include_top=include_top, weights=weights, input_tensor=input_tensor,
-                input_shape=input_shape, pooling=pooling, classes=classes,
-                classifier_activation=classifier_activation, name=name, dropout=dropout,
-                model_name="vgg19")
-
-
-@_register("vgg19_bn", "E", batch_norm=True)
-def vgg19_bn(*, include_top=True, weights=None, input_tensor=None, input_shape=None, pooling=None, classes=1000,
-             classifier_activation="softmax", name="vgg19_bn", dropout=0.5):
-    return _vgg("E", True, include_top=include_top, weights=weights, input_tensor=input_tensor,
-                input_shape=input_shape, pooling=pooling, classes=classes,
-                classifier_activation=classifier_activation, name=name, dropout=dropout,
-                model_name="vgg19_bn")
+vgg11 = _vgg_model("vgg11", "A", batch_norm=False)
+vgg11_bn = _vgg_model("vgg11_bn", "A", batch_norm=True)
+vgg13 = _vgg_model("vgg13", "B", batch_norm=False)
+vgg13_bn = _vgg_model("vgg13_bn", "B", batch_norm=True)
+vgg16 = _vgg_model("vgg16", "D", batch_norm=False)
+vgg16_bn = _vgg_model("vgg16_bn", "D", batch_norm=True)
+vgg19 = _vgg_model("vgg19", "E", batch_norm=False)
+vgg19_bn = _vgg_model("vgg19_bn", "E", batch_norm=True)

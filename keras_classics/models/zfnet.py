@@ -36,7 +36,6 @@ from keras import layers
 from keras_classics.arithmetic import SpatialOp, min_input_size
 from keras_classics.models import _layers
 from keras_classics.models._registry import Variant, register_model
-from keras_classics.models.alexnet import check_dropout, fc_classifier, local_response_norm
 
 __all__ = ["zfnet", "SPATIAL_OPS", "MIN_SIZE"]
 
@@ -61,12 +60,58 @@ def _endpoints(**_):
     return ["conv1", "norm1", "conv2", "conv5", "pool5"]
 
 
-def _with_base_args(fn):
-    fn.__doc__ = fn.__doc__.replace("        {base_args}", _layers.BASE_DOCSTRING.strip("\n"))
-    return fn
+# Zeiler & Fergus 2014, Sec. 3: AlexNet's setup (SGD momentum 0.9, lr 1e-2 at batch 128,
+# 224 crops and flips of 256 images).
+RECIPE = dict(policy="alexnet", optimizer="sgd", lr=0.01, lr_batch_size=128, momentum=0.9, weight_decay=5e-4)
 
 
-@register_model(
+def _zfnet(args, *, wide, dropout):
+    _layers.check_bool("wide", wide)
+    _layers.check_rate("dropout", dropout)
+    img_input, inputs = _layers.model_input(args, default_size=224, min_size=MIN_SIZE, fixed_top_size=True)
+    w1, w2, w3, w4, w5 = _WIDTHS[wide]
+
+    # NOTE(deviation): Keras default initialisation (Glorot uniform, zero bias); the paper
+    # initialises weights to 1e-2 and biases to 0.
+    x = layers.ZeroPadding2D(1, name="conv1_pad")(img_input)
+    x = layers.Conv2D(w1, 7, strides=2, activation="relu", name="conv1")(x)  # 110x110
+    x = layers.MaxPooling2D(3, 2, padding="same", name="pool1")(x)  # 55x55 (rounds up)
+    # The paper's "contrast normalisation" has no published constants; AlexNet's LRN is used.
+    x = _layers.lrn(x, "norm1", **_layers.ALEXNET_LRN)
+    x = layers.Conv2D(w2, 5, strides=2, activation="relu", name="conv2")(x)  # 26x26
+    x = layers.MaxPooling2D(3, 2, padding="same", name="pool2")(x)  # 13x13 (rounds up)
+    x = _layers.lrn(x, "norm2", **_layers.ALEXNET_LRN)
+    x = layers.Conv2D(w3, 3, padding="same", activation="relu", name="conv3")(x)  # 13x13
+    x = layers.Conv2D(w4, 3, padding="same", activation="relu", name="conv4")(x)
+    x = layers.Conv2D(w5, 3, padding="same", activation="relu", name="conv5")(x)
+    x = layers.MaxPooling2D(3, 2, name="pool5")(x)  # 6x6
+    outputs = _layers.fc_classifier(x, args, dropout=dropout, fc_names=("fc6", "fc7"))
+    return _layers.finish(inputs, outputs, args)
+
+
+_DOC = """ZFNet as in Figure 3 of the paper.
+
+    {counts}
+
+    Reference: Zeiler & Fergus, "Visualizing and Understanding Convolutional
+    Networks", ECCV 2014.
+
+    Args:
+{base_args}
+        wide: ``True`` widens layers 3, 4 and 5 to 512, 1024 and 512 maps (the
+            Table 2 model).
+        dropout: dropout rate after fc6 and fc7 (the paper: 0.5).
+
+    Returns:
+        A functional ``keras.Model``.
+
+    Example:
+        >>> model = zfnet()                            # 224x224x3 -> 1000 classes
+        >>> wide = zfnet(wide=True, classes=10)
+    """
+
+zfnet = register_model(
+    "zfnet",
     paper="Visualizing and Understanding Convolutional Networks",
     venue="ECCV",
     year=2014,
@@ -89,78 +134,5 @@ def _with_base_args(fn):
         "does not say how many test crops were used."
     ),
     endpoints=_endpoints,
-    imagenet_weights=False,
-)
-@_with_base_args
-def zfnet(
-    *,
-    include_top=True,
-    weights=None,
-    input_tensor=None,
-    input_shape=None,
-    pooling=None,
-    classes=1000,
-    classifier_activation="softmax",
-    name="zfnet",
-    wide=False,
-    dropout=0.5,
-):
-    """ZFNet as in Figure 3 of the paper (62,357,608 parameters).
-
-    Reference: Zeiler & Fergus, "Visualizing and Understanding Convolutional
-    Networks", ECCV 2014.
-
-    Args:
-        {base_args}
-        wide: ``True`` widens layers 3, 4 and 5 to 512, 1024 and 512 maps (the
-            Table 2 model, 107,627,624 parameters).
-        dropout: dropout rate after fc6 and fc7 (the paper: 0.5).
-
-    Returns:
-        A functional ``keras.Model``.
-
-    Example:
-        >>> model = zfnet()                            # 224x224x3 -> 1000 classes
-        >>> wide = zfnet(wide=True, classes=10)
-    """
-    if not isinstance(wide, bool):
-        raise ValueError(f"`wide` must be True or False. Received: wide={wide!r}")
-    check_dropout(dropout)
-    _layers.check_args(name, include_top=include_top, weights=weights, pooling=pooling, classes=classes)
-    img_input, inputs = _layers.model_input(
-        name,
-        input_tensor=input_tensor,
-        input_shape=input_shape,
-        include_top=include_top,
-        default_size=224,
-        min_size=MIN_SIZE,
-        weights=weights,
-        fixed_top_size=True,
-    )
-    w1, w2, w3, w4, w5 = _WIDTHS[wide]
-
-    # NOTE(deviation): Keras default initialisation (Glorot uniform, zero bias); the paper
-    # initialises weights to 1e-2 and biases to 0.
-    x = layers.ZeroPadding2D(1, name="conv1_pad")(img_input)
-    x = layers.Conv2D(w1, 7, strides=2, activation="relu", name="conv1")(x)  # 110x110
-    x = layers.MaxPooling2D(3, 2, padding="same", name="pool1")(x)  # 55x55 (rounds up)
-    # The paper's "contrast normalisation" has no published constants; AlexNet's LRN is used.
-    x = local_response_norm(x, "norm1")
-    x = layers.Conv2D(w2, 5, strides=2, activation="relu", name="conv2")(x)  # 26x26
-    x = layers.MaxPooling2D(3, 2, padding="same", name="pool2")(x)  # 13x13 (rounds up)
-    x = local_response_norm(x, "norm2")
-    x = layers.Conv2D(w3, 3, padding="same", activation="relu", name="conv3")(x)  # 13x13
-    x = layers.Conv2D(w4, 3, padding="same", activation="relu", name="conv4")(x)
-    x = layers.Conv2D(w5, 3, padding="same", activation="relu", name="conv5")(x)
-    x = layers.MaxPooling2D(3, 2, name="pool5")(x)  # 6x6
-    outputs = fc_classifier(
-        x,
-        include_top=include_top,
-        pooling=pooling,
-        classes=classes,
-        classifier_activation=classifier_activation,
-        dropout=dropout,
-        fc_names=("fc6", "fc7"),
-        model_name=name,
-    )
-    return _layers.finish(inputs, outputs, name=name, weights=weights, input_tensor=input_tensor, model_name="zfnet")
+    recipe=RECIPE,
+)(_layers.make_builder("zfnet", _zfnet, dict(wide=False, dropout=0.5), _DOC, __name__))

@@ -19,7 +19,6 @@ import json
 import math
 import os
 from dataclasses import dataclass, field
-from typing import Any
 
 __all__ = [
     "RecipeConfig",
@@ -27,7 +26,6 @@ __all__ = [
     "PRECISIONS",
     "STRATEGIES",
     "RUN_INFO_KEYS",
-    "FAMILY_DEFAULTS",
     "add_config_arguments",
     "overrides_from_args",
     "config_for_model",
@@ -315,43 +313,21 @@ def _unknown_fields(unknown, names) -> str:
 
 
 # ---------------------------------------------------------------------- per-family defaults
-# The papers' optimisation for `keras-classics train MODEL` (recipes set these explicitly).
-# lr is given at the paper's batch size (lr_batch_size) and scaled linearly.
-FAMILY_DEFAULTS: dict[str, dict[str, Any]] = {
-    # Krizhevsky et al. 2012, Sec. 5: SGD 0.9, wd 5e-4, lr 0.01, batch 128.
-    "alexnet": dict(optimizer="sgd", lr=0.01, lr_batch_size=128, momentum=0.9, weight_decay=5e-4),
-    # Zeiler & Fergus 2014, Sec. 3: as AlexNet (lr 1e-2, momentum 0.9, batch 128).
-    "zfnet": dict(optimizer="sgd", lr=0.01, lr_batch_size=128, momentum=0.9, weight_decay=5e-4),
-    # Simonyan & Zisserman 2015, Sec. 3.1: SGD 0.9, wd 5e-4, lr 0.01, batch 256.
-    "vgg": dict(optimizer="sgd", lr=0.01, lr_batch_size=256, momentum=0.9, weight_decay=5e-4),
-    # Szegedy et al. 2015, Sec. 6: SGD 0.9; lr 0.01 at batch 32 and wd 2e-4 from the BVLC release.
-    "googlenet": dict(optimizer="sgd", lr=0.01, lr_batch_size=32, momentum=0.9, weight_decay=2e-4,
-                      aux_loss_weights={"aux_1": 0.3, "aux_2": 0.3}),
-    # Ioffe & Szegedy 2015, Sec. 4.2: Inception's SGD with the rate raised ×5 (0.0075 at batch 32)
-    # and the L2 weight lowered ×5 (4e-5 from Inception's 2e-4).
-    "inception_v2": dict(optimizer="sgd", lr=0.0075, lr_batch_size=32, momentum=0.9, weight_decay=4e-5),
-    # Szegedy et al. 2016, Sec. 8: RMSProp decay 0.9, eps 1.0, lr 0.045 at batch 32, clip 2.0.
-    "inception_v3": dict(optimizer="rmsprop", lr=0.045, lr_batch_size=32, rho=0.9, momentum=0.9, epsilon=1.0,
-                         clipnorm=2.0, label_smoothing=0.1, weight_decay=4e-5, aux_loss_weights={"aux": 0.4}),
-    # He et al. 2016, Sec. 3.4: SGD 0.9, wd 1e-4, lr 0.1 at batch 256.
-    "resnet": dict(optimizer="sgd", lr=0.1, lr_batch_size=256, momentum=0.9, weight_decay=1e-4),
-}
+def config_for_model(model: str, family: str | None = None, **changes) -> RecipeConfig:
+    """A configuration training ``model`` with its family's paper optimizer and a cosine schedule.
 
-# Augmentation policy of each family's paper (keras_classics.data.POLICIES).
-FAMILY_POLICIES = {
-    "alexnet": "alexnet",
-    "zfnet": "alexnet",
-    "vgg": "vgg",
-    "googlenet": "inception",
-    "inception_v2": "inception",
-    "inception_v3": "inception",
-    "resnet": "resnet",
-}
+    The paper settings are the model's registry entry's ``recipe``
+    (``keras_classics.model_info(model).recipe``); its augmentation ``policy``
+    is left to the engine, which uses it unless the images are small (64 pixels
+    or less: the CIFAR policy). ``family`` is accepted for compatibility and
+    must match the registry's when given.
+    """
+    from keras_classics.models import model_info
 
-
-def config_for_model(model: str, family: str, **changes) -> RecipeConfig:
-    """A configuration training ``model`` with its family's paper optimizer and a cosine schedule."""
-    base = dict(FAMILY_DEFAULTS.get(family, {}))
+    info = model_info(model)
+    if family is not None and family != info.family:
+        raise ValueError(f"{model!r} belongs to the family {info.family!r}. Received: family={family!r}")
+    base = {k: v for k, v in info.recipe.items() if k != "policy"}
     base.update(name=model, model=model, schedule="cosine")
     base.update(changes)
     return RecipeConfig().replace(**base)
