@@ -8,7 +8,8 @@ bvlc_alexnet release; GoogLeNet from Table 1), torchvision's and
 keras-hub's counts (ResNet, VGG, VGG-BN, AlexNet "One weird trick",
 GoogLeNet's torchvision port, Inception v3), osmr's imgclsmob (AlexNet one
 tower, ZFNet, BN-Inception as released in Caffe) and He et al. 2016, Table 6
-(the CIFAR ResNets, exact figures summed from Section 4.2).
+(the CIFAR ResNets, exact figures summed from Section 4.2). Counts are at 1000
+classes except for the CIFAR-sized networks, which default to 10.
 
 A key is ``(name, ((option, value), ...))`` with the options sorted; ``()`` is
 the default. Adding a model adds its rows here.
