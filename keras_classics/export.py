@@ -124,6 +124,7 @@ class ExportSource:
     run_config: dict | None = None
     metrics: dict | None = None
     _reference_cache: dict = field(default_factory=dict, repr=False)
+    _samples_cache: dict = field(default_factory=dict, repr=False)
     _saved_model: object = field(default=None, repr=False)  # TemporaryDirectory holding the archive
 
     def saved_model_dir(self) -> str:
@@ -258,9 +259,9 @@ def prepare(model_or_path, *, class_names=None, preprocessing=None, crop_fractio
         class_names: overrides the run's class names.
         preprocessing: overrides the run's (or the registry's) preprocessing.
         crop_fraction: overrides the run's evaluation crop (in (0, 1]).
-
         safe_mode: ``False`` loads ``.keras`` files with Lambda layers (see
             :func:`keras_classics.predict.load_keras_model`).
+
     Returns:
         An :class:`ExportSource`.
     """
@@ -841,6 +842,24 @@ def _bytes_check(runner, samples, inputs, count=8) -> float:
     return float(np.abs(from_bytes - from_floats).max())
 
 
+def _output_step(runner) -> float:
+    """The resolution of an int8 model's probabilities: the scale of its int8 output, or (float32
+    output) of the int8 tensor that the output is dequantized from."""
+    scale = float(runner.output["quantization"][0])
+    if scale:
+        return scale
+    try:
+        index = runner.output["index"]
+        for op in runner.interpreter._get_ops_details():
+            if op["op_name"] == "DEQUANTIZE" and index in list(op["outputs"]):
+                source = runner.interpreter._get_tensor_details(int(op["inputs"][0]), 0)
+                if source["quantization"][0]:
+                    return float(source["quantization"][0])
+    except (AttributeError, KeyError, TypeError, ValueError):  # an interpreter without these details
+        pass
+    return 1 / 256  # TFLite's int8 softmax always outputs in steps of 1/256
+
+
 def _convert_tflite(saved_model_dir, quantize, representative, int8_io, verbose):
     import tensorflow as tf
 
@@ -957,10 +976,20 @@ def _drift_from_trained(source, inputs, reference):
     return report
 
 
-def _parity_images(source, parity_data, parity_samples, representative):
-    if parity_data is None:
-        parity_data = representative if representative is not None else "shapes"
-    return image_samples(parity_data, source.input_size, parity_samples, purpose="parity")
+def _parity_images(source, parity_data, parity_samples, representative) -> _Samples:
+    """Parity images: ``parity_data``, else the representative source's held-out part, else the run's own
+    validation images, else the generated shapes."""
+    return _cached_samples(source, representative if parity_data is None else parity_data, parity_samples, "parity")
+
+
+def _cached_samples(source, spec, n, purpose) -> _Samples:
+    """:func:`_source_samples`, kept per source for named sources (several exports of one model)."""
+    if spec is not None and not isinstance(spec, (str, os.PathLike)):
+        return _source_samples(source, spec, n, purpose)
+    key = (None if spec is None else os.fspath(spec), n, purpose)
+    if key not in source._samples_cache:
+        source._samples_cache[key] = _source_samples(source, spec, n, purpose)
+    return source._samples_cache[key]
 
 
 def _say(verbose, message):
@@ -1023,7 +1052,8 @@ def to_saved_model(
     _check_destination([(dest, "savedmodel")], overwrite)
     source = prepare(model, class_names=class_names, preprocessing=preprocessing, crop_fraction=crop_fraction,
                      custom_objects=custom_objects)
-    images, image_source = _parity_images(source, parity_data, parity_samples, None)
+    samples = _parity_images(source, parity_data, parity_samples, None)
+    images, image_source = samples.images, samples.description
 
     scratch = _scratch_dir(dest)
     try:
@@ -1037,7 +1067,7 @@ def to_saved_model(
         report = parity_report(reference, runner(inputs), TOLERANCES["none"])
         report["image_source"] = image_source
         report["reference"] = "Keras model, float32"
-        report["bytes_signature_max_abs_diff"] = _bytes_check(runner, images, source.preprocessing)
+        report["bytes_signature_max_abs_diff"] = _bytes_check(runner, samples, inputs)
         report["passed"] = report["passed"] and report["bytes_signature_max_abs_diff"] <= TOLERANCES["none"][
             "max_abs_diff"]
         drift = _drift_from_trained(source, inputs, reference)
@@ -1124,12 +1154,6 @@ def to_tflite(
     """
     if quantize not in QUANTIZATIONS:
         raise ValueError(f"Unknown quantization {quantize!r}. Accepted: {', '.join(QUANTIZATIONS)}.")
-    if quantize == "int8" and representative is None:
-        raise ValueError(
-            "Full-integer int8 quantization needs representative data to calibrate activation ranges: "
-            "pass representative='shapes', a directory of images or an array "
-            "(CLI: --representative DIR|shapes). For weights-only int8 use quantize='dynamic'."
-        )
     if int8_io and quantize != "int8":
         raise ValueError(f"int8 input/output needs quantize='int8'. Received: quantize={quantize!r}")
     _check_backend()
@@ -1139,15 +1163,23 @@ def to_tflite(
     _check_destination(targets, overwrite)
     source = prepare(model, class_names=class_names, preprocessing=preprocessing, crop_fraction=crop_fraction,
                      custom_objects=custom_objects)
+    if quantize == "int8" and representative is None and not isinstance((source.run_config or {}).get("dataset"), str):
+        raise ValueError(
+            "Full-integer int8 quantization needs representative data to calibrate activation ranges, and "
+            f"{source.path or 'this model'!r} has no training run config.json naming its dataset (whose "
+            "validation images are the default): pass representative='shapes', a directory of images or an "
+            "array (CLI: --representative DIR|shapes). For weights-only int8 use quantize='dynamic'."
+        )
 
     from keras_classics.data.preprocessing import preprocess
 
     calibration = calibration_source = None
     if quantize == "int8":
-        raw, calibration_source = image_samples(representative, source.input_size, representative_samples,
-                                                purpose="calibration")
-        calibration = np.asarray(preprocess(raw, source.preprocessing), np.float32)
-    images, image_source = _parity_images(source, parity_data, parity_samples, representative)
+        raw = _cached_samples(source, representative, representative_samples, "calibration")
+        calibration_source = raw.description
+        calibration = np.asarray(preprocess(raw.images, source.preprocessing), np.float32)
+    samples = _parity_images(source, parity_data, parity_samples, representative)
+    images, image_source = samples.images, samples.description
 
     scratch = _scratch_dir(dest)
     try:
@@ -1165,7 +1197,8 @@ def to_tflite(
         _say(verbose, f"Parity against the Keras model on {len(images)} images ({image_source})")
         reference, inputs = _reference(source, images)
         runner = _predict._TFLiteRunner(work_file, num_threads)
-        report = parity_report(reference, runner(inputs), TOLERANCES[quantize])
+        step = _output_step(runner) if quantize == "int8" else None
+        report = parity_report(reference, runner(inputs), TOLERANCES[quantize], quantization_step=step)
         report["image_source"] = image_source
         report["reference"] = "Keras model, float32"
         drift = _drift_from_trained(source, inputs, reference)
@@ -1222,8 +1255,10 @@ def _summary(path, card) -> str:
     p = card["parity"]
     size = card["size_bytes"] / 2**20
     status = "passed" if p["passed"] else "OUTSIDE TOLERANCE"
+    agreement = "n/a" if p["top1_agreement"] is None else f"{p['top1_agreement']:.1%}"
+    ties = f" ({p['top1_ties']} ties within one quantization step left out)" if p.get("top1_ties") else ""
     return (
         f"Wrote {path} ({size:.2f} MiB, {card['format']} {card['quantization']}). Parity {status} on "
         f"{p['images']} images: max |Δp| {p['max_abs_diff']:.2e}, mean |Δp| {p['mean_abs_diff']:.2e}, "
-        f"top-1 agreement {p['top1_agreement']:.1%}."
+        f"top-1 agreement {agreement}{ties}."
     )

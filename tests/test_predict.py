@@ -247,3 +247,74 @@ def test_load_refuses_what_is_not_a_model(tmp_path):
     (tmp_path / "model.onnx").write_bytes(b"x")
     with pytest.raises(ValueError, match="Cannot tell the format"):
         predict.load(tmp_path / "model.onnx")
+
+
+# --------------------------------------------------------------------------- model files: metadata and run directories
+
+
+def _aux_model(name="tiny_aux"):
+    """A small classifier with an auxiliary head (strip_aux removes it)."""
+    inputs = keras.Input((16, 16, 3))
+    x = keras.layers.Conv2D(4, 3, activation="relu")(keras.layers.Rescaling(1 / 255.0)(inputs))
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    main = keras.layers.Dense(3, activation="softmax", name="predictions")(x)
+    aux = keras.layers.Dense(3, activation="softmax", name="aux")(x)
+    return keras.Model(inputs, {"predictions": main, "aux": aux}, name=name)
+
+
+def test_metadata_travels_with_the_keras_file(tmp_path):
+    """Class names and the 0.875 crop survive strip_aux and a save: "star", not "2"."""
+    from keras_classics import strip_aux
+
+    names = ["circle", "square", "star"]
+    model = _aux_model()
+    meta = predict.make_metadata(names, 16, "none", policy="resnet", registry_name=None)
+    assert meta["crop_fraction"] == pytest.approx(16 / 18) and meta["eval_resize"] == 18
+    assert meta["keras_backend"] == keras.backend.backend()
+    predict.set_model_metadata(model, meta)
+    predict.save_model(model, tmp_path / "with_aux.keras")
+    assert sorted(os.listdir(tmp_path)) == ["with_aux.keras"]  # no temporary file left
+    assert predict.read_keras_metadata(tmp_path / "with_aux.keras") == meta
+    keras.saving.load_model(tmp_path / "with_aux.keras")  # Keras's own loader ignores the extra entry
+
+    loaded = predict.load_keras_model(tmp_path / "with_aux.keras")
+    stripped = strip_aux(loaded)
+    assert len(stripped.outputs) == 1 and predict.model_metadata(stripped) == meta
+    predict.save_model(stripped, tmp_path / "stripped.keras")
+    ready = predict.load(tmp_path / "stripped.keras")
+    assert ready.class_names == names and ready.crop_fraction == pytest.approx(16 / 18)
+    assert ready.preprocessing == "none"
+    image = _png(tmp_path / "star.png", _pattern(30, 20))
+    assert ready.classify([image], top=1)[0]["predictions"][0]["class"] in names
+
+    # Keras's save alone keeps no metadata: the names fall back to "0".."2".
+    stripped.save(tmp_path / "plain.keras")
+    with pytest.warns(UserWarning, match="assuming preprocessing 'none'"):
+        assert predict.load(tmp_path / "plain.keras").class_names == ["0", "1", "2"]
+    with pytest.raises(ValueError, match="must end in .keras"):
+        predict.save_model(stripped, tmp_path / "model.h5")
+
+
+def test_a_run_directory_means_its_best_keras_everywhere(tmp_path, capsys):
+    from keras_classics.training.warmstart import resolve_model_path
+
+    run = tmp_path / "run"
+    run.mkdir()
+    for file, names in (("final.keras", ["f0", "f1", "f2"]), ("best.keras", ["b0", "b1", "b2"])):
+        model = _aux_model()
+        predict.set_model_metadata(model, predict.make_metadata(names, 16, "none"))
+        predict.save_model(model, run / file)
+    best = str(run / "best.keras")
+    assert predict.resolve_model_file(run) == best and resolve_model_path(run) == best
+    assert predict.load(run).class_names == ["b0", "b1", "b2"]
+    assert main(["predict", str(run), _png(tmp_path / "a.png", _pattern(20, 20)), "--top", "1"]) == 0
+    assert capsys.readouterr().out.splitlines()[1].split()[1] in ("b0", "b1", "b2")
+    assert main(["summary", str(run)]) == 0
+    assert "predictions" in capsys.readouterr().out
+    os.remove(best)
+    assert predict.resolve_model_file(run) == str(run / "final.keras")
+    os.remove(run / "final.keras")
+    with pytest.raises(ValueError, match="without best.keras or final.keras"):
+        predict.resolve_model_file(run)
+    with pytest.raises(ValueError, match="--init-from: .* without best.keras or final.keras"):
+        resolve_model_path(run)

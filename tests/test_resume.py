@@ -97,7 +97,7 @@ def test_sigkill_mid_epoch_then_resume_matches_an_uninterrupted_run(tmp_path):
     for x, y in zip(wa, wb):
         np.testing.assert_allclose(x, y, rtol=1e-5, atol=1e-6)
     history = (killed_dir / "history.csv").read_text().splitlines()
-    assert [line.split(",")[0] for line in history[1:]] == ["0", "1", "2"]  # epoch 1 logged once
+    assert [line.split(",")[0] for line in history[1:]] == ["1", "2", "3"]  # epoch 2 logged once
 
 
 @pytest.mark.slow

@@ -299,7 +299,7 @@ def test_run_directory_contents(tmp_path):
     assert config["model_kwargs"] == {"classes": 10, "input_shape": [32, 32, 3]}
     assert RecipeConfig.from_dict(config).epochs == 2
     rows = list(csv.DictReader(open(run / "history.csv")))
-    assert [r["epoch"] for r in rows] == ["0", "1"] and "val_top1" in rows[0] and "learning_rate" in rows[0]
+    assert [r["epoch"] for r in rows] == ["1", "2"] and "val_top1" in rows[0] and "learning_rate" in rows[0]
     metrics = json.loads((run / "metrics.json").read_text())
     assert {"top1", "top5", "loss", "images_per_sec", "epochs", "wall_time_s"} <= set(metrics)
     assert metrics["top1"] == pytest.approx(float(rows[-1]["val_top1"]))

@@ -9,7 +9,8 @@ from keras_classics.inspect._format import FORMATS
 
 _MODEL_HELP = (
     "a registered name (see `keras-classics list`), optionally with builder options "
-    "(resnet50:stride_in=3x3), or a path to a .keras file"
+    "(resnet50:stride_in=3x3), a path to a .keras file, or a training run directory (its best.keras, "
+    "else final.keras)"
 )
 
 

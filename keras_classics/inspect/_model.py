@@ -65,16 +65,27 @@ def literal(value: str):
 
 
 def is_model_file(spec) -> bool:
-    return isinstance(spec, (str, os.PathLike)) and os.fspath(spec).endswith(".keras")
+    """A ``.keras`` path, or a training run directory (which means its model file)."""
+    from keras_classics.predict import is_run_dir
+
+    if not isinstance(spec, (str, os.PathLike)):
+        return False
+    return os.fspath(spec).endswith(".keras") or is_run_dir(spec)
 
 
 def load_model_file(path) -> keras.Model:
-    """Load a ``.keras`` file in safe mode (no arbitrary code from lambdas)."""
+    """Load a ``.keras`` file, or a run directory's (:func:`keras_classics.predict.resolve_model_file`),
+    in safe mode (no arbitrary code from lambdas)."""
+    from keras_classics.predict import is_run_dir, resolve_model_file
+
     path = os.fspath(path)
     if not os.path.exists(path):
         raise FileNotFoundError(f"Model file not found: {path!r}")
+    if is_run_dir(path):
+        path = resolve_model_file(path)
     if os.path.isdir(path):
-        raise IsADirectoryError(f"Expected a .keras file, received a directory: {path!r}")
+        raise IsADirectoryError(f"Expected a .keras file or a training run directory, received a directory "
+                                f"without best.keras or final.keras: {path!r}")
     import keras_classics.models  # noqa: F401  (registers the custom layers)
 
     try:
@@ -126,7 +137,7 @@ def resolve(model_or_name, input_shape=None, *, default_input=True, **builder_kw
         return model, info_for(model), {}
     if not isinstance(model_or_name, str):
         raise ValueError(
-            "Expected a registered model name, a path to a .keras file or a keras.Model. "
+            "Expected a registered model name, a path to a .keras file, a training run directory or a keras.Model. "
             f"Received: {model_or_name!r}"
         )
     name, opts = parse_spec(model_or_name)

@@ -22,6 +22,7 @@ __all__ = [
     "Throughput",
     "ReduceOnPlateau",
     "BestModel",
+    "HistoryCSV",
     "Checkpointer",
     "inference_model",
     "save_model_atomic",
@@ -52,21 +53,19 @@ def inference_model(model):
 
     Saving it stores the architecture and weights without optimizer state: the
     file loads anywhere with ``keras.saving.load_model`` and is a third of the size.
+    The model's metadata (class names, eval transform) goes with it.
     """
-    return keras.Model(model.inputs, model.output, name=model.name)
+    from keras_classics.predict import keep_metadata
+
+    return keep_metadata(model, keras.Model(model.inputs, model.output, name=model.name))
 
 
 def save_model_atomic(model, path) -> None:
-    """``model.save(path)`` through a temporary ``.keras`` file and a rename."""
-    path = os.fspath(path)
-    directory, base = os.path.split(path)
-    tmp = os.path.join(directory, f".{base}.tmp-{os.getpid()}.keras")
-    try:
-        model.save(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    """``model.save(path)`` with the model's metadata, through a temporary ``.keras`` file and a rename
+    (:func:`keras_classics.predict.save_model`)."""
+    from keras_classics.predict import save_model
+
+    save_model(model, path)
 
 
 def monitor_mode(monitor: str, mode: str = "auto") -> str:
@@ -268,6 +267,14 @@ class BestModel(keras.callbacks.Callback):
     def set_state(self, state: dict) -> None:
         self.best = state.get("best")
         self.best_epoch = state.get("best_epoch")
+
+
+class HistoryCSV(keras.callbacks.CSVLogger):
+    """Keras' ``CSVLogger`` with epochs counted from 1, as ``best_epoch``, the checkpoints and the
+    training-curves plot count them (Keras counts from 0)."""
+
+    def on_epoch_end(self, epoch, logs=None):
+        super().on_epoch_end(epoch + 1, logs)
 
 
 class Checkpointer(keras.callbacks.Callback):

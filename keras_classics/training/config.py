@@ -51,6 +51,7 @@ RUN_INFO_KEYS = (
     "num_replicas",
     "keras_classics_version",
     "keras_version",
+    "keras_backend",
     "tensorflow_version",
     "created",
 )

@@ -24,7 +24,7 @@ The run directory::
     RUN_DIR/checkpoints/       full training state after each epoch (resume)
     RUN_DIR/best.keras         the model at its best validation epoch (no optimizer state)
     RUN_DIR/final.keras        the model at the end of training
-    RUN_DIR/history.csv        one row per epoch (Keras CSVLogger)
+    RUN_DIR/history.csv        one row per epoch (Keras CSVLogger; epochs counted from 1, as best_epoch)
     RUN_DIR/logs/              TensorBoard event files
     RUN_DIR/metrics.json       final top-1, top-5, loss, images/s, epochs, wall time
 """
@@ -41,6 +41,7 @@ import shutil
 import time
 from dataclasses import dataclass
 
+from keras_classics.predict import make_metadata, set_model_metadata
 from keras_classics.training import rundir as _rundir
 from keras_classics.training.config import (
     FROZEN_ON_RESUME,
@@ -338,6 +339,9 @@ def _run(config, info, run_dir, source, extra_callbacks, resume, started):
     one_hot = bool(config.label_smoothing or config.mixup or config.cutmix)
     with strategy.scope():
         model = _build_model(config.model, build_kwargs)
+        # What best.keras and final.keras carry: class names, eval transform, registry name, backend.
+        set_model_metadata(model, make_metadata(source.class_names, image_size, preprocessing, policy=policy,
+                                                registry_name=config.model))
         if config.init_from and index is None:
             from keras_classics.training.warmstart import initialize_from
 
@@ -401,7 +405,7 @@ def _run(config, info, run_dir, source, extra_callbacks, resume, started):
                                    enabled=chief)
     callbacks += [best, checkpointer]
     if chief:
-        callbacks.append(keras.callbacks.CSVLogger(os.path.join(run_dir, "history.csv"), append=True))
+        callbacks.append(cb.HistoryCSV(os.path.join(run_dir, "history.csv"), append=True))
         if _tensorboard_available():
             callbacks.append(
                 keras.callbacks.TensorBoard(os.path.join(run_dir, "logs"), write_graph=False, profile_batch=0)
@@ -598,6 +602,7 @@ def _run_record(config, source, build_kwargs, image_size, preprocessing, policy,
         num_replicas=replicas,
         keras_classics_version=__version__,
         keras_version=keras.__version__,
+        keras_backend=keras.backend.backend(),
         tensorflow_version=tf.__version__,
         created=datetime.datetime.now().isoformat(timespec="seconds"),
     )
@@ -678,7 +683,7 @@ def _truncate_history(path, initial_epoch):
         return
     header, body = rows[0], rows[1:]
     col = header.index("epoch") if "epoch" in header else 0
-    kept = [r for r in body if r and r[col].isdigit() and int(r[col]) < initial_epoch]
+    kept = [r for r in body if r and r[col].isdigit() and int(r[col]) <= initial_epoch]  # epochs from 1
     buf = io.StringIO()
     writer = csv.writer(buf)
     writer.writerow(header)

@@ -29,23 +29,24 @@ VGG_CONV_LAYERS_COPIED = 4
 
 
 def resolve_model_path(path) -> str:
-    """A ``.keras`` file, or a run directory (its ``final.keras``, else ``best.keras``)."""
-    path = os.path.expanduser(os.fspath(path))
-    if os.path.isdir(path):
-        for name in ("final.keras", "best.keras"):
-            candidate = os.path.join(path, name)
-            if os.path.isfile(candidate):
-                return candidate
-        raise FileNotFoundError(f"--init-from {path!r}: the directory has no final.keras or best.keras")
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"--init-from: no such file: {path!r}")
-    if not path.endswith(".keras"):
-        raise ValueError(f"--init-from expects a .keras model file or a run directory. Received: {path!r}")
-    return path
+    """A ``.keras`` file, or a run directory: its ``best.keras``, else ``final.keras``, as everywhere
+    (:func:`keras_classics.predict.resolve_model_file`)."""
+    from keras_classics.predict import resolve_model_file
+
+    try:
+        return resolve_model_file(path)
+    except (FileNotFoundError, ValueError) as e:
+        raise type(e)(f"--init-from: {e}") from None
 
 
 def source_model_name(path: str, model) -> str:
-    """The registry name of a saved model: its run's ``config.json`` if any, else the model name."""
+    """The registry name of a saved model: the file's metadata, else its run's ``config.json``, else the
+    model name."""
+    from keras_classics.predict import read_keras_metadata
+
+    name = (read_keras_metadata(path) or {}).get("registry_name")
+    if isinstance(name, str):
+        return name
     config_path = os.path.join(os.path.dirname(os.path.abspath(path)), "config.json")
     if os.path.isfile(config_path):
         try:
