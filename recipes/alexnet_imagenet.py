@@ -1,37 +1,13 @@
 """AlexNet on ImageNet as in Krizhevsky, Sutskever & Hinton, NIPS 2012 (Sec. 4-5).
 
-SGD with momentum 0.9 and weight decay 5e-4, batch 128, learning rate 0.01
-divided by 10 when the validation error stops improving (three times in about
-90 epochs); random 224 crops of 256-pixel images, horizontal flips and PCA
-lighting noise; the 10-crop test at the end. The Caffe-style 227 input keeps
-the paper's 55x55 conv1 map.
+Runs the recipe shipped in the package, ``keras_classics.recipes.alexnet_imagenet``: its
+settings and their sources are there. Any field can be overridden on the
+command line (``--epochs 3``); ``--print-config`` shows the result.
 
     python recipes/alexnet_imagenet.py --data-dir ~/tensorflow_datasets
 """
 
-from keras_classics.training import RecipeConfig, run_recipe
-
-CONFIG = RecipeConfig(
-    name="alexnet_imagenet",
-    description="AlexNet on ImageNet (Krizhevsky et al., NIPS 2012)",
-    model="alexnet",
-    dataset="tfds:imagenet2012",
-    image_size=227,
-    policy="alexnet",
-    ten_crop=True,
-    epochs=90,
-    batch_size=128,
-    optimizer="sgd",
-    lr=0.01,
-    lr_batch_size=128,
-    momentum=0.9,
-    weight_decay=5e-4,
-    schedule="plateau",
-    decay_rate=0.1,
-    plateau_patience=5,
-    min_lr=1e-5,
-    monitor="val_top1",
-)
+from keras_classics.recipes import main
 
 if __name__ == "__main__":
-    run_recipe(CONFIG)
+    main("alexnet_imagenet")

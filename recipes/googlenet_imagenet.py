@@ -1,39 +1,13 @@
 """GoogLeNet on ImageNet, Szegedy et al., CVPR 2015 (Sec. 6).
 
-The two auxiliary classifiers are trained with their losses weighted by 0.3 and
-discarded at inference. SGD with momentum 0.9, the learning rate decreased by
-4% every 8 epochs, Polyak averaging of the weights for the final model (decay
-0.9999, the paper gives none); Inception-style crops of 8-100% of the image area with
-aspect ratios in [3/4, 4/3] and photometric distortions. The paper gives no
-base rate, weight decay or length: these follow the BVLC Caffe release
-(0.01 at batch 32, 2e-4, 10M iterations ≈ 250 epochs).
+Runs the recipe shipped in the package, ``keras_classics.recipes.googlenet_imagenet``: its
+settings and their sources are there. Any field can be overridden on the
+command line (``--epochs 3``); ``--print-config`` shows the result.
 
     python recipes/googlenet_imagenet.py --dataset folder:/data/train --val folder:/data/val
 """
 
-from keras_classics.training import RecipeConfig, run_recipe
-
-CONFIG = RecipeConfig(
-    name="googlenet_imagenet",
-    description="GoogLeNet with its auxiliary classifiers on ImageNet (Szegedy et al., CVPR 2015)",
-    model="googlenet",
-    model_kwargs={"aux_logits": True},
-    aux_loss_weights={"aux_1": 0.3, "aux_2": 0.3},
-    dataset="tfds:imagenet2012",
-    image_size=224,
-    policy="inception",
-    epochs=250,
-    batch_size=256,
-    optimizer="sgd",
-    lr=0.01,
-    lr_batch_size=32,
-    momentum=0.9,
-    weight_decay=2e-4,
-    ema=0.9999,
-    schedule="step",
-    decay_every=8,
-    decay_rate=0.96,
-)
+from keras_classics.recipes import main
 
 if __name__ == "__main__":
-    run_recipe(CONFIG)
+    main("googlenet_imagenet")

@@ -1,35 +1,13 @@
 """BN-Inception on ImageNet, Ioffe & Szegedy, ICML 2015 (Sec. 4.2).
 
-The "BN-x30" network of the paper's Table 2 (74.8% top-1 single crop): SGD
-with momentum 0.9, mini-batches of 32, initial learning rate 0.045 (30 times
-Inception's 0.0015), Inception's exponential decay (×0.96 every 8 epochs) made
-6 times faster (every 4/3 epoch), the L2 weight decay reduced 5 times (4e-5),
-no dropout, no LRN; Inception crops with lighter photometric distortion.
+Runs the recipe shipped in the package, ``keras_classics.recipes.inception_v2_imagenet``: its
+settings and their sources are there. Any field can be overridden on the
+command line (``--epochs 3``); ``--print-config`` shows the result.
 
     python recipes/inception_v2_imagenet.py --data-dir ~/tensorflow_datasets
 """
 
-from keras_classics.training import RecipeConfig, run_recipe
-
-CONFIG = RecipeConfig(
-    name="inception_v2_imagenet",
-    description="BN-Inception (BN-x30) on ImageNet (Ioffe & Szegedy, ICML 2015)",
-    model="inception_v2",
-    model_kwargs={"dropout": 0.0},
-    dataset="tfds:imagenet2012",
-    image_size=224,
-    policy="inception",
-    epochs=100,
-    batch_size=256,
-    optimizer="sgd",
-    lr=0.045,
-    lr_batch_size=32,
-    momentum=0.9,
-    weight_decay=4e-5,
-    schedule="step",
-    decay_every=4 / 3,
-    decay_rate=0.96,
-)
+from keras_classics.recipes import main
 
 if __name__ == "__main__":
-    run_recipe(CONFIG)
+    main("inception_v2_imagenet")

@@ -1,39 +1,13 @@
 """ZFNet on ImageNet as in Zeiler & Fergus, ECCV 2014 (Sec. 3).
 
-As AlexNet's training: SGD, momentum 0.9, batch 128, learning rate 0.01 lowered
-by hand when the validation error plateaus (here: ÷10 after 5 epochs without
-improvement), dropout 0.5 in the FC layers, 70 epochs; 224 crops of
-256-pixel images with flips; the 10-crop test. Conv filters whose RMS exceeds
-0.1 are renormalised to 0.1 after every step (Sec. 3). The paper states no
-weight decay: AlexNet's 5e-4 is used.
+Runs the recipe shipped in the package, ``keras_classics.recipes.zfnet_imagenet``: its
+settings and their sources are there. Any field can be overridden on the
+command line (``--epochs 3``); ``--print-config`` shows the result.
 
     python recipes/zfnet_imagenet.py --data-dir ~/tensorflow_datasets
 """
 
-from keras_classics.training import RecipeConfig, run_recipe
-
-CONFIG = RecipeConfig(
-    name="zfnet_imagenet",
-    description="ZFNet on ImageNet (Zeiler & Fergus, ECCV 2014)",
-    model="zfnet",
-    dataset="tfds:imagenet2012",
-    image_size=224,
-    policy="alexnet",
-    ten_crop=True,
-    epochs=70,
-    batch_size=128,
-    optimizer="sgd",
-    lr=0.01,
-    lr_batch_size=128,
-    momentum=0.9,
-    weight_decay=5e-4,
-    filter_rms_max=0.1,
-    schedule="plateau",
-    decay_rate=0.1,
-    plateau_patience=5,
-    min_lr=1e-5,
-    monitor="val_top1",
-)
+from keras_classics.recipes import main
 
 if __name__ == "__main__":
-    run_recipe(CONFIG)
+    main("zfnet_imagenet")

@@ -1,4 +1,4 @@
-"""Every recipe script runs a few steps offline on the generated dataset, and holds its paper's settings."""
+"""Every shipped recipe runs a few steps offline on the generated dataset, and holds its paper's settings."""
 
 import json
 import os
@@ -12,7 +12,7 @@ from keras_classics import list_models, model_info
 from keras_classics.training import RecipeConfig, list_recipes, load_recipe, run_recipe
 
 ROOT = Path(__file__).resolve().parents[1]
-RECIPES = sorted(p.stem for p in (ROOT / "recipes").glob("*.py") if not p.name.startswith("_"))
+RECIPES = sorted(list_recipes())
 
 # Smallest convenient sizes: AlexNet's and ZFNet's strides and the auxiliary heads' fixed pooling
 # need more than 32 px (Inception v3's auxiliary head needs its full 299).
@@ -24,18 +24,36 @@ def _shapes_cache(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("KERAS_CLASSICS_CACHE", str(tmp_path_factory.getbasetemp() / "shapes-cache"))
 
 
-def test_recipes_are_found_by_name():
-    assert set(RECIPES) <= set(list_recipes())
+def test_recipes_are_found_by_name(tmp_path, monkeypatch, capsys):
+    # Every shipped recipe has its thin script at the top of the checkout, and nothing else is there.
+    assert sorted(p.stem for p in (ROOT / "recipes").glob("*.py")) == RECIPES
     assert {"quickstart", "alexnet_imagenet", "zfnet_imagenet", "vgg16_imagenet", "googlenet_imagenet",
             "inception_v2_imagenet", "inception_v3_imagenet", "resnet50_imagenet", "resnet18_cifar10",
             "vgg16_cifar10", "googlenet_cifar10"} <= set(RECIPES)
     with pytest.raises(ValueError, match="Did you mean 'resnet50_imagenet'"):
         load_recipe("resnet50_imagenett")
+    with pytest.raises(ValueError, match=r"Unknown model or recipe 'nope'.*Recipes: alexnet_imagenet"):
+        load_recipe("nope")
+    # A recipe of the user's own, by path and by name from ./recipes.
+    (tmp_path / "recipes").mkdir()
+    (tmp_path / "recipes" / "mine.py").write_text(
+        "from keras_classics.training import RecipeConfig\nCONFIG = RecipeConfig(name='mine', epochs=2)\n")
+    monkeypatch.chdir(tmp_path)
+    assert load_recipe("mine").epochs == 2 and load_recipe(tmp_path / "recipes" / "mine.py").name == "mine"
+    # A thin script is not a recipe file: it says where the recipes are.
+    with pytest.raises(ValueError, match="defines no CONFIG.*quickstart"):
+        load_recipe(ROOT / "recipes" / "quickstart.py")
+    from keras_classics.cli import main
+
+    assert main(["train", "--list"]) == 0
+    listed = capsys.readouterr().out.splitlines()
+    assert [line.split()[0] for line in listed] == RECIPES
+    assert any(line.startswith("quickstart") and "shapes" in line for line in listed)
 
 
 @pytest.mark.parametrize("name", RECIPES)
 def test_recipe_runs_offline_on_shapes(name, tmp_path):
-    config = load_recipe(ROOT / "recipes" / f"{name}.py")
+    config = load_recipe(name)
     assert isinstance(config, RecipeConfig) and config.name == name
     if config.model not in list_models():
         pytest.skip(f"model {config.model!r} is not registered in this build")
@@ -89,3 +107,12 @@ def test_recipe_script_runs_as_a_program():
     bad = subprocess.run([sys.executable, str(ROOT / "recipes" / "quickstart.py"), "--model", "resnet19"],
                          capture_output=True, text=True, env=env, timeout=300)
     assert bad.returncode == 2 and "Did you mean 'resnet18'" in bad.stderr
+
+
+def test_paper_recipes_take_the_family_settings_from_the_registry():
+    # The shipped recipe and `keras-classics train MODEL` agree on the paper's optimisation: one source.
+    for name in ("alexnet_imagenet", "vgg16_imagenet", "resnet50_imagenet", "inception_v3_imagenet"):
+        recipe = load_recipe(name)
+        for field, value in model_info(recipe.model).recipe.items():
+            if field != "policy":
+                assert getattr(recipe, field) == value, (name, field)

@@ -1,8 +1,8 @@
 """``keras-classics train`` and ``run_recipe``: the command lines of the training engine.
 
 ``keras-classics train TARGET [--field value ...]`` where TARGET is a model name
-(trained with its family's paper optimizer), a recipe name (``recipes/NAME.py``)
-or a recipe file; without TARGET it runs the quickstart configuration.
+(trained with its family's paper optimizer), a recipe name (``keras_classics.recipes``,
+``--list`` shows them) or a recipe file of your own; without TARGET it runs the quickstart.
 ``python recipes/NAME.py [--field value ...]`` does the same through
 :func:`run_recipe`. Every :class:`RecipeConfig` field is an option.
 """
@@ -30,48 +30,44 @@ _USER_ERRORS = (ValueError, FileNotFoundError, FileExistsError, NotADirectoryErr
                 PermissionError)
 
 
-# ---------------------------------------------------------------------- recipes on disk
-def recipe_dirs() -> list[Path]:
-    """Where recipe scripts are looked up: ``./recipes`` and the project's ``recipes/``."""
-    dirs = [Path.cwd() / "recipes", Path(__file__).resolve().parents[2] / "recipes"]
-    out = []
-    for d in dirs:
-        if d.is_dir() and d.resolve() not in [o.resolve() for o in out]:
-            out.append(d)
-    return out
+# ---------------------------------------------------------------------- recipes
+def list_recipes() -> dict[str, str]:
+    """``{name: description}`` of the recipes shipped with the package (:mod:`keras_classics.recipes`)."""
+    from keras_classics import recipes
 
-
-def list_recipes() -> dict[str, Path]:
-    """``{name: path}`` of the recipe scripts found in :func:`recipe_dirs`."""
-    found = {}
-    for d in recipe_dirs():
-        for path in sorted(d.glob("*.py")):
-            if not path.name.startswith("_"):
-                found.setdefault(path.stem, path)
-    return found
+    return recipes.list_recipes()
 
 
 def load_recipe(name_or_path) -> RecipeConfig:
-    """The ``CONFIG`` of a recipe script, by name (``resnet50_imagenet``) or path.
+    """The ``CONFIG`` of a recipe: a shipped one by name (``resnet50_imagenet``), or a file of your own.
 
-    The script is executed without running its ``__main__`` block.
+    A path (ending in ``.py``, or an existing file) is executed without its
+    ``__main__`` block and must define ``CONFIG = RecipeConfig(...)``. A name
+    that is not shipped is looked up as ``./recipes/NAME.py``.
 
     Raises:
-        ValueError: an unknown name (close ones suggested) or a script without a ``CONFIG``.
+        ValueError: an unknown name (the shipped recipes and models listed,
+            close ones suggested) or a script without a ``CONFIG``.
     """
+    from keras_classics import recipes
+
     text = os.fspath(name_or_path)
     path = Path(text)
     if not (text.endswith(".py") or path.is_file()):
-        recipes = list_recipes()
-        if text not in recipes:
-            raise ValueError(_unknown_target(text, recipes))
-        path = recipes[text]
+        if text in recipes.list_recipes():
+            return recipes.get_recipe(text)
+        path = Path.cwd() / "recipes" / f"{text}.py"
+        if not path.is_file():
+            raise ValueError(_unknown_target(text, recipes.list_recipes()))
     if not path.is_file():
         raise FileNotFoundError(f"Recipe file not found: {text!r}")
     namespace = runpy.run_path(str(path), run_name="keras_classics_recipe")
     config = namespace.get("CONFIG")
     if not isinstance(config, RecipeConfig):
-        raise ValueError(f"{str(path)!r} is not a recipe: it defines no CONFIG = RecipeConfig(...)")
+        raise ValueError(
+            f"{str(path)!r} is not a recipe: it defines no CONFIG = RecipeConfig(...). Shipped recipes run by "
+            f"name: {', '.join(recipes.list_recipes())}."
+        )
     return config
 
 
@@ -83,22 +79,29 @@ def _unknown_target(name, recipes) -> str:
     hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
     return (
         f"Unknown model or recipe {name!r}.{hint} Models: {', '.join(list_models())}. "
-        f"Recipes: {', '.join(recipes) or '(none found in ./recipes)'}."
+        f"Recipes: {', '.join(recipes)}."
     )
 
 
 def resolve_target(target: str | None) -> RecipeConfig:
     """The configuration for a ``train`` TARGET: None (quickstart), a model, a recipe name or file."""
-    from keras_classics.models import list_models, model_info
+    from keras_classics.models import list_models
 
     if target is None:
-        recipes = list_recipes()
-        return load_recipe(recipes["quickstart"]) if "quickstart" in recipes else RecipeConfig(name="quickstart")
+        return load_recipe("quickstart")
     if target.endswith(".py") or os.path.sep in target:
         return load_recipe(target)
     if target in list_models():
-        return config_for_model(target, model_info(target).family)
+        return config_for_model(target)
     return load_recipe(target)
+
+
+def print_recipes() -> None:
+    """The shipped recipes, one per line with its description (``keras-classics train --list``)."""
+    recipes = list_recipes()
+    width = max(map(len, recipes))
+    for name, description in recipes.items():
+        print(f"{name:<{width}}  {description}")
 
 
 # ---------------------------------------------------------------------- running
@@ -193,11 +196,12 @@ def register(subparsers) -> None:
         help="train a model or run a recipe (offline quickstart by default)",
         description=(
             "Train a classic network. TARGET is a model name (trained with its paper's optimizer and a cosine "
-            "schedule), a recipe name from recipes/ or a recipe file; without TARGET, the quickstart. Every "
+            "schedule), a recipe name (--list shows them) or a recipe file; without TARGET, the quickstart. Every "
             "recipe field can be overridden, e.g. --dataset tfds:cifar10 --epochs 30 --precision mixed_float16."
         ),
     )
     parser.add_argument("target", nargs="?", metavar="TARGET", help="model name, recipe name or recipe .py file")
+    parser.add_argument("--list", action="store_true", help="list the recipes shipped with the package and exit")
     _add_run_arguments(parser)
     add_config_arguments(parser)
     parser.set_defaults(func=_handle_train)
@@ -207,6 +211,9 @@ def _handle_train(args) -> int:
     from keras_classics.training.engine import NonFiniteLossError
     from keras_classics.training.strategy import WorkerLostError
 
+    if args.list:
+        print_recipes()
+        return 0
     if args.resume and args.target:
         raise ValueError(
             f"Give either TARGET or --resume, not both (received TARGET={args.target!r}, --resume {args.resume!r}): "
