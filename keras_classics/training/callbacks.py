@@ -20,6 +20,7 @@ __all__ = [
     "StopOnNonFiniteLoss",
     "LearningRateLogger",
     "Throughput",
+    "AverageReplicaStatistics",
     "ReduceOnPlateau",
     "BestModel",
     "HistoryCSV",
@@ -176,6 +177,52 @@ class Throughput(keras.callbacks.Callback):
     @property
     def images_per_sec(self) -> float | None:
         return self.images / self.seconds if self.seconds > 0 else None
+
+
+class AverageReplicaStatistics(keras.callbacks.Callback):
+    """Set the running statistics (batch norm's moving mean and variance) to their mean over the replicas.
+
+    Each replica of a ``tf.distribute`` run updates its batch-norm statistics
+    from its own part of the batch (they are not synchronised, as in the
+    papers' multi-GPU training), so the replicas, and the workers, drift apart.
+    Before each validation and at each epoch's end every float non-trainable
+    variable is replaced by its mean over all replicas, as timm's
+    ``distribute_bn(reduce=True)`` does: the saved model and the checkpoints
+    hold the statistics of the whole batch's data, and every worker holds the
+    same weights.
+    """
+
+    def __init__(self, strategy):
+        super().__init__()
+        self.strategy = strategy
+        self._average = None
+
+    def average(self):
+        if self._average is None:
+            import tensorflow as tf
+
+            variables = [v.value for v in self.model.non_trainable_variables
+                         if keras.backend.is_float_dtype(v.dtype)]
+            strategy = self.strategy
+
+            @tf.function
+            def average():
+                def on_replica():
+                    context = tf.distribute.get_replica_context()
+                    means = context.all_reduce(tf.distribute.ReduceOp.MEAN, [tf.identity(v) for v in variables])
+                    for v, mean in zip(variables, means):
+                        v.assign(mean)
+
+                strategy.run(on_replica)
+
+            self._average = average
+        self._average()
+
+    def on_test_begin(self, logs=None):
+        self.average()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.average()
 
 
 # ---------------------------------------------------------------------- schedule

@@ -395,6 +395,8 @@ def _run(config, info, run_dir, source, extra_callbacks, resume, started):
                         enabled=chief)
     stateful = {"best": best}
     callbacks = [guard, cb.LearningRateLogger(), throughput]
+    if replicas > 1:  # first: validation, checkpoints and best.keras see the replicas' mean statistics
+        callbacks.insert(0, cb.AverageReplicaStatistics(strategy))
     if config.schedule == "plateau":
         plateau = cb.ReduceOnPlateau(schedule, monitor, config.monitor_mode, decay_rate=config.decay_rate,
                                      patience=config.plateau_patience, min_delta=config.plateau_min_delta,
