@@ -22,6 +22,7 @@ REFERENCE_PARAMS = {
     ("zfnet", ()): 62_357_608,
     ("zfnet", (("wide", True),)): 107_627_624,
     ("vgg11", ()): 132_863_336,
+    ("vgg11_lrn", ()): 132_863_336,  # configuration A-LRN: LRN adds no weights
     ("vgg13", ()): 133_047_848,
     ("vgg16", ()): 138_357_544,
     ("vgg19", ()): 143_667_240,

@@ -57,7 +57,8 @@ def small_size(name, **kwargs):
 def test_every_registered_configuration_has_a_reference_row():
     assert set(ALL_MODELS) == {name for name, _ in REFERENCE_PARAMS}
     assert {key(n, k) for n, k, _ in CONFIGURATIONS} == set(REFERENCE_PARAMS)
-    assert list_models("vgg*") == ["vgg11", "vgg11_bn", "vgg13", "vgg13_bn", "vgg16", "vgg16_bn", "vgg19", "vgg19_bn"]
+    assert list_models("vgg*") == ["vgg11", "vgg11_bn", "vgg11_lrn", "vgg13", "vgg13_bn", "vgg16", "vgg16_bn", "vgg19",
+                                   "vgg19_bn"]
     assert list_models(family="resnet") == ["resnet18", "resnet34", "resnet50", "resnet101", "resnet152"]
 
 

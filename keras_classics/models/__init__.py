@@ -6,48 +6,30 @@ classifier_activation, name`` plus its family's options, and is registered in
 the model registry under its paper name.
 """
 
+import importlib as _importlib
+
 from keras_classics.models._layers import LocalResponseNormalization, feature_extractor, strip_aux
 from keras_classics.models._registry import (
+    EvalTransform,
     ModelInfo,
     Variant,
+    WeightsSet,
     create_model,
     get_builder,
     list_models,
     model_info,
     register_model,
 )
-from keras_classics.models.alexnet import alexnet
-from keras_classics.models.googlenet import googlenet, inception_module, naive_inception_module
-from keras_classics.models.inception_v2 import inception_v2
-from keras_classics.models.inception_v3 import inception_v3
-from keras_classics.models.resnet import (
-    basic_block,
-    bottleneck_block,
-    resnet18,
-    resnet34,
-    resnet50,
-    resnet101,
-    resnet152,
-)
-from keras_classics.models.resnet_cifar import (
-    resnet20_cifar,
-    resnet32_cifar,
-    resnet44_cifar,
-    resnet56_cifar,
-    resnet110_cifar,
-)
-from keras_classics.models.small_nets import convnet4, mlp
-from keras_classics.models.vgg import (
-    vgg11,
-    vgg11_bn,
-    vgg13,
-    vgg13_bn,
-    vgg16,
-    vgg16_bn,
-    vgg19,
-    vgg19_bn,
-)
-from keras_classics.models.zfnet import zfnet
+from keras_classics.models.googlenet import inception_module, naive_inception_module
+from keras_classics.models.resnet import basic_block, bottleneck_block
+
+# The family modules: importing one registers its models. A model added to a family file
+# needs no line here: every registered builder is a public name of this package.
+_FAMILIES = ("alexnet", "zfnet", "vgg", "googlenet", "inception_v2", "inception_v3", "resnet", "resnet_cifar",
+             "small_nets")
+for _family in _FAMILIES:
+    _importlib.import_module(f"{__name__}.{_family}")
+globals().update({_name: get_builder(_name) for _name in list_models()})
 
 
 def create_backbone(name, endpoints=None, **kwargs):
@@ -77,4 +59,5 @@ def create_backbone(name, endpoints=None, **kwargs):
 _COMMON = {"include_top", "weights", "input_tensor", "input_shape", "pooling", "classes",
            "classifier_activation", "name"}
 
-__all__ = [name for name in dir() if not name.startswith("_")]
+__all__ = [name for name, value in globals().items()
+           if not name.startswith("_") and not isinstance(value, type(_importlib))]

@@ -19,8 +19,10 @@ Layer names are those of keras.applications (``block{i}_conv{j}``,
 ``block{i}_pool``, ``flatten``, ``fc1``, ``fc2``, ``predictions``), so its
 ImageNet weights for VGG16 and VGG19 load by name. The ``*_bn`` models add a
 batch normalisation after every convolution (the convolution keeps its bias),
-as torchvision's ``vgg*_bn``; they are not in the paper. Configurations C
-(with 1x1 convolutions) and A-LRN are not built.
+as torchvision's ``vgg*_bn``; they are not in the paper. ``vgg11_lrn`` is the
+paper's configuration A-LRN: A with local response normalisation (AlexNet's
+settings) after its first convolution, which the paper found did not help.
+Configuration C (with 1x1 convolutions) is not built.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from keras_classics.models._registry import EvalTransform, WeightsSet, register_
 __all__ = [
     "vgg11",
     "vgg11_bn",
+    "vgg11_lrn",
     "vgg13",
     "vgg13_bn",
     "vgg16",
@@ -67,6 +70,7 @@ _ERRORS = {
     "B": (28.7, 9.9, "training scale S=256, test scale Q=256"),
     "D": (25.6, 8.1, "scale-jittered training S in [256, 512], test scale Q=384 (the released model)"),
     "E": (25.5, 8.0, "scale-jittered training S in [256, 512], test scale Q=384 (the released model)"),
+    "A-LRN": (29.7, 10.5, "training scale S=256, test scale Q=256"),
 }
 
 # The models keras.applications publishes ImageNet weights for: fc1 expects a 224x224 input.
@@ -103,7 +107,7 @@ def _endpoint_names(config, batch_norm):
     return names + ["block5_pool"]
 
 
-def _vgg(args, config, batch_norm, *, dropout):
+def _vgg(args, config, batch_norm, *, dropout, lrn=False):
     _layers.check_rate("dropout", dropout)
     img_input, inputs = _layers.model_input(args, default_size=224, min_size=MIN_SIZE, fixed_top_size=True)
     if args.weights == "imagenet" and args.include_top and tuple(img_input.shape[1:3]) != (224, 224):
@@ -123,6 +127,9 @@ def _vgg(args, config, batch_norm, *, dropout):
                 x = layers.Activation("relu", name=f"{conv_name}_relu")(x)
             else:
                 x = layers.Conv2D(filters, 3, padding="same", activation="relu", name=conv_name)(x)
+        if lrn and i == 1:
+            # Configuration A-LRN: LRN after the first convolution, with AlexNet's settings (Sec. 2.1).
+            x = _layers.lrn(x, "block1_lrn", **_layers.ALEXNET_LRN)
         x = layers.MaxPooling2D(2, 2, name=f"block{i}_pool")(x)
 
     # Dropout 0.5 after fc1 and fc2 as in the paper (Section 3.1); keras.applications leaves
@@ -154,10 +161,13 @@ _DOC = """VGG{depth}{bn_title}: configuration {config} of the paper{bn_clause}.
 """
 
 
-def _vgg_model(fn_name, config, batch_norm):
+def _vgg_model(fn_name, config, batch_norm, lrn=False):
     """The public builder and registry entry of one configuration, read from the tables above."""
     depth = {"A": 11, "B": 13, "D": 16, "E": 19}[config]
-    if batch_norm:
+    if lrn:
+        top1, top5, setting = _ERRORS[f"{config}-LRN"]
+        note = f"ILSVRC-2012 validation, Table 3, dense evaluation at one test scale: {setting}."
+    elif batch_norm:
         top1, top5 = None, None
         note = "Not in the paper: batch normalisation was published after it (torchvision's vgg*_bn)."
     else:
@@ -165,9 +175,10 @@ def _vgg_model(fn_name, config, batch_norm):
         note = f"ILSVRC-2012 validation, Table 3, dense evaluation at one test scale: {setting}."
     doc = _DOC.format(
         depth=depth,
-        bn_title=" with batch normalisation" if batch_norm else "",
-        config=config,
-        bn_clause=", with batch normalisation after every convolution" if batch_norm else "",
+        bn_title=" with batch normalisation" if batch_norm else " with LRN" if lrn else "",
+        config=f"{config}-LRN" if lrn else config,
+        bn_clause=(", with batch normalisation after every convolution" if batch_norm
+                   else ", local response normalisation after the first convolution" if lrn else ""),
         imagenet_line=(
             "\n\n    ``weights=\"imagenet\"`` ports the keras.applications weights." if fn_name in _IMAGENET else ""
         ),
@@ -175,7 +186,7 @@ def _vgg_model(fn_name, config, batch_norm):
     )
 
     def network(args, *, dropout):
-        return _vgg(args, config, batch_norm, dropout=dropout)
+        return _vgg(args, config, batch_norm, dropout=dropout, lrn=lrn)
 
     return register_model(
         fn_name,
@@ -196,6 +207,7 @@ def _vgg_model(fn_name, config, batch_norm):
 
 
 vgg11 = _vgg_model("vgg11", "A", batch_norm=False)
+vgg11_lrn = _vgg_model("vgg11_lrn", "A", batch_norm=False, lrn=True)
 vgg11_bn = _vgg_model("vgg11_bn", "A", batch_norm=True)
 vgg13 = _vgg_model("vgg13", "B", batch_norm=False)
 vgg13_bn = _vgg_model("vgg13_bn", "B", batch_norm=True)
