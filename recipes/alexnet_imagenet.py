@@ -1,6 +1,6 @@
 """AlexNet on ImageNet as in Krizhevsky, Sutskever & Hinton, NIPS 2012 (Sec. 4-5).
 
-Runs the recipe shipped in the package, ``keras_classics.recipes.alexnet_imagenet``: its
+Runs the recipe shipped in the package, ``keras_classics/recipes/alexnet_imagenet.toml``: its
 settings and their sources are there. Any field can be overridden on the
 command line (``--epochs 3``); ``--print-config`` shows the result.
 

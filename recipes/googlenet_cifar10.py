@@ -1,6 +1,6 @@
 """GoogLeNet with its auxiliary classifiers on CIFAR-10, for one GPU.
 
-Runs the recipe shipped in the package, ``keras_classics.recipes.googlenet_cifar10``: its
+Runs the recipe shipped in the package, ``keras_classics/recipes/googlenet_cifar10.toml``: its
 settings and their sources are there. Any field can be overridden on the
 command line (``--epochs 3``); ``--print-config`` shows the result.
 

@@ -1,6 +1,6 @@
 """GoogLeNet on ImageNet, Szegedy et al., CVPR 2015 (Sec. 6).
 
-Runs the recipe shipped in the package, ``keras_classics.recipes.googlenet_imagenet``: its
+Runs the recipe shipped in the package, ``keras_classics/recipes/googlenet_imagenet.toml``: its
 settings and their sources are there. Any field can be overridden on the
 command line (``--epochs 3``); ``--print-config`` shows the result.
 

@@ -1,6 +1,6 @@
 """BN-Inception on ImageNet, Ioffe & Szegedy, ICML 2015 (Sec. 4.2).
 
-Runs the recipe shipped in the package, ``keras_classics.recipes.inception_v2_imagenet``: its
+Runs the recipe shipped in the package, ``keras_classics/recipes/inception_v2_imagenet.toml``: its
 settings and their sources are there. Any field can be overridden on the
 command line (``--epochs 3``); ``--print-config`` shows the result.
 

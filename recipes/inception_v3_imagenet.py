@@ -1,6 +1,6 @@
 """Inception v3 on ImageNet, Szegedy et al., CVPR 2016 (Sec. 7-8).
 
-Runs the recipe shipped in the package, ``keras_classics.recipes.inception_v3_imagenet``: its
+Runs the recipe shipped in the package, ``keras_classics/recipes/inception_v3_imagenet.toml``: its
 settings and their sources are there. Any field can be overridden on the
 command line (``--epochs 3``); ``--print-config`` shows the result.
 

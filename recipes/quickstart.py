@@ -1,6 +1,6 @@
 """Quickstart: train ResNet-18 on the generated shapes dataset, offline, on a laptop CPU.
 
-Runs the recipe shipped in the package, ``keras_classics.recipes.quickstart``: its
+Runs the recipe shipped in the package, ``keras_classics/recipes/quickstart.toml``: its
 settings and their sources are there. Any field can be overridden on the
 command line (``--epochs 3``); ``--print-config`` shows the result.
 

@@ -1,6 +1,6 @@
 """ResNet-50 on ImageNet, He, Zhang, Ren & Sun, CVPR 2016 (Sec. 3.4).
 
-Runs the recipe shipped in the package, ``keras_classics.recipes.resnet50_imagenet``: its
+Runs the recipe shipped in the package, ``keras_classics/recipes/resnet50_imagenet.toml``: its
 settings and their sources are there. Any field can be overridden on the
 command line (``--epochs 3``); ``--print-config`` shows the result.
 

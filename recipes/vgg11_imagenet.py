@@ -1,6 +1,6 @@
 """VGG11 (configuration A) on ImageNet, Simonyan & Zisserman, ICLR 2015 (Sec. 3.1).
 
-Runs the recipe shipped in the package, ``keras_classics.recipes.vgg11_imagenet``: its
+Runs the recipe shipped in the package, ``keras_classics/recipes/vgg11_imagenet.toml``: its
 settings and their sources are there. Any field can be overridden on the
 command line (``--epochs 3``); ``--print-config`` shows the result.
 

@@ -1,6 +1,6 @@
 """VGG16 (configuration D) on ImageNet, Simonyan & Zisserman, ICLR 2015 (Sec. 3.1).
 
-Runs the recipe shipped in the package, ``keras_classics.recipes.vgg16_imagenet``: its
+Runs the recipe shipped in the package, ``keras_classics/recipes/vgg16_imagenet.toml``: its
 settings and their sources are there. Any field can be overridden on the
 command line (``--epochs 3``); ``--print-config`` shows the result.
 

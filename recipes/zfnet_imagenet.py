@@ -1,6 +1,6 @@
 """ZFNet on ImageNet as in Zeiler & Fergus, ECCV 2014 (Sec. 3).
 
-Runs the recipe shipped in the package, ``keras_classics.recipes.zfnet_imagenet``: its
+Runs the recipe shipped in the package, ``keras_classics/recipes/zfnet_imagenet.toml``: its
 settings and their sources are there. Any field can be overridden on the
 command line (``--epochs 3``); ``--print-config`` shows the result.
 
