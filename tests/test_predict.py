@@ -51,18 +51,17 @@ def test_read_image_file_refuses_bad_files(tmp_path):
     (tmp_path / "empty.jpg").write_bytes(b"")
     Image.fromarray(_pattern(8, 8)).save(tmp_path / "a.ppm", format="PPM")
 
-    with pytest.raises(ValueError, match="truncated"):
-        predict.read_image_file(tmp_path / "truncated.png")
-    with pytest.raises(ValueError, match="corrupt or truncated"):
-        predict.read_image_file(tmp_path / "truncated.jpg")
-    with pytest.raises(ValueError, match="not an image"):
-        predict.read_image_file(tmp_path / "notes.png")
-    with pytest.raises(ValueError, match="empty"):
-        predict.read_image_file(tmp_path / "empty.jpg")
-    with pytest.raises(ValueError, match="PPM file. Accepted formats: JPEG, MPO, PNG"):
-        predict.read_image_file(tmp_path / "a.ppm")
-    with pytest.raises(FileNotFoundError, match="missing.png"):
-        predict.read_image_file(tmp_path / "missing.png")
+    refusals = [
+        ("truncated.png", ValueError, "truncated"),
+        ("truncated.jpg", ValueError, "corrupt or truncated"),
+        ("notes.png", ValueError, "not an image"),
+        ("empty.jpg", ValueError, "empty"),
+        ("a.ppm", ValueError, "PPM file. Accepted formats: JPEG, MPO, PNG"),
+        ("missing.png", FileNotFoundError, "missing.png"),
+    ]
+    for name, error, match in refusals:
+        with pytest.raises(error, match=match):
+            predict.read_image_file(tmp_path / name)
     with pytest.raises(IsADirectoryError):
         predict.read_image_file(tmp_path)
 

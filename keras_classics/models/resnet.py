@@ -124,14 +124,7 @@ def basic_block(x, filters, *, stride=1, name, conv_shortcut=None, zero_init_res
         stride: stride of the first 3x3 convolution (and of the projection).
         name: block name; layers are ``{name}_1_conv`` … ``{name}_2_bn``,
             ``{name}_0_conv/_0_bn`` (projection), ``{name}_add``, ``{name}_out``.
-        conv_shortcut: ``None`` (default): a projection exactly where the shape
-            changes (option B); ``True`` / ``False`` force one or the identity.
-        zero_init_residual: start the last BN's gamma at 0, so the block begins
-            as the identity (Goyal et al. 2017); the paper starts it at 1.
-        bn_epsilon, bn_momentum: batch-norm settings.
-
-    Returns:
-        The block's output tensor.
+{block_args}
 
     Example:
         >>> x = keras.Input((56, 56, 64))
@@ -143,6 +136,16 @@ def basic_block(x, filters, *, stride=1, name, conv_shortcut=None, zero_init_res
                  bn_epsilon=bn_epsilon, bn_momentum=bn_momentum)
     x = layers.Add(name=f"{name}_add")([shortcut, x])
     return layers.Activation("relu", name=f"{name}_out")(x)
+
+
+_BLOCK_ARGS_DOC = """        conv_shortcut: ``None`` (default): a projection exactly where the shape
+            changes (option B); ``True`` / ``False`` force one or the identity.
+        zero_init_residual: start the last BN's gamma at 0, so the block begins
+            as the identity (Goyal et al. 2017); the paper starts it at 1.
+        bn_epsilon, bn_momentum: batch-norm settings.
+
+    Returns:
+        The block's output tensor."""
 
 
 def bottleneck_block(x, filters, *, stride=1, name, stride_in="1x1", conv_shortcut=None,
@@ -161,14 +164,7 @@ def bottleneck_block(x, filters, *, stride=1, name, stride_in="1x1", conv_shortc
             ``{name}_0_conv/_0_bn`` (projection), ``{name}_add``, ``{name}_out``.
         stride_in: ``"1x1"`` (paper, keras.applications; default): the stride is
             on the first 1x1 convolution; ``"3x3"``: on the 3x3 ("v1.5").
-        conv_shortcut: ``None`` (default): a projection exactly where the shape
-            changes (option B); ``True`` / ``False`` force one or the identity.
-        zero_init_residual: start the last BN's gamma at 0 (the block begins as
-            the identity; Goyal et al. 2017); the paper starts it at 1.
-        bn_epsilon, bn_momentum: batch-norm settings.
-
-    Returns:
-        The block's output tensor.
+{block_args}
 
     Example:
         >>> x = keras.Input((56, 56, 256))
@@ -190,6 +186,10 @@ def bottleneck_block(x, filters, *, stride=1, name, stride_in="1x1", conv_shortc
                  zero_gamma=zero_init_residual, **bn)
     x = layers.Add(name=f"{name}_add")([shortcut, x])
     return layers.Activation("relu", name=f"{name}_out")(x)
+
+
+basic_block.__doc__ = basic_block.__doc__.replace("{block_args}", _BLOCK_ARGS_DOC)
+bottleneck_block.__doc__ = bottleneck_block.__doc__.replace("{block_args}", _BLOCK_ARGS_DOC)
 
 
 # ------------------------------------------------------------------------ model
