@@ -4,6 +4,8 @@ numbers and the table rows; :mod:`._core` writes them to ``results.json``.
 
 The sizes (images, epochs, batch) of the default and ``quick`` versions are set
 here, before anything is trained, and stored in ``results.json`` ("settings").
+Each default is sized to finish in about five minutes on two shared CPU cores
+(timed per training step of each network, see docs/experiments.md).
 """
 
 from __future__ import annotations
@@ -170,7 +172,7 @@ def _overfitting(ctx, arms, default, quick, what):
 
 
 # The paper's AlexNet (2012 variant: LRN, two towers) at its smallest input, 67x67.
-_ALEXNET_DEFAULT = dict(image_size=67, num_train=640, num_val=500, epochs=20, batch_size=64, lr=0.01,
+_ALEXNET_DEFAULT = dict(image_size=67, num_train=320, num_val=256, epochs=20, batch_size=64, lr=0.01,
                         weight_decay=5e-4)
 _ALEXNET_QUICK = dict(image_size=67, num_train=32, num_val=16, epochs=1, batch_size=16, lr=0.01, weight_decay=5e-4,
                       run_eagerly=True)
@@ -192,7 +194,7 @@ def augmentation(ctx):
 # ---------------------------------------------------------------------- 4. plain-vs-residual
 def plain_vs_residual(ctx):
     s = _sizes(ctx,
-               default=dict(image_size=32, num_train=2560, num_val=500, epochs=6, batch_size=64, lr=0.05,
+               default=dict(image_size=32, num_train=1024, num_val=256, epochs=5, batch_size=64, lr=0.05,
                             weight_decay=1e-4, depths=[20, 56]),
                quick=dict(image_size=16, num_train=64, num_val=32, epochs=1, batch_size=32, lr=0.05,
                           weight_decay=1e-4, depths=[20, 56], run_eagerly=True))
@@ -264,7 +266,7 @@ def _gradient_probe(x, y, layer_prefix):
 
 def aux_classifiers(ctx):
     s = _sizes(ctx,
-               default=dict(image_size=72, num_train=1280, num_val=320, epochs=5, batch_size=32, lr=0.01,
+               default=dict(image_size=72, num_train=640, num_val=160, epochs=5, batch_size=32, lr=0.01,
                             weight_decay=2e-4, aux_weight=0.3, probe_images=32, variant="paper"),
                quick=dict(image_size=72, num_train=64, num_val=32, epochs=1, batch_size=16, lr=0.01,
                           weight_decay=2e-4, aux_weight=0.3, probe_images=8, variant="paper", run_eagerly=True))
@@ -319,7 +321,7 @@ def aux_classifiers(ctx):
 # ---------------------------------------------------------------------- 6. shallow-first
 def shallow_first(ctx):
     s = _sizes(ctx,
-               default=dict(image_size=32, num_train=1280, num_val=320, shallow_epochs=4, epochs=5, batch_size=32,
+               default=dict(image_size=32, num_train=512, num_val=160, shallow_epochs=4, epochs=4, batch_size=32,
                             lr=0.01, weight_decay=5e-4, target_val_top1=0.5),
                quick=dict(image_size=32, num_train=32, num_val=16, shallow_epochs=1, epochs=1, batch_size=16, lr=0.01,
                           weight_decay=5e-4, target_val_top1=0.2, run_eagerly=True))
