@@ -259,3 +259,20 @@ def test_get_source_errors():
         get_source("tfds:cifar10", num_train=10)
     with pytest.raises(ValueError, match="tfds:cifar10"):
         get_source("tfds:")
+
+
+def test_a_registered_tfds_dataset_reaches_its_download_step(tmp_path, monkeypatch):
+    """tfds:cifar10 in an empty data directory gets past tensorflow-datasets' imports to the download,
+    which fails here (proxied to a closed port: nothing is downloaded) with advice that can work."""
+    for var in ("HTTPS_PROXY", "HTTP_PROXY", "https_proxy", "http_proxy"):
+        monkeypatch.setenv(var, "http://127.0.0.1:9")
+    monkeypatch.setenv("NO_PROXY", "")
+    monkeypatch.setenv("no_proxy", "")
+    from tensorflow_datasets.core.download import downloader
+
+    monkeypatch.setattr(downloader, "MAX_RETRIES", 1)  # its default retries a refused connection for minutes
+    with pytest.raises(FileNotFoundError, match="preparing it failed") as caught:
+        get_source("tfds:cifar10", data_dir=tmp_path / "tfds")
+    cause = caught.value.__cause__
+    assert cause is not None and not isinstance(cause, ImportError), repr(cause)
+    assert "tfds build cifar10" in str(caught.value)

@@ -597,6 +597,13 @@ def _tfds_source(name, data_dir, val, train_split, download) -> Source:
             raise FileNotFoundError(f"TFDS dataset {name!r} is not prepared in {builder.data_dir_root}. {how}.")
         try:
             builder.download_and_prepare()
+        except ImportError as e:  # a module tensorflow-datasets needs: `tfds build` would stop at it too
+            module = getattr(e, "name", None) or str(e)
+            raise ImportError(
+                f"Preparing TFDS dataset {name!r} needs the Python module {module!r}, which is not installed "
+                f"({type(e).__name__}: {e}). Install it (pip install {module.split('.')[0]}) or reinstall "
+                "keras-classics with its dependencies, then run the same command again."
+            ) from e
         except Exception as e:  # noqa: BLE001 - network, manual-download and disk errors alike
             raise FileNotFoundError(
                 f"TFDS dataset {name!r} is not prepared in {builder.data_dir_root} and preparing it failed "
