@@ -458,3 +458,17 @@ def test_keras_classics_train_command(tmp_path, capsys):
     assert main(["train", "--print-config", "vgg16", "--epochs", "3"]) == 0
     printed = json.loads(capsys.readouterr().out)
     assert printed["model"] == "vgg16" and printed["epochs"] == 3 and printed["weight_decay"] == 5e-4
+
+
+def test_default_strategy_is_named_by_what_runs_the_steps():
+    import subprocess
+    import sys
+
+    from keras_classics.training.strategy import describe, make_strategy
+
+    assert describe(make_strategy("default")) == "one device (TensorFlow)"
+    code = ("import keras_classics\nfrom keras_classics.training.strategy import describe, make_strategy\n"
+            "print(describe(make_strategy('default')))")
+    env = {**__import__("os").environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
+    assert out.stdout.strip() == "one device (JAX backend)", out.stderr[-2000:]

@@ -362,7 +362,18 @@ def is_chief(strategy) -> bool:
 
 
 def describe(strategy) -> str:
-    """``"MirroredStrategy, 2 replica(s)"``, ``"MultiWorkerMirroredStrategy, 2 replica(s) on 2 workers"``."""
+    """``"MirroredStrategy, 2 replica(s)"``, ``"MultiWorkerMirroredStrategy, 2 replica(s) on 2 workers"``.
+
+    TensorFlow's default strategy (no ``tf.distribute``) is named by what runs the steps: ``"one
+    device (TensorFlow)"``, or ``"one device (JAX backend)"`` when Keras runs on another backend.
+    """
+    import keras
+    import tensorflow as tf
+
+    if type(strategy) is type(tf.distribute.get_strategy()) and not tf.distribute.has_strategy():
+        backend = keras.backend.backend()
+        return f"one device ({'TensorFlow' if backend == 'tensorflow' else backend.upper() + ' backend'})"
     workers = getattr(strategy.extended, "_num_workers", 1)
+
     on = f" on {workers} workers" if workers > 1 else ""
     return f"{type(strategy).__name__}, {strategy.num_replicas_in_sync} replica(s){on}"
