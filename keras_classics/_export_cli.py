@@ -7,6 +7,9 @@ import json
 import os
 import sys
 
+from keras_classics.data.preprocessing import PREPROCESSING_MODES  # no TensorFlow: the help stays fast
+from keras_classics.export import FORMATS, QUANTIZATIONS, check_format_options
+
 DEFAULT_ROOT = "saved_models"
 
 
@@ -22,9 +25,9 @@ def register(subparsers) -> None:
         ),
     )
     p.add_argument("model", help="a .keras file or a training run directory (best.keras, else final.keras)")
-    p.add_argument("--format", choices=("savedmodel", "tflite"), default="savedmodel",
+    p.add_argument("--format", choices=FORMATS, default="savedmodel",
                    help="output format (default: savedmodel)")
-    p.add_argument("--quantize", choices=("none", "float16", "dynamic", "int8"), default="none",
+    p.add_argument("--quantize", choices=QUANTIZATIONS, default="none",
                    help="TFLite only: none (float32), float16 weights, dynamic-range int8 weights, "
                         "or full-integer int8 (needs --representative)")
     p.add_argument("--representative", metavar="DIR|shapes",
@@ -37,7 +40,7 @@ def register(subparsers) -> None:
                    help="images for the parity report (default: the representative source, else shapes)")
     p.add_argument("--parity-samples", type=int, default=100, metavar="N",
                    help="number of parity images (default: 100)")
-    p.add_argument("--preprocessing", choices=("caffe", "torch", "tf", "none"),
+    p.add_argument("--preprocessing", choices=PREPROCESSING_MODES,
                    help="override the preprocessing read from the run config or the registry")
     p.add_argument("--class-names", metavar="FILE",
                    help="a text file with one class name per line (default: the run config's, else 0..N-1)")
@@ -104,11 +107,7 @@ def _read_class_names(path):
 
 def _export(args) -> int:
     _quiet_tensorflow()
-    if args.format == "savedmodel" and (args.quantize != "none" or args.int8_io):
-        raise ValueError(
-            f"--quantize/--int8-io apply to --format tflite. Received: --format savedmodel --quantize {args.quantize}"
-            + (" --int8-io" if args.int8_io else "")
-        )
+    check_format_options(args.format, args.quantize, args.int8_io)
     if not os.path.exists(args.model):
         raise FileNotFoundError(f"Model not found: {args.model!r}")
     from keras_classics import export

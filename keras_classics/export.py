@@ -52,6 +52,7 @@ from keras_classics import predict as _predict
 __all__ = [
     "FORMATS",
     "QUANTIZATIONS",
+    "check_format_options",
     "TOLERANCES",
     "DEFAULT_SAMPLES",
     "ParityError",
@@ -1152,10 +1153,7 @@ def to_tflite(
         FileExistsError: the output exists and ``overwrite`` is False.
         ParityError: parity outside :data:`TOLERANCES` (nothing written).
     """
-    if quantize not in QUANTIZATIONS:
-        raise ValueError(f"Unknown quantization {quantize!r}. Accepted: {', '.join(QUANTIZATIONS)}.")
-    if int8_io and quantize != "int8":
-        raise ValueError(f"int8 input/output needs quantize='int8'. Received: quantize={quantize!r}")
+    check_format_options("tflite", quantize, int8_io)
     _check_backend()
     dest = os.path.abspath(os.fspath(output))
     tflite_dest, card_dest = _tflite_paths(dest)
@@ -1234,17 +1232,31 @@ def to_tflite(
     return card
 
 
+def check_format_options(format: str, quantize: str | None = None, int8_io: bool = False) -> None:
+    """Refuse a format and options that do not go together, before any work.
+
+    Raises:
+        ValueError: an unknown ``format`` or ``quantize``, quantization or
+            int8 input/output asked of a SavedModel, ``int8_io`` without int8.
+    """
+    if format not in FORMATS:
+        raise ValueError(f"Unknown export format {format!r}. Accepted: {', '.join(FORMATS)}.")
+    if quantize is not None and quantize not in QUANTIZATIONS:
+        raise ValueError(f"Unknown quantization {quantize!r}. Accepted: {', '.join(QUANTIZATIONS)}.")
+    if format == "savedmodel" and quantize not in (None, "none"):
+        raise ValueError(f"Quantization applies to TFLite only. Received: format='savedmodel', quantize={quantize!r}")
+    if format == "savedmodel" and int8_io:
+        raise ValueError("int8 input/output applies to TFLite only (format='tflite', quantize='int8').")
+    if int8_io and quantize != "int8":
+        raise ValueError(f"int8 input/output needs quantize='int8'. Received: quantize={quantize!r}")
+
+
 def export(model, output, format: str = "savedmodel", **kwargs) -> dict:
     """:func:`to_saved_model` or :func:`to_tflite` by ``format`` (``"savedmodel"`` / ``"tflite"``)."""
+    check_format_options(format, kwargs.get("quantize"), kwargs.get("int8_io", False))
     if format == "savedmodel":
         for key in ("quantize", "representative", "representative_samples", "int8_io", "num_threads"):
-            value = kwargs.pop(key, None)
-            if key == "quantize" and value not in (None, "none"):
-                raise ValueError(
-                    f"Quantization applies to TFLite only. Received: format='savedmodel', quantize={value!r}"
-                )
-            if key == "int8_io" and value:
-                raise ValueError("int8 input/output applies to TFLite only (format='tflite', quantize='int8').")
+            kwargs.pop(key, None)
         return to_saved_model(model, output, **kwargs)
     if format == "tflite":
         return to_tflite(model, output, **kwargs)

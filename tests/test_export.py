@@ -605,3 +605,19 @@ def test_int8_export_of_a_near_uniform_model(tiny_run, tmp_path):
     parity = card["parity"]
     assert parity["quantization_step"] == pytest.approx(1 / 256)
     assert parity["top1_ties"] == 16 and parity["top1_agreement"] is None and parity["passed"]
+
+
+def test_export_command_takes_the_library_constants():
+    import argparse
+
+    from keras_classics.cli import build_parser
+    from keras_classics.data.preprocessing import PREPROCESSING_MODES
+
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    choices = {a.dest: a.choices for a in sub.choices["export"]._actions if a.choices}
+    assert choices == {"format": export.FORMATS, "quantize": export.QUANTIZATIONS,
+                       "preprocessing": PREPROCESSING_MODES}
+    with pytest.raises(ValueError, match="Quantization applies to TFLite only"):
+        export.check_format_options("savedmodel", "int8")
+    with pytest.raises(ValueError, match="Unknown export format 'onnx'. Accepted: savedmodel, tflite"):
+        export.check_format_options("onnx")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 
+from keras_classics.data.preprocessing import PREPROCESSING_MODES  # no TensorFlow: the help stays fast
 from keras_classics.inspect._format import FORMATS
 
 _MODEL_HELP = (
@@ -161,7 +162,7 @@ def register(subparsers) -> None:
     p.add_argument("--weights", help="a .weights.h5 or .keras file to load")
     p.add_argument("--max-maps", type=_positive_int, default=15, metavar="N")
     p.add_argument("--input-size", type=_positive_int, metavar="N", help="square input side (default: the paper's)")
-    p.add_argument("--preprocessing", choices=("caffe", "torch", "tf", "none"),
+    p.add_argument("--preprocessing", choices=PREPROCESSING_MODES,
                    help="default: the model's own (registry)")
     _add_output(p)
     _add_builder_options(p)
