@@ -8,10 +8,18 @@ test kills itself with SIGKILL half-way through epoch 2 of 3.
 
 The reference for the metrics is one process with the same global batch and
 seed, with MirroredStrategy over two logical CPUs: like the two workers, two
-replicas of 16 images each, whose batch-norm statistics are per replica. The
-only difference left is the order in which the all-reduce adds the two halves
-of each gradient, so after 12 steps the metrics agree to about 1e-4 (float32
-sums in another order drift by a few ulps a step and Adam amplifies them).
+replicas of 16 images each (the same 16: each worker's shard is its replica's
+half of the one-process batch), batch-norm statistics per replica and averaged
+at each epoch's end. The computation is the same; what may differ is the
+order in which an all-reduce adds the replicas' gradients (a ring over
+processes against a sum in one process). Here the metrics came out equal to
+the last bit; the tolerance, relative 1e-4, allows a few float32 ulps of
+reordering per step for 12 Adam steps, and is far below what a wrong shard
+(a batch seen twice, or missed) moves the loss (several percent at this size).
+
+Time (2 CPU cores, busy): the pair and the reference about 1.5 min, the lost
+worker and the restart about 2 min, the misconfigurations about 2 min; so
+the multi-process tests are marked slow.
 """
 
 import json
@@ -29,8 +37,12 @@ import pytest
 
 from keras_classics.training.strategy import LOST_PEER_BOUND_S, cluster_task, release_port, reserve_port
 
+# One xdist worker runs the module: the two-worker run is shared by two tests.
+pytestmark = pytest.mark.xdist_group("multiworker")
+SLOW = pytest.mark.slow
+
 TIMEOUT = 300  # seconds: no subprocess of this module may run longer
-RTOL, ATOL = 1e-3, 1e-4  # two workers against one process, same global batch and seed (module docstring)
+RTOL, ATOL = 1e-4, 1e-6  # two workers against one process, same global batch and seed (module docstring)
 
 COMMON = ["--dataset-options", '{"num_train": 256, "num_val": 64}', "--image-size", "32", "--batch-size", "32",
           "--steps-per-epoch", "4", "--epochs", "3", "--verbose", "2"]
@@ -254,6 +266,7 @@ def test_a_port_in_use_is_refused_naming_it():
 
 
 # ---------------------------------------------------------------------- two real workers
+@SLOW
 def test_two_workers_train_as_one_process_would(two_workers, workdir):
     code, out, err, _ = two_workers["chief"]
     assert code == 0, out[-3000:] + err[-3000:]
@@ -293,7 +306,7 @@ def test_two_workers_train_as_one_process_would(two_workers, workdir):
     print(f"\ntwo workers {two_workers['wall_s']:.1f} s; metrics {got}; reference {ref}")
 
 
-@pytest.mark.slow
+@SLOW
 def test_losing_a_worker_stops_the_other_and_a_restart_resumes(two_workers, workdir):
     run = workdir / "killed"
     killed = pair(workdir, run, kill=True)
@@ -338,6 +351,7 @@ def test_task_index_out_of_range_is_refused(workdir):
     assert not (workdir / "bad-index").exists()
 
 
+@SLOW
 def test_two_workers_with_one_index_and_a_missing_peer_fail_with_clear_errors(workdir):
     ports = free_ports(2)
     args = ["quickstart", *COMMON, "--strategy", "multiworker", "--run-dir", str(workdir / "same-index")]
@@ -358,9 +372,11 @@ def test_two_workers_with_one_index_and_a_missing_peer_fail_with_clear_errors(wo
     assert f"Port {ports[1]}" in _one_line_error(second[2]) and "same index (1)" in second[2]
     code, _, err, _ = finish(first, 150)  # worker 0 never comes: the first gives up after 20 s
     assert code == 1
-    assert "waited 20 s for the cluster" in _one_line_error(err)
+    line = _one_line_error(err)
+    assert "could not gather the cluster" in line and "within 20 s" in line, line
 
 
+@SLOW
 def test_multiworker_without_tf_config_trains_as_one_worker_with_a_note(workdir):
     args = ["quickstart", "--dataset-options", '{"num_train": 64, "num_val": 0}', "--image-size", "32",
             "--batch-size", "32", "--steps-per-epoch", "1", "--epochs", "1", "--strategy", "multiworker",
@@ -370,6 +386,7 @@ def test_multiworker_without_tf_config_trains_as_one_worker_with_a_note(workdir)
     assert "Note: --strategy multiworker without a TF_CONFIG naming several workers: training as one worker" in out
 
 
+@SLOW
 def test_a_worker_with_another_batch_size_is_refused(workdir):
     ports = free_ports(2)
     run = workdir / "mismatch"

@@ -21,13 +21,11 @@ forever:
   also catches two workers started with the same index on one machine.
 * A worker waits at most :data:`CLUSTER_TIMEOUT_S` seconds (or
   ``$KERAS_CLASSICS_CLUSTER_TIMEOUT``) for the others to start.
-* Once running, each worker checks its peers every
-  :data:`PEER_CHECK_INTERVAL_S` seconds; a peer that fails
-  :data:`PEER_CHECK_RETRIES` checks of at most :data:`PEER_CHECK_TIMEOUT_S`
-  seconds each is declared lost, and the pending all-reduce stops with
-  :class:`WorkerLostError`: within :data:`LOST_PEER_BOUND_S` seconds of its
-  loss (a killed process refuses connections, so in practice within about one
-  interval).
+* TensorFlow's coordination service watches the running workers by their
+  heartbeats: a worker silent for :data:`HEARTBEAT_TIMEOUT_S` seconds is
+  declared lost, and the pending all-reduce on the others stops with an error
+  that the engine turns into :class:`WorkerLostError`, within
+  :data:`LOST_PEER_BOUND_S` seconds of the loss.
 """
 
 from __future__ import annotations
@@ -43,6 +41,7 @@ __all__ = [
     "is_chief",
     "describe",
     "cpu_kernels_note",
+    "missing_gpu_note",
     "cluster_task",
     "reserve_port",
     "ClusterTask",
@@ -53,10 +52,8 @@ __all__ = [
 
 CLUSTER_TIMEOUT_ENV = "KERAS_CLASSICS_CLUSTER_TIMEOUT"
 CLUSTER_TIMEOUT_S = 300  # how long a worker waits for the whole cluster to start
-PEER_CHECK_INTERVAL_S = 5  # how often a worker checks that its peers are alive
-PEER_CHECK_TIMEOUT_S = 10  # the time limit of one check
-PEER_CHECK_RETRIES = 3  # failed checks in a row before a peer is declared lost
-LOST_PEER_BOUND_S = PEER_CHECK_INTERVAL_S + PEER_CHECK_RETRIES * PEER_CHECK_TIMEOUT_S
+HEARTBEAT_TIMEOUT_S = 10  # a worker whose heartbeats stop for this long is declared lost
+LOST_PEER_BOUND_S = 2 * HEARTBEAT_TIMEOUT_S  # the timeout, plus the time to tell the other workers
 _JOBS = ("chief", "worker")  # the task types MultiWorkerMirroredStrategy trains with
 
 
@@ -238,6 +235,25 @@ def cpu_kernels_note(mkl_enabled=None) -> str | None:
             "TensorFlow, or import keras_classics first.")
 
 
+def missing_gpu_note(strategy: str, devices=(), precision: str = "float32") -> str | None:
+    """A line for the log when the configuration asks for GPUs and TensorFlow sees none, else ``None``.
+
+    Asking means ``--strategy mirrored`` without ``--devices`` (all GPUs), a
+    device named ``/gpu:N``, or a ``mixed_*`` precision (float16 and bfloat16
+    arithmetic pay off on GPUs; on a CPU they are slower than float32).
+    TensorFlow's own CUDA probe messages are hidden by the command line.
+    """
+    import tensorflow as tf
+
+    named = [d for d in devices or () if "gpu" in str(d).lower()]
+    wants = (strategy == "mirrored" and not devices) or named or str(precision).startswith("mixed")
+    if not wants or tf.config.list_physical_devices("GPU"):
+        return None
+    why = (f"--devices {','.join(named)}" if named else "--strategy mirrored" if strategy == "mirrored" and not devices
+           else f"--precision {precision}")
+    return f"Note: {why} asks for a GPU, and TensorFlow sees none on this machine: training runs on the CPU."
+
+
 def make_strategy(name: str = "default", devices=None, tpu: str | None = None):
     """Create the named ``tf.distribute.Strategy``.
 
@@ -273,8 +289,6 @@ def make_strategy(name: str = "default", devices=None, tpu: str | None = None):
 
 def _multiworker(tf, task):
     """``MultiWorkerMirroredStrategy`` with bounded waits (see the module docstring)."""
-    from tensorflow.python.distribute import collective_all_reduce_strategy as car
-
     class MultiWorkerMirroredStrategy(tf.distribute.MultiWorkerMirroredStrategy):
         # Two calls that Keras' fit() makes with several workers, which this strategy refuses:
         # * the first batch, a tuple, reduced with one call to learn its shapes (it reduces
@@ -296,29 +310,67 @@ def _multiworker(tf, task):
     release_port()
     if task is None or task.num_workers < 2:
         return MultiWorkerMirroredStrategy()
+    from tensorflow.python.distribute import multi_worker_util
+    from tensorflow.python.eager import context
+
     timeout = cluster_timeout()
-    extended = car.CollectiveAllReduceExtended
-    # The constructor waits for every worker with this class attribute as its limit (0: forever).
-    previous = getattr(extended, "_check_health_initial_timeout", None)
-    extended._check_health_initial_timeout = max(int(timeout), 1)
+    # TensorFlow's coordination service starts the cluster and watches it (heartbeats); its
+    # registration wait is otherwise unbounded, and its heartbeat limit is set here to be stated.
+    spec = tf.train.ClusterSpec(task.cluster)
+    context.context().configure_coordination_service(
+        service_type="standalone",
+        service_leader=multi_worker_util.coordination_leader(spec),
+        cluster_register_timeout_in_ms=int(timeout * 1000),
+        heartbeat_timeout_in_ms=HEARTBEAT_TIMEOUT_S * 1000,
+        coordinated_jobs=[_coordinated_job(job, len(task.cluster[job])) for job in _JOBS if job in task.cluster],
+    )
+    if task.chief:
+        # The coordination service's leader waits for the others without a limit: it starts only
+        # once every other worker listens (each starts listening before it registers).
+        _wait_for_peers(task, timeout)
     try:
-        strategy = MultiWorkerMirroredStrategy()
-    except RuntimeError as e:
-        if "Timeout waiting for the cluster" not in str(e):
-            raise
+        return MultiWorkerMirroredStrategy()
+    except (tf.errors.DeadlineExceededError, tf.errors.UnavailableError, tf.errors.AbortedError,
+            tf.errors.InternalError) as e:
         peers = ", ".join(f"{job} {i} at {a}" for job in _JOBS for i, a in enumerate(task.cluster.get(job, ())))
+        detail = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
         raise WorkerLostError(
-            f"{task.name} waited {timeout:g} s for the cluster ({peers}) and not every worker joined. Start every "
-            f"worker with the same cluster in TF_CONFIG and its own index (or allow longer with "
-            f"{CLUSTER_TIMEOUT_ENV}=SECONDS)."
+            f"{task.name} could not gather the cluster ({peers}) within {timeout:g} s: not every worker joined "
+            f"({detail}). Start every worker with the same cluster in TF_CONFIG and its own index (or allow "
+            f"longer with {CLUSTER_TIMEOUT_ENV}=SECONDS)."
         ) from None
-    finally:
-        extended._check_health_initial_timeout = previous
-    # The health checks run in a thread that reads these from the instance.
-    strategy.extended._check_health_interval = PEER_CHECK_INTERVAL_S
-    strategy.extended._check_health_timeout = PEER_CHECK_TIMEOUT_S
-    strategy.extended._check_health_retry_limit = PEER_CHECK_RETRIES
-    return strategy
+
+
+def _wait_for_peers(task, timeout):
+    """Return once every other task's address accepts a connection; :class:`WorkerLostError` after ``timeout`` s."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    waiting = [(job, i, a) for job in _JOBS for i, a in enumerate(task.cluster.get(job, ()))
+               if (job, i) != (task.task_type, task.index)]
+    while waiting:
+        job, i, address = waiting[0]
+        host, _, port = address.rpartition(":")
+        try:
+            socket.create_connection((host.strip("[]"), int(port)), timeout=2).close()
+            waiting.pop(0)
+            continue
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            missing = ", ".join(f"{j} {k} at {a}" for j, k, a in waiting)
+            raise WorkerLostError(
+                f"{task.name} waited {timeout:g} s for the cluster and these workers never started: {missing}. "
+                f"Start every worker with the same cluster in TF_CONFIG and its own index (or allow longer with "
+                f"{CLUSTER_TIMEOUT_ENV}=SECONDS)."
+            )
+        time.sleep(0.5)
+
+
+def _coordinated_job(name, num_tasks):
+    from tensorflow.compiler.xla.tsl.protobuf import coordination_config_pb2
+
+    return coordination_config_pb2.CoordinatedJob(name=name, num_tasks=num_tasks)
 
 
 def lost_worker_message(task, error, where: str) -> str:
@@ -374,6 +426,5 @@ def describe(strategy) -> str:
         backend = keras.backend.backend()
         return f"one device ({'TensorFlow' if backend == 'tensorflow' else backend.upper() + ' backend'})"
     workers = getattr(strategy.extended, "_num_workers", 1)
-
     on = f" on {workers} workers" if workers > 1 else ""
     return f"{type(strategy).__name__}, {strategy.num_replicas_in_sync} replica(s){on}"
