@@ -3,9 +3,11 @@
 >>> from keras_classics import resnet152, create_model, list_models
 >>> model = resnet152(classes=10, input_shape=(224, 224, 3))
 
-Importing the package imports ``keras`` but never TensorFlow directly: the
-models run on every Keras backend. Training, data and export live in
-sub-packages that use TensorFlow and are imported on demand.
+Importing the package is light: the builders and the registry functions
+(``keras_classics.models``, which imports ``keras``) load on first use, so the
+command line's ``--help`` and ``list`` never start TensorFlow. The models use
+``keras`` alone and run on every Keras backend. Training, data and export live
+in sub-packages that use TensorFlow and are imported on demand.
 """
 
 __version__ = "0.1.0"
@@ -19,7 +21,33 @@ import os as _os
 # TF_ENABLE_ONEDNN_OPTS=0 to keep TensorFlow's own choice.
 _os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 
-from keras_classics.models import *  # noqa: F401,F403
-from keras_classics.models import __all__ as _models_all
 
-__all__ = list(_models_all) + ["__version__"]
+
+def _models():
+    import importlib
+
+    return importlib.import_module("keras_classics.models")
+
+
+def __getattr__(name):
+    # PEP 562: the public names of keras_classics.models (resnet152, create_model, …) and
+    # __all__ resolve on first use; a sub-package (training, inspect, …) is imported as usual.
+    if name == "__all__":
+        value = list(_models().__all__) + ["__version__"]
+    elif name.startswith("_"):
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    else:
+        import importlib.util
+
+        if importlib.util.find_spec(f"{__name__}.{name}") is not None:
+            return importlib.import_module(f"{__name__}.{name}")
+        models = _models()
+        if name not in models.__all__:
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        value = getattr(models, name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_models().__all__))

@@ -76,6 +76,10 @@ def build_parser() -> argparse.ArgumentParser:
     from keras_classics import __version__
 
     parser.add_argument("--version", action="version", version=f"keras-classics {__version__}")
+    parser.add_argument("--verbose", dest="tensorflow_log", action="store_true",
+                        help="show TensorFlow's own start-up and C++ log lines (hidden by default; a "
+                             "TF_CPP_MIN_LOG_LEVEL set in the environment is honoured). Give it before COMMAND: "
+                             "`train --verbose N` is the progress display")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     for module in _AREAS:
         try:
@@ -94,6 +98,9 @@ def main(argv=None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    from keras_classics._startup import quiet_tensorflow
+
+    quiet_tensorflow(verbose=args.tensorflow_log)
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt as e:

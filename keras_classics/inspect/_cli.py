@@ -39,6 +39,9 @@ def _add_output(p):
 
 
 def _cmd_list(args):
+    from keras_classics._startup import metadata_backend
+
+    metadata_backend()  # the table is computed from the models' layers and shapes: no TensorFlow needed
     from keras_classics.inspect.compare import model_table
 
     print(model_table(args.pattern).render(args.format))

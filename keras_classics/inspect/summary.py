@@ -105,6 +105,19 @@ def _layer_counts(layer):
     return int(t), int(n)
 
 
+# The layer settings the rows are computed from. They are read from the layer's attributes,
+# which hold the same values as its get_config(): that serializes the dtype policy, which makes
+# Keras import TensorFlow on every backend (and `keras-classics list` must not start it).
+_SETTINGS = ("data_format", "kernel_size", "strides", "dilation_rate", "use_bias", "padding", "groups",
+             "filters", "depth_multiplier", "units", "axis", "scale", "center", "pool_size", "cropping")
+
+
+def _settings(op) -> dict:
+    if not isinstance(op, keras.layers.Layer) or isinstance(op, keras.Model):
+        return {}
+    return {key: getattr(op, key) for key in _SETTINGS if hasattr(op, key)}
+
+
 def _describe(op, in_shapes, out_shapes, in_flows, first_call):
     """Row fields and output flow of one call of ``op``."""
     kind = type(op).__name__
@@ -122,7 +135,7 @@ def _describe(op, in_shapes, out_shapes, in_flows, first_call):
     flow = _merge(in_flows)
     in_shape = in_shapes[0] if in_shapes else None
     out_shape = out_shapes[0] if out_shapes else None
-    cfg = op.get_config() if isinstance(op, keras.layers.Layer) else {}
+    cfg = _settings(op)
     if cfg.get("data_format", "channels_last") != "channels_last" and kind in CONV_KINDS + _WINDOW_POOLS:
         raise ValueError(
             f"Layer {op.name!r} is channels_first; the inspector reads channels_last models only."

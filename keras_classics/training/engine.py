@@ -255,13 +255,13 @@ def _run(config, info, run_dir, source, extra_callbacks, resume, started):
         output_names,
     )
     from keras_classics.training.schedules import ClassicSchedule, scaled_learning_rate
-    from keras_classics.training.strategy import cpu_kernels_note, describe, is_chief, make_strategy
+    from keras_classics.training.strategy import cpu_kernels_note, describe, is_chief, make_strategy, missing_gpu_note
 
     verbose = config.verbose
     say = print if verbose else (lambda *a, **k: None)
-    note = cpu_kernels_note()
-    if note:
-        say(note)
+    for note in (missing_gpu_note(config.strategy, config.devices, config.precision), cpu_kernels_note()):
+        if note:
+            say(note)
 
     strategy = make_strategy(config.strategy, config.devices, config.tpu)
     chief = is_chief(strategy)

@@ -1,0 +1,142 @@
+"""How the ``keras-classics`` command starts: light for ``--help`` and ``list``, quiet when TensorFlow starts.
+
+* :func:`quiet_tensorflow` keeps TensorFlow's C++ start-up lines (oneDNN, CUDA
+  probes, CPU instruction sets, absl's "before InitializeLog" banner) and its
+  later C++ log lines out of a command's output, unless ``--verbose`` is given
+  or ``TF_CPP_MIN_LOG_LEVEL`` is set in the environment (then the lines at or
+  above that level are shown, as TensorFlow would).
+* :func:`metadata_backend` lets a command that only reads the models' structure
+  (``list``) import Keras on its numpy backend, so that TensorFlow is not
+  started at all.
+
+Nothing here imports TensorFlow or Keras.
+"""
+
+from __future__ import annotations
+
+import importlib.abc
+import importlib.util
+import os
+import re
+import sys
+import tempfile
+
+__all__ = ["quiet_tensorflow", "metadata_backend", "tensorflow_startup_lines"]
+
+LEVEL_ENV = "TF_CPP_MIN_LOG_LEVEL"
+_SEVERITY = {"I": 0, "W": 1, "E": 2, "F": 3}
+# absl's C++ log line: severity letter, MMDD, time, thread, file:line]
+_LOG_LINE = re.compile(r"^([IWEF])\d{4} \d\d:\d\d:[\d.]+\s+\d+ [^\]]+\] ")
+_BANNER = "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR"
+
+_startup_lines: list[str] = []
+
+
+def tensorflow_startup_lines() -> list[str]:
+    """What TensorFlow wrote to stderr while it was imported under :func:`quiet_tensorflow`, shown or not."""
+    return list(_startup_lines)
+
+
+def _filter(text: str, level: int) -> str:
+    """The lines of ``text`` to show at minimum level ``level``: C++ log lines (and the lines that
+    continue them) below it and absl's banner are dropped; anything else (a Python traceback, a
+    warning of another kind) is kept."""
+    keep, current = [], True
+    for line in text.splitlines(keepends=True):
+        match = _LOG_LINE.match(line)
+        if match:
+            current = _SEVERITY[match.group(1)] >= level
+        elif line.rstrip("\n") == _BANNER:
+            current = level == 0
+        elif not line.startswith(" ") and not line.startswith("To enable the following instructions"):
+            current = True  # not a continuation of a log line
+        if current:
+            keep.append(line)
+    return "".join(keep)
+
+
+class _CaptureImport(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    """Import ``tensorflow`` with file descriptor 2 sent to a temporary file, then show what passes
+    the level filter. The C++ library writes those lines before its logging is configured, so no
+    setting silences them: ``TF_CPP_MIN_LOG_LEVEL=3`` still leaves six."""
+
+    def __init__(self, level: int):
+        self.level = level
+        self.loader = None
+
+    def find_spec(self, fullname, path=None, target=None):
+        if fullname != "tensorflow":
+            return None
+        sys.meta_path.remove(self)  # once: find the real spec without this finder
+        spec = importlib.util.find_spec(fullname)
+        if spec is None or spec.loader is None:
+            return spec
+        self.loader, spec.loader = spec.loader, self
+        return spec
+
+    def create_module(self, spec):
+        return self.loader.create_module(spec)
+
+    def exec_module(self, module):
+        module.__loader__ = module.__spec__.loader = self.loader
+        sys.stderr.flush()
+        saved = os.dup(2)
+        with tempfile.TemporaryFile(mode="w+b") as sink:
+            os.dup2(sink.fileno(), 2)
+            try:
+                self.loader.exec_module(module)
+            finally:
+                sys.stderr.flush()
+                os.dup2(saved, 2)
+                os.close(saved)
+                sink.seek(0)
+                text = sink.read().decode("utf-8", "replace")
+                _startup_lines.extend(text.splitlines())
+                shown = _filter(text, self.level)
+                if shown:
+                    sys.stderr.write(shown)
+                    sys.stderr.flush()
+
+
+def quiet_tensorflow(verbose: bool = False) -> None:
+    """Called by the command line before a command runs (TensorFlow not yet imported).
+
+    Default: ``TF_CPP_MIN_LOG_LEVEL=3`` for TensorFlow's C++ log (no CUDA probe
+    errors on a machine without a GPU) and its start-up lines held back. The
+    package prints its own one-line notes for what matters (oneDNN kernels off,
+    no GPU for a strategy that wants GPUs). ``verbose``: TensorFlow's defaults,
+    every line shown. ``TF_CPP_MIN_LOG_LEVEL`` set by the user is kept and
+    applied to the start-up lines too.
+    """
+    if "tensorflow" in sys.modules:
+        return
+    if verbose:
+        return
+    if LEVEL_ENV in os.environ:
+        try:
+            level = int(os.environ[LEVEL_ENV])
+        except ValueError:
+            level = 0
+    else:
+        os.environ[LEVEL_ENV] = "3"
+        level = 3
+    if level > 0 and not any(isinstance(f, _CaptureImport) for f in sys.meta_path):
+        sys.meta_path.insert(0, _CaptureImport(level))
+
+
+def metadata_backend() -> None:
+    """Before a command that reads only the models' structure (layers and shapes, no values) imports Keras:
+    use Keras's numpy backend, which starts in a fraction of TensorFlow's time.
+
+    Done only when Keras is not imported yet, ``KERAS_BACKEND`` is not set (the
+    user's choice is kept) and JAX is installed (Keras's numpy backend needs it;
+    it is in the ``dev`` extra). Processes started later get the environment
+    unchanged.
+    """
+    if "keras" in sys.modules or "KERAS_BACKEND" in os.environ or importlib.util.find_spec("jax") is None:
+        return
+    os.environ["KERAS_BACKEND"] = "numpy"
+    try:
+        import keras  # noqa: F401  (the backend is fixed when Keras is imported)
+    finally:
+        del os.environ["KERAS_BACKEND"]
