@@ -298,9 +298,21 @@ def test_run_directory_contents(tmp_path):
     assert config["num_classes"] == 10 and config["class_names"][:2] == ["circle", "square"]
     assert config["model_kwargs"] == {"classes": 10, "input_shape": [32, 32, 3]}
     assert RecipeConfig.from_dict(config).epochs == 2
+    assert config["keras_backend"] == keras.backend.backend()
     rows = list(csv.DictReader(open(run / "history.csv")))
     assert [r["epoch"] for r in rows] == ["1", "2"] and "val_top1" in rows[0] and "learning_rate" in rows[0]
     metrics = json.loads((run / "metrics.json").read_text())
+    # Epochs counted from 1 in history.csv and best_epoch alike.
+    best_row = max(rows, key=lambda r: float(r["val_top1"]))
+    assert str(metrics["best_epoch"]) == best_row["epoch"]
+    # The model files carry class names, eval transform, registry name and backend.
+    from keras_classics import predict
+
+    for name in ("best.keras", "final.keras"):
+        meta = predict.read_keras_metadata(run / name)
+        assert meta["class_names"] == config["class_names"] and meta["registry_name"] == "resnet18", name
+        assert meta["image_size"] == [32, 32] and meta["policy"] == config["policy"] and meta["crop_fraction"] == 1.0
+        assert meta["preprocessing"] == "caffe" and meta["keras_backend"] == keras.backend.backend()
     assert {"top1", "top5", "loss", "images_per_sec", "epochs", "wall_time_s"} <= set(metrics)
     assert metrics["top1"] == pytest.approx(float(rows[-1]["val_top1"]))
     assert metrics["epochs"] == 2 and metrics["images_per_sec"] > 0
