@@ -232,6 +232,25 @@ def test_folder_shards_read_disjoint_files_that_cover_the_epoch(tmp_path):
     assert seen[0] | seen[1] == everything
 
 
+def test_record_shards_decode_only_their_own_records():
+    """TFDS splits are streams of encoded records: sharded by record, before decoding (not by file)."""
+    import tensorflow as tf
+
+    from keras_classics.data import make_pipeline
+    from keras_classics.data.sources import _decode_encoded, _stream_dataset
+
+    images = [np.full((8, 8, 3), k * 7, np.uint8) for k in range(20)]
+    encoded = [tf.io.encode_png(x).numpy() for x in images]
+    records = tf.data.Dataset.from_tensor_slices((encoded, np.arange(20) % 2))
+    stream = _stream_dataset(records, _decode_encoded, 20)  # how TFDS splits are read (before decoding)
+    kw = dict(policy="none", image_size=8, batch_size=4, seed=2, preprocessing="none", shuffle_buffer=20)
+    full = list(make_pipeline(stream, **kw))
+    parts = [list(make_pipeline(stream, shard=(i, 2), **kw)) for i in range(2)]
+    assert len(full) == len(parts[0]) == len(parts[1]) == 5
+    for b, (x, _) in enumerate(full):
+        np.testing.assert_array_equal(np.concatenate([parts[0][b][0], parts[1][b][0]]), x.numpy())
+
+
 def test_fewer_files_than_workers_is_an_error_naming_both(tmp_path):
     from keras_classics.data import get_source, make_pipeline
 
@@ -337,9 +356,11 @@ def test_losing_a_worker_stops_the_other_and_a_restart_resumes(two_workers, work
 
 # ---------------------------------------------------------------------- misconfiguration
 def _one_line_error(err):
-    lines = [line for line in err.strip().splitlines() if line.strip()]
+    """The command's own message: one line, no traceback (TensorFlow's C++ log lines may surround it)."""
     assert "Traceback" not in err, err[-3000:]
-    return lines[-1]
+    lines = [line for line in err.splitlines() if line.startswith("keras-classics train:")]
+    assert len(lines) == 1, err[-3000:]
+    return lines[0]
 
 
 def test_task_index_out_of_range_is_refused(workdir):
