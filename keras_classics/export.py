@@ -11,7 +11,9 @@ One path for every model:
 5. export with Keras 3's :class:`keras.export.ExportArchive` (the SavedModel
    itself, and the SavedModel that the TFLite converter reads);
 6. reload the written file and compare it with the Keras model on a fixed set
-   of images (:func:`parity_report`); outside the tolerance of its format
+   of image files (:func:`parity_report`), read through the one image path
+   (:func:`keras_classics.predict.load_image_bytes`): the Keras model and the
+   float signatures get those pixels, ``serving_bytes`` the same files; outside the tolerance of its format
    (:data:`TOLERANCES`) the export fails and nothing is written, unless
    ``allow_parity_failure=True``, which writes it with a warning naming the
    figure;
@@ -918,8 +920,8 @@ def _card(source, fmt, quantize, int8_io):
             "description": "RGB images already preprocessed (decode, resize, crop, then preprocessing)",
             "preprocessing": source.preprocessing,
             "preprocessing_source": source.preprocessing_source,
-            "resize": "bilinear with antialiasing, aspect ratio kept, shorter side to size / crop_fraction, "
-                      "centre crop",
+            "resize": "bilinear (antialiased where it shrinks), aspect ratio kept, shorter side to "
+                      "round(size / crop_fraction), centre crop",
             "crop_fraction": source.crop_fraction,
         },
         "output": {
@@ -1032,8 +1034,9 @@ def to_saved_model(
         crop_fraction: centre crop used by the ``serving_bytes`` signature and
             by ``predict`` (see :func:`keras_classics.predict.resize_and_crop`);
             default: the run's evaluation crop, else 1 (the whole shorter side).
-        parity_data: images for the parity report (see :func:`image_samples`);
-            default ``"shapes"``.
+        parity_data: images for the parity report (see :func:`encoded_samples`);
+            default: the run's own validation images (from its ``config.json``),
+            else ``"shapes"``.
         parity_samples: number of parity images.
         overwrite: replace an existing ``output``.
         allow_parity_failure: write the export with a warning when parity is
@@ -1133,14 +1136,17 @@ def to_tflite(
             (full-integer: weights and activations, calibrated on
             ``representative``).
         representative: calibration images for ``"int8"`` (see
-            :func:`image_samples`: ``"shapes"``, a directory, an array, a
-            dataset); they are preprocessed like the model's inputs.
+            :func:`encoded_samples`: ``"shapes"``, a directory, an array, a
+            dataset); default: the run's own validation images (from its
+            ``config.json``). They are read as image files are and
+            preprocessed like the model's inputs.
         representative_samples: how many calibration images (default 100).
         int8_io: with ``"int8"``, int8 input and output tensors (quantization
             parameters in the card and in the file); default float32 input
             and output.
         parity_data: images for the parity report; default: the
-            representative source's held-out part, else ``"shapes"``.
+            representative source's held-out part, else the run's own
+            validation images, else ``"shapes"``.
         num_threads: interpreter threads for the parity run.
         Other arguments: see :func:`to_saved_model`.
 

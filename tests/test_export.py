@@ -621,3 +621,33 @@ def test_export_command_takes_the_library_constants():
         export.check_format_options("savedmodel", "int8")
     with pytest.raises(ValueError, match="Unknown export format 'onnx'. Accepted: savedmodel, tflite"):
         export.check_format_options("onnx")
+
+
+def test_calibration_and_parity_default_to_the_runs_validation_images(tmp_path):
+    """Without --representative / --parity-data, a run's own validation images (here a folder of the
+    user's images, named by its config.json) calibrate int8 and check parity; shapes only without a run."""
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for c, name in enumerate(COLOURS):
+        (tmp_path / "data" / name).mkdir(parents=True)
+        for i in range(6):
+            pixels = rng.integers(0, 60, (20 + i, 24, 3), dtype=np.uint8)
+            pixels[..., c] += 150
+            Image.fromarray(pixels).save(tmp_path / "data" / name / f"{i}.png")
+    run = tmp_path / "run"
+    run.mkdir()
+    inputs = keras.Input((16, 16, 3))
+    x = keras.layers.GlobalAveragePooling2D()(keras.layers.Rescaling(1 / 255.0)(inputs))
+    model = keras.Model(inputs, keras.layers.Dense(3, activation="softmax", name="predictions")(x), name="tiny")
+    predict.save_model(model, run / "best.keras")
+    (run / "config.json").write_text(json.dumps({
+        "model": "tiny", "dataset": f"folder:{tmp_path / 'data'}", "dataset_options": {"val_fraction": 0.5},
+        "image_size": 16, "policy": "resnet", "preprocessing": "none", "class_names": COLOURS}))
+    card = export.to_tflite(run, tmp_path / "m.tflite", quantize="int8", representative_samples=4,
+                            parity_samples=4, verbose=False)
+    folder = f"folder:{tmp_path / 'data'} validation split (the run's data, 9 images)"
+    assert card["representative_data"] == {"source": folder, "samples": 4}
+    assert card["parity"]["image_source"] == folder and card["input"]["crop_fraction"] == pytest.approx(16 / 18)
+    with pytest.raises(ValueError, match="no training run config.json naming its dataset"):
+        export.to_tflite(model, tmp_path / "n.tflite", quantize="int8", preprocessing="none", verbose=False)
