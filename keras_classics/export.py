@@ -43,6 +43,7 @@ import io
 import json
 import os
 import shutil
+import sys
 import tempfile
 import warnings
 from dataclasses import dataclass, field
@@ -875,7 +876,9 @@ def _convert_tflite(saved_model_dir, quantize, representative, int8_io, verbose)
     if quantize == "int8":
         import keras
 
-        bar = keras.utils.Progbar(len(representative), unit_name="image") if verbose else None
+        # A log that is not a terminal gets one line when calibration ends, not one per image.
+        bar = keras.utils.Progbar(len(representative), unit_name="image",
+                                  verbose=1 if sys.stdout.isatty() else 2) if verbose else None
 
         def representative_dataset():
             for i in range(len(representative)):
@@ -944,14 +947,29 @@ def _card(source, fmt, quantize, int8_io):
     }
 
 
+def _has_grouped_conv(layer) -> bool:
+    return getattr(layer, "groups", 1) > 1 or any(_has_grouped_conv(inner) for inner in getattr(layer, "layers", ()))
+
+
 def _run_keras(model, inputs, batch_size=16):
-    """Probabilities of a Keras model, batch by batch, in inference mode (eager: no tracing cost)."""
+    """Probabilities of a Keras model, batch by batch, in inference mode.
+
+    Eager (no tracing cost), except for a model with grouped convolutions
+    (AlexNet): Keras runs an eager grouped convolution through a new XLA function
+    at every call, compiled again each time (and TensorFlow warns of the
+    retracing), so that model's forward pass is traced once instead.
+    """
     import keras
 
+    forward = lambda x: model(x, training=False)  # noqa: E731
+    if _has_grouped_conv(model):
+        import tensorflow as tf
+
+        forward = tf.function(forward, reduce_retracing=True)
     with warnings.catch_warnings():  # a model saved with its input as a one-element list
         warnings.filterwarnings("ignore", message="The structure of `inputs` doesn't match")
         return np.concatenate([
-            keras.ops.convert_to_numpy(model(inputs[i : i + batch_size], training=False)).astype(np.float32)
+            keras.ops.convert_to_numpy(forward(inputs[i : i + batch_size])).astype(np.float32)
             for i in range(0, len(inputs), batch_size)
         ])
 
@@ -1250,11 +1268,17 @@ def check_format_options(format: str, quantize: str | None = None, int8_io: bool
     if quantize is not None and quantize not in QUANTIZATIONS:
         raise ValueError(f"Unknown quantization {quantize!r}. Accepted: {', '.join(QUANTIZATIONS)}.")
     if format == "savedmodel" and quantize not in (None, "none"):
-        raise ValueError(f"Quantization applies to TFLite only. Received: format='savedmodel', quantize={quantize!r}")
+        raise ValueError(
+            f"Quantization applies to TFLite only (format='tflite'; CLI: --format tflite). Received: "
+            f"format='savedmodel', quantize={quantize!r} (CLI: --format savedmodel --quantize {quantize})."
+        )
     if format == "savedmodel" and int8_io:
-        raise ValueError("int8 input/output applies to TFLite only (format='tflite', quantize='int8').")
+        raise ValueError("int8 input/output applies to TFLite only (format='tflite', quantize='int8'; CLI: "
+                         "--format tflite --quantize int8 --int8-io). Received: format='savedmodel' (CLI: --format "
+                         "savedmodel --int8-io).")
     if int8_io and quantize != "int8":
-        raise ValueError(f"int8 input/output needs quantize='int8'. Received: quantize={quantize!r}")
+        raise ValueError(f"int8 input/output needs quantize='int8' (CLI: --quantize int8). Received: "
+                         f"quantize={quantize!r}")
 
 
 def export(model, output, format: str = "savedmodel", **kwargs) -> dict:
