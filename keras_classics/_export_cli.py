@@ -63,12 +63,13 @@ def register(subparsers) -> None:
         "predict",
         help="classify images with a .keras file, a SavedModel directory or a .tflite file",
         description=(
-            "Classify image files (JPEG, PNG, GIF, BMP, WebP) with any exported model. Class names, "
-            "preprocessing and crop come from the model card next to the export, or from the training "
-            "run's config.json next to a .keras file."
+            "Classify image files (JPEG, PNG, GIF, BMP, WebP, TIFF) with any exported model. Class names, "
+            "preprocessing and crop come from the model card next to the export; for a .keras file, from the "
+            "metadata it carries, else from the training run's config.json next to it."
         ),
     )
-    q.add_argument("model", help="a .keras file, a SavedModel directory, a .tflite file or a TFLite export directory")
+    q.add_argument("model", help="a .keras file, a training run directory (best.keras, else final.keras), a "
+                                 "SavedModel directory, a .tflite file or a TFLite export directory")
     q.add_argument("images", nargs="+", metavar="IMAGE", help="image files")
     q.add_argument("--top", type=int, default=5, help="number of classes shown per image (default: 5)")
     q.add_argument("--json", action="store_true", help="print JSON instead of a table")

@@ -52,8 +52,8 @@ def quick_run(tmp_path_factory):
     config = {
         "name": "quickstart", "model": "resnet18",
         "model_kwargs": {"classes": 3, "input_shape": [SIZE, SIZE, 3]},
-        "dataset": "shapes", "image_size": SIZE, "policy": "cifar", "preprocessing": "caffe",
-        "class_names": COLOURS, "num_classes": 3,
+        "dataset": "shapes", "dataset_options": {"num_train": 640, "num_val": 100}, "image_size": SIZE,
+        "policy": "cifar", "preprocessing": "caffe", "class_names": COLOURS, "num_classes": 3,
     }
     (run_dir / "config.json").write_text(json.dumps(config))
     (run_dir / "metrics.json").write_text(json.dumps({"top1": float(history.history["accuracy"][-1]), "loss": 1.0}))
