@@ -692,6 +692,8 @@ def load_keras_model(path, custom_objects=None, safe_mode: bool = True):
         raise FileNotFoundError(f"Model not found: {path!r}")
     if not path.endswith(".keras") or not os.path.isfile(path):
         raise ValueError(f"Expected a .keras model file, received {path!r}.")
+    import keras_classics.models  # noqa: F401  (registers the package's layers with Keras)
+
     try:
         model = keras.saving.load_model(path, compile=False, safe_mode=safe_mode, custom_objects=custom_objects)
     except TypeError as e:

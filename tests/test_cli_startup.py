@@ -105,3 +105,34 @@ def test_the_start_up_filter_keeps_what_is_not_tensorflow_log():
 def test_verbose_is_a_top_level_option_and_train_keeps_its_own():
     args = cli.build_parser().parse_args(["--verbose", "train", "--verbose", "2"])
     assert args.tensorflow_log is True and args.verbose == 2
+
+
+# ---------------------------------------------------------------------- logs that are not a terminal
+def export_cli(tmp_path, *args):
+    return subprocess.run([sys.executable, "-m", "keras_classics.cli", "export", *map(str, args)], env=clean_env(),
+                          capture_output=True, text=True, timeout=600, cwd=tmp_path)
+
+
+def test_int8_calibration_logs_one_line_when_stdout_is_not_a_terminal(tmp_path):
+    import keras_classics
+
+    keras_classics.convnet4(classes=3).save(tmp_path / "c4.keras")
+    result = export_cli(tmp_path, tmp_path / "c4.keras", "--format", "tflite", "--quantize", "int8",
+                        "--representative", "shapes", "--representative-samples", 12, "--parity-samples", 8,
+                        "-o", tmp_path / "c4.tflite")
+    assert result.returncode == 0, result.stderr
+    progress = [line for line in result.stdout.splitlines() if re.search(r"\b\d+/12\b", line)]
+    assert len(progress) == 1 and progress[0].startswith("12/12"), result.stdout
+    assert "\r" not in result.stdout and "\x1b[" not in result.stdout
+
+
+def test_alexnet_export_prints_no_retracing_warning(tmp_path):
+    import keras_classics
+
+    # AlexNet's grouped convolutions: Keras runs each eager call through a new XLA function.
+    keras_classics.alexnet(classes=3, input_shape=(67, 67, 3)).save(tmp_path / "alexnet.keras")
+    result = export_cli(tmp_path, tmp_path / "alexnet.keras", "--parity-samples", 40, "-o", tmp_path / "sm")
+    assert result.returncode == 0, result.stderr
+    assert "retracing" not in result.stdout + result.stderr, result.stderr
+    assert "Parity passed on 40 images" in result.stdout
+    assert result.stderr == "", result.stderr

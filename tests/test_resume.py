@@ -16,7 +16,7 @@ import keras
 import numpy as np
 import pytest
 
-import keras_classics  # noqa: F401  (registers the LRN layer for loading GoogLeNet)
+import keras_classics.models  # noqa: F401  (registers the LRN layer for loading GoogLeNet)
 
 DRIVER = textwrap.dedent(
     """

@@ -80,6 +80,8 @@ def initialize_from(model, model_name: str, path, verbose: bool = True) -> list[
         ['block1_conv1', 'block2_conv1', 'block3_conv1', 'block3_conv2', 'fc1', 'fc2', 'predictions']
     """
     path = resolve_model_path(path)
+    import keras_classics.models  # noqa: F401  (registers the package's layers with Keras)
+
     source = keras.saving.load_model(path, compile=False)
     src_name = source_model_name(path, source)
     target_info = model_info(model_name)
