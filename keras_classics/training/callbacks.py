@@ -29,6 +29,7 @@ __all__ = [
     "save_model_atomic",
     "write_json_atomic",
     "latest_checkpoint",
+    "usable_checkpoint",
     "restore_checkpoint",
     "monitor_mode",
 ]
@@ -204,6 +205,9 @@ class AverageReplicaStatistics(keras.callbacks.Callback):
             variables = [v.value for v in self.model.non_trainable_variables
                          if keras.backend.is_float_dtype(v.dtype)]
             strategy = self.strategy
+            if not variables:  # no running statistics (GoogLeNet, AlexNet)
+                self._average = lambda: None
+                return
 
             @tf.function
             def average():
@@ -331,7 +335,9 @@ class Checkpointer(keras.callbacks.Callback):
     statistics and dropout seed states included, then every optimizer variable:
     step count, momenta, loss scale) and ``checkpoint.json`` (epoch, step, the
     file, and the state of the callbacks given in ``stateful``). The newest
-    ``keep`` checkpoints are kept.
+    ``keep`` checkpoints are kept, each with its own index ``ckpt-EEEE.json``,
+    so that a resume can fall back to the previous one when the newest is
+    damaged (:func:`usable_checkpoint`).
     """
 
     def __init__(self, directory, keep=2, guard=None, stateful=None, enabled=True):
@@ -375,6 +381,7 @@ class Checkpointer(keras.callbacks.Callback):
             "num_optimizer_variables": len(self.model.optimizer.variables),
             "callbacks": {k: cb.get_state() for k, cb in self.stateful.items()},
         }
+        write_json_atomic(os.path.join(self.directory, name[: -len(".npz")] + ".json"), index)
         write_json_atomic(os.path.join(self.directory, CHECKPOINT_INDEX), index)
         self._prune(keep_name=name)
         return path
@@ -384,6 +391,9 @@ class Checkpointer(keras.callbacks.Callback):
         for old in files[: max(len(files) - self.keep, 0)]:
             if old != keep_name:
                 os.remove(os.path.join(self.directory, old))
+                sidecar = os.path.join(self.directory, old[: -len(".npz")] + ".json")
+                if os.path.exists(sidecar):
+                    os.remove(sidecar)
 
 
 def latest_checkpoint(directory) -> dict | None:
@@ -398,6 +408,73 @@ def latest_checkpoint(directory) -> dict | None:
             f"{path} names {index['file']!r}, which is missing: the checkpoint directory was modified."
         )
     return index
+
+
+def _damage(path) -> str | None:
+    """Why the checkpoint file at ``path`` cannot be read back (``None``: it is intact).
+
+    Every array of an ``.npz`` is a zip member with its CRC-32: reading them all
+    finds a truncated file (no central directory) and changed bytes alike.
+    """
+    import zipfile
+    import zlib
+
+    if not os.path.isfile(path):
+        return "the file is missing"
+    try:
+        with zipfile.ZipFile(path) as archive:
+            bad = archive.testzip()
+    except (zipfile.BadZipFile, EOFError, OSError, zlib.error, ValueError) as e:
+        return f"unreadable: {e}"
+    return f"member {bad!r} fails its CRC check" if bad else None
+
+
+def usable_checkpoint(directory) -> tuple[dict | None, list[str]]:
+    """The index of the newest intact checkpoint in ``directory``, and one line for each newer one that was damaged.
+
+    ``checkpoint.json`` names the newest checkpoint; when its file is truncated,
+    changed or missing (a disk that filled, a copy cut short), the previous
+    checkpoint kept beside it (``ckpt-EEEE.npz`` with its index ``ckpt-EEEE.json``)
+    is used instead, and the lines say so. ``(None, [])`` when there is no checkpoint.
+
+    Raises:
+        ValueError: checkpoints exist but none is intact (the damaged ones are named).
+    """
+    directory = os.fspath(directory)
+    candidates = []
+    try:
+        with open(os.path.join(directory, CHECKPOINT_INDEX), encoding="utf-8") as f:
+            candidates.append(json.load(f))
+    except FileNotFoundError:
+        pass
+    except (OSError, ValueError):  # a damaged checkpoint.json: the per-checkpoint indexes remain
+        pass
+    sidecars = sorted((f for f in os.listdir(directory) if f.startswith("ckpt-") and f.endswith(".json")),
+                      reverse=True) if os.path.isdir(directory) else []
+    for name in sidecars:
+        try:
+            with open(os.path.join(directory, name), encoding="utf-8") as f:
+                candidates.append(json.load(f))
+        except (OSError, ValueError):
+            continue
+    damaged, seen = [], set()
+    for index in sorted(candidates, key=lambda i: -int(i["epoch"])):
+        if index["file"] in seen:
+            continue
+        seen.add(index["file"])
+        why = _damage(os.path.join(directory, index["file"]))
+        if why is None:
+            return index, [
+                f"Checkpoint {name} is damaged ({reason}); resuming from {index['file']} (epoch {index['epoch']}) "
+                "instead." for name, reason in damaged]
+        damaged.append((index["file"], why))
+    if damaged:
+        raise ValueError(
+            f"No intact checkpoint in {directory}: " + "; ".join(f"{n} ({why})" for n, why in damaged)
+            + ". Accepted: a run directory with at least one readable checkpoint (--keep-checkpoints 2 or more keeps "
+            "a previous one to fall back to); start a new run to train from the beginning."
+        )
+    return None, []
 
 
 def restore_checkpoint(model, directory, index: dict) -> None:

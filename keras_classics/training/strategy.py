@@ -260,6 +260,8 @@ def make_strategy(name: str = "default", devices=None, tpu: str | None = None):
     Raises:
         ValueError: for an unknown name, devices that do not exist, or a
             malformed ``TF_CONFIG``.
+        WorkerLostError: ``"multiworker"``: not every worker of ``TF_CONFIG``'s
+            cluster started within :func:`cluster_timeout` seconds.
     """
     import tensorflow as tf
 
