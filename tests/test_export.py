@@ -452,16 +452,10 @@ def test_unknown_custom_object_refused_in_safe_mode(tmp_path):
 @pytest.mark.slow
 def test_training_engine_run_directory(tmp_path, capsys):
     """A run written by the training engine (the quickstart recipe, shortened) exports with its metadata."""
-    import importlib.util
+    from keras_classics.training import load_recipe, train
 
-    from keras_classics.training import train
-
-    recipe_path = os.path.join(os.path.dirname(__file__), "..", "recipes", "quickstart.py")
-    spec = importlib.util.spec_from_file_location("quickstart_recipe", recipe_path)
-    recipe = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(recipe)
     run_dir = tmp_path / "run"
-    train(recipe.CONFIG.replace(epochs=1, dataset_options={"num_train": 128, "num_val": 64}, run_dir=str(run_dir),
+    train(load_recipe("quickstart").replace(epochs=1, dataset_options={"num_train": 128, "num_val": 64}, run_dir=str(run_dir),
                                 verbose=0))
     card = export.to_tflite(run_dir, tmp_path / "quickstart.tflite", **FAST)
     assert card["parity"]["passed"]
