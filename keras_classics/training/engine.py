@@ -38,6 +38,7 @@ import io
 import math
 import os
 import shutil
+import sys
 import time
 from dataclasses import dataclass
 
@@ -310,7 +311,9 @@ def _run(config, info, run_dir, source, extra_callbacks, resume, started):
     build_kwargs.update(classes=num_classes, input_shape=[image_size, image_size, 3])
     lr = scaled_learning_rate(config.lr, batch, config.lr_batch_size)
     checkpoint_dir = os.path.join(run_dir, "checkpoints")
-    index = cb.latest_checkpoint(checkpoint_dir) if resume else None
+    index, damaged = cb.usable_checkpoint(checkpoint_dir) if resume else (None, [])
+    for line in damaged:  # the newest checkpoint is damaged: said even at verbose 0
+        print(line, file=sys.stderr)
     initial_epoch = index["epoch"] if index else 0
     if initial_epoch > config.epochs:
         # Nothing is rewritten: config.json, metrics.json and history.csv would disagree on the epochs.
