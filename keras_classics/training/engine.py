@@ -497,6 +497,10 @@ def _run(config, info, run_dir, source, extra_callbacks, resume, started):
     }
     if chief:
         cb.write_json_atomic(os.path.join(run_dir, "metrics.json"), metrics)
+    if workers > 1:
+        # No worker leaves before the chief has written the run's files: an exit status of 0 on
+        # any worker means the run is complete (and none is taken for lost while the chief saves).
+        _barrier(strategy, tf)
     if metrics.get("top1") is not None:
         say(f"Validation top-1 {metrics['top1']:.2%}" + (f", top-5 {metrics['top5']:.2%}" if metrics.get("top5")
                                                            is not None else "")
