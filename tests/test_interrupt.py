@@ -36,6 +36,8 @@ DRIVER = textwrap.dedent(
     from keras_classics.training import TrainingInterrupted, load_recipe, resume, train
     from keras_classics.training.callbacks import usable_checkpoint
 
+    # Python leaves SIGINT ignored when it starts ignored (a test run started in the background): Ctrl-C's handler.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     root, overrides, seeds, steps = sys.argv[1], json.loads(sys.argv[2]), json.loads(sys.argv[3]), int(sys.argv[4])
     config = load_recipe("quickstart").replace(**overrides)
     cli_config = load_recipe("quickstart").replace(**json.loads(sys.argv[5]))

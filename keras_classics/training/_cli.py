@@ -170,6 +170,9 @@ def run_recipe(config: RecipeConfig, argv=None):
     _add_run_arguments(parser)
     add_config_arguments(parser, defaults=config)
     args = parser.parse_args(argv)
+    from keras_classics._startup import quiet_tensorflow
+
+    quiet_tensorflow()  # as the command line: TF_CPP_MIN_LOG_LEVEL in the environment brings its lines back
     from keras_classics.training.engine import NonFiniteLossError
     from keras_classics.training.strategy import WorkerLostError
 
