@@ -2,6 +2,7 @@
 TensorFlow, and a command that needs it shows none of TensorFlow's start-up lines unless asked to."""
 
 import importlib.util
+import json
 import os
 import re
 import subprocess
@@ -136,3 +137,14 @@ def test_alexnet_export_prints_no_retracing_warning(tmp_path):
     assert "retracing" not in result.stdout + result.stderr, result.stderr
     assert "Parity passed on 40 images" in result.stdout
     assert result.stderr == "", result.stderr
+
+
+def test_the_start_up_benchmark_smoke_run(tmp_path):
+    out = tmp_path / "cli.json"
+    result = subprocess.run([sys.executable, "benchmarks/cli_startup.py", "--tiny", "--json", str(out)],
+                            cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))), env=clean_env(),
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    record = json.loads(out.read_text())
+    row = record["results"]["after"]["--help"]
+    assert row["median_s"] > 0 and row["stderr_lines"] == 0 and row["imports_tensorflow"] is False

@@ -1,0 +1,315 @@
+"""The documentation is tested: every command and snippet in README.md and docs/*.md.
+
+* Every documented ``keras-classics`` command and recipe script line is parsed with the real
+  parsers, so that no documented flag can disappear; recipe lines print their configuration.
+* The cheap commands run (with the tiny sizes of ``TINY``, declared once here), the export flow of
+  docs/export.md and the README end to end; a few Python snippets run, and every name that any
+  snippet imports from the package must exist.
+* Figures the docs quote are read from the results files they come from (``QUOTED``), or computed
+  by the tool itself (the course's claims, the inspector's tables).
+
+Commands that need ImageNet, TFDS downloads, a GPU or several machines are parsed only.
+"""
+
+from __future__ import annotations
+
+import ast
+import contextlib
+import importlib
+import io
+import json
+import math
+import os
+import re
+import shlex
+from pathlib import Path
+
+import pytest
+
+from keras_classics import cli
+from keras_classics.training import load_recipe
+from keras_classics.training._cli import run_recipe
+
+ROOT = Path(__file__).resolve().parent.parent
+DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+
+# Tiny sizes for the commands that run here, keyed by the command's start: appended to it.
+TINY = {
+    "python recipes/quickstart.py": ["--dataset-options", '{"num_train": 64, "num_val": 32}', "--epochs", "1",
+                                     "--batch-size", "16", "--steps-per-epoch", "2"],
+    "keras-classics export": ["--representative-samples", "8", "--parity-samples", "8"],
+}
+# Placeholders in the docs, and what they stand for here.
+PLACEHOLDERS = {"runs/quickstart-TIMESTAMP": "runs/quickstart"}
+
+
+# ---------------------------------------------------------------------- extraction
+def blocks(path):
+    """``(language, text)`` of each fenced code block of a Markdown file."""
+    text = path.read_text(encoding="utf-8")
+    return [(m.group(1), m.group(2)) for m in re.finditer(r"^```(\w*)\n(.*?)^```", text, re.S | re.M)]
+
+
+def command_lines(text):
+    """The commands of a shell block: continuations joined, comments and prompts dropped."""
+    out = []
+    for line in text.replace("\\\n", " ").splitlines():
+        line = line.strip()
+        if line.startswith("$ "):
+            line = line[2:]
+        if not line or line.startswith("#"):
+            continue
+        out.append(line)
+    return out
+
+
+def split(line):
+    """The words of a command line, without a trailing comment."""
+    return shlex.split(line, comments=True)
+
+
+def documented(prefix):
+    """``(file, words)`` of every documented command line starting with ``prefix`` (after ``exec`` and
+    environment assignments such as ``TF_CONFIG=...``)."""
+    found = []
+    for path in DOCS:
+        for lang, text in blocks(path):
+            if lang not in ("", "bash", "sh"):
+                continue
+            for line in command_lines(text):
+                try:
+                    words = split(line)
+                except ValueError:  # not a shell line (an output block)
+                    continue
+                while words and (words[0] == "exec" or re.match(r"^[A-Z_][A-Z0-9_]*=", words[0])):
+                    words = words[1:]
+                if words and words[-1] == "&":  # started in the background
+                    words = words[:-1]
+                if len(words) > 1 and words[1].endswith(":"):
+                    continue  # a message the command printed (`keras-classics export: error: ...`)
+                if " ".join(words).startswith(prefix):
+                    found.append((path.name, words))
+    return found
+
+
+def python_snippets():
+    return [(path.name, text) for path in DOCS for lang, text in blocks(path) if lang == "python"]
+
+
+# ---------------------------------------------------------------------- every command parses
+def test_the_docs_have_commands_and_snippets():
+    assert len(documented("keras-classics ")) >= 25
+    assert len(documented("python recipes/")) >= 8
+    assert len(python_snippets()) >= 15
+
+
+def test_every_documented_keras_classics_command_parses():
+    parser = cli.build_parser()
+    for name, words in documented("keras-classics "):
+        with contextlib.redirect_stderr(io.StringIO()) as err:
+            try:
+                parser.parse_args(words[1:])
+            except SystemExit as e:
+                pytest.fail(f"{name}: `{' '.join(words)}` no longer parses ({e.code}): {err.getvalue()}")
+
+
+def test_every_documented_recipe_script_line_prints_its_configuration(capsys):
+    seen = set()
+    for name, words in documented("python recipes/"):
+        recipe = Path(words[1]).stem
+        assert (ROOT / "recipes" / f"{recipe}.py").is_file(), f"{name}: {words[1]} does not exist"
+        args = words[2:]
+        if "--resume" in args:  # the run does not exist here: the options are checked without it
+            i = args.index("--resume")
+            args = args[:i] + args[i + 2:]
+        seen.add(recipe)
+        try:
+            run_recipe(load_recipe(recipe), [*args, "--print-config"])
+        except SystemExit as e:
+            pytest.fail(f"{name}: `{' '.join(words)}` is refused ({e.code}): {capsys.readouterr().err}")
+        config = json.loads(capsys.readouterr().out)
+        assert config["name"], name
+    assert "quickstart" in seen
+
+
+def test_every_documented_script_flag_exists_in_the_script():
+    lines = documented("python benchmarks/") + documented("python docs/")
+    assert lines
+    for name, words in lines:
+        source = (ROOT / words[1]).read_text(encoding="utf-8")
+        for word in words[2:]:
+            if word.startswith("--"):
+                flag = word.split("=", 1)[0]
+                assert f'"{flag}"' in source, f"{name}: {words[1]} has no option {flag}"
+
+
+def test_every_name_a_snippet_imports_from_the_package_exists():
+    for name, text in python_snippets():
+        if text.lstrip().startswith(("def ", "_", "(")) or "    ..." in text:
+            continue  # an excerpt of a source file, not a runnable snippet
+        tree = ast.parse(text)  # every snippet is valid Python
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("keras_classics"):
+                module = importlib.import_module(node.module)
+                for alias in node.names:
+                    assert hasattr(module, alias.name) or importlib.util.find_spec(
+                        f"{node.module}.{alias.name}"), f"{name}: {node.module} has no {alias.name}"
+
+
+# ---------------------------------------------------------------------- cheap ones run
+def run_cli(*args):
+    with contextlib.redirect_stdout(io.StringIO()) as out:
+        code = cli.main(list(args))
+    assert code == 0, args
+    return out.getvalue()
+
+
+def shown_lines(path, start):
+    """The lines of the first plain block of ``path`` whose first line starts with ``start``."""
+    for lang, text in blocks(path):
+        if text.startswith(start):
+            return [line for line in text.splitlines() if line.strip()]
+    raise AssertionError(f"{path.name}: no block starting with {start!r}")
+
+
+def squash(line):
+    return " ".join(line.split())
+
+
+def test_documented_inspector_output_is_what_the_tool_prints():
+    inspect_md = ROOT / "docs" / "inspect.md"
+    printed = {squash(line) for line in run_cli("compare", "--inception-module", "3a").splitlines()}
+    for line in shown_lines(inspect_md, "Inception 3a: naive"):
+        assert squash(line) in printed, line
+    printed = {squash(line) for line in run_cli("compare", "alexnet", "googlenet", "vgg16", "resnet152").splitlines()}
+    for line in shown_lines(inspect_md, "model           params"):
+        assert squash(line) in printed, line
+    printed = {squash(line) for line in run_cli("summary", "alexnet").splitlines()}
+    for line in shown_lines(inspect_md, "conv5 "):
+        assert squash(line) in printed, line
+    for command in (["train", "--list"], ["experiment", "--list"], ["train", "vgg16_cifar10", "--print-config"]):
+        assert run_cli(*command).strip()
+
+
+def test_the_course_claims_quoted_are_what_the_inspector_computes():
+    from keras_classics import inspect
+
+    def fc_share(name):
+        s = inspect.summary(name)
+        dense = sum(r["trainable_params"] for r in s if r["kind"] == "Dense")
+        return f"{100 * dense / s.totals['trainable_params']:.1f}%"
+
+    claim = f"{fc_share('alexnet')} of AlexNet's and {fc_share('vgg16')} of VGG16's parameters"
+    assert claim in squash((ROOT / "README.md").read_text()), claim
+    inspect_text = squash((ROOT / "docs" / "inspect.md").read_text())
+    assert f"{fc_share('alexnet')} of AlexNet's" in inspect_text and f"{fc_share('vgg16')} of VGG16's" in inspect_text
+
+
+def test_python_snippets_that_build_small_things_run():
+    ran = 0
+    for name, text in python_snippets():
+        if "inception_module(x" in text or "basic_block(x" in text or "conv_output_size(227" in text:
+            exec(compile(text, name, "exec"), {})
+            ran += 1
+    assert ran >= 3
+
+
+def run_line(line):
+    """Run one documented command line in this process (as the shell would run it, without the start-up
+    cost of a new process each time); return what it printed."""
+    words = split(line)
+    with contextlib.redirect_stdout(io.StringIO()) as out:
+        if words[0] == "keras-classics":
+            assert cli.main(words[1:]) == 0, line
+        elif words[:2] == ["python", "-c"]:
+            exec(compile(words[2], "<-c>", "exec"), {"__name__": "__main__"})
+        elif words[0] == "python" and words[1].startswith("recipes/"):
+            run_recipe(load_recipe(Path(words[1]).stem), words[2:])
+        else:
+            raise AssertionError(f"no runner for {line!r}")
+    return out.getvalue()
+
+
+def test_the_export_flow_of_the_docs_runs_end_to_end(tmp_path, monkeypatch):
+    """docs/export.md's block, then the README's, as written, with TINY sizes, in a fresh directory."""
+    lines = [*command_lines(next(t for lang, t in blocks(ROOT / "docs" / "export.md") if "recipes/quickstart.py" in t))]
+    lines += [line for lang, t in blocks(ROOT / "README.md") if "keras-classics predict" in t
+              for line in command_lines(t)]
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("KERAS_CLASSICS_CACHE", str(tmp_path / "cache"))
+    outputs = []
+    for line in lines:
+        for placeholder, value in PLACEHOLDERS.items():
+            line = line.replace(placeholder, value)
+        for start, extra in TINY.items():
+            if line.startswith(start):
+                line = " ".join([line, *map(shlex.quote, extra)])
+        outputs.append(run_line(line))
+    assert (tmp_path / "shape.png").is_file() and (tmp_path / "saved_models" / "shapes_int8.tflite").is_file()
+    # The predict output has the documented shape: the file, then ranked classes with percentages.
+    shown = shown_lines(ROOT / "docs" / "export.md", "$ keras-classics predict")[1:]
+    printed = next(o for o in outputs if o.startswith("shape.png")).splitlines()
+    assert len(printed) == len(shown) and printed[0] == shown[0]
+    for got, want in zip(printed[1:], shown[1:]):  # the docs leave the run's figures out
+        assert re.fullmatch(r"\s*\d\. \w+\s+\d+\.\d\d%", got) and re.fullmatch(r"\s*\d\. \w+\s+…%", want), (got, want)
+
+
+# ---------------------------------------------------------------------- figures from results files
+def json_numbers(paths):
+    numbers = []
+
+    def walk(value):
+        if isinstance(value, dict):
+            for v in value.values():
+                walk(v)
+        elif isinstance(value, list):
+            for v in value:
+                walk(v)
+        elif isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+            numbers.append(float(value))
+
+    for path in paths:
+        walk(json.loads(path.read_text()))
+    return numbers
+
+
+def quoted_in(figure: str, numbers, scales=(1, 100, 2.0 ** -20)) -> bool:
+    """Whether ``figure`` (as printed: ``1.069``, ``98.3``) is a value of ``numbers`` (or a percentage of one,
+    or bytes in MiB) rounded to the figure's decimals."""
+    decimals = len(figure.split(".")[1]) if "." in figure else 0
+    value = float(figure)
+    return any(abs(round(n * s, decimals) - value) < 1e-9 for n in numbers for s in scales)
+
+
+# (document, a line that starts the quoted table or paragraph, the results files it comes from, and for a
+# table the columns checked: docs/export.md's oneDNN-off columns come from an earlier run with no results file)
+QUOTED = [
+    ("docs/benchmarks_models.md", "| model | build s (ours / k.a.)", "benchmarks/results/models_cpu_*_r7.json", None),
+    ("docs/export.md", "| format | MiB | size × Keras", "benchmarks/results/export_resnet50_224.json", slice(1, 5)),
+    ("docs/inspect.md", "## Command line", "benchmarks/results/cli_startup.json", None),
+]
+
+
+def quoted_figures(document, start, columns=None):
+    lines = (ROOT / document).read_text(encoding="utf-8").splitlines()
+    i = next(i for i, line in enumerate(lines) if line.startswith(start))
+    end = next((j for j in range(i + 1, len(lines)) if not lines[j].strip() or lines[j].startswith("```")), len(lines))
+    if start.startswith("## "):  # a section: to the next heading
+        end = next((j for j in range(i + 1, len(lines)) if lines[j].startswith("#")), len(lines))
+    chosen = lines[i + 1 if start.startswith("$") else i:end]
+    if columns is not None:
+        chosen = [" ".join(line.strip("|").split("|")[columns]) for line in chosen]
+    text = "\n".join(chosen)
+    text = re.sub(r"`[^`]*`", "", text)  # commands and names, not figures
+    return re.findall(r"(?<![\w.])\d+\.\d+(?![\w.])", text)
+
+
+@pytest.mark.parametrize("document, start, results, columns", QUOTED, ids=[f"{d}:{s[:20]}" for d, s, *_ in QUOTED])
+def test_quoted_figures_come_from_results_files(document, start, results, columns):
+    paths = sorted(ROOT.glob(results))
+    assert paths, f"no results file {results}"
+    numbers = json_numbers(paths)
+    figures = quoted_figures(document, start, columns)
+    assert figures, f"{document}: no figures after {start!r}"
+    missing = [f for f in figures if not quoted_in(f, numbers)]
+    assert not missing, f"{document}: {missing} are in no value of {results}"
