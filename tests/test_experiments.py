@@ -132,3 +132,59 @@ def test_existing_run_dir_is_never_reused(tmp_path):
     (tmp_path / "taken").mkdir()
     with pytest.raises(FileExistsError, match="already exists"):
         run_experiment("sharing", quick=True, run_dir=tmp_path / "taken")
+
+
+def _stat(*values):
+    from keras_classics.experiments._core import summarize
+
+    return summarize(values)
+
+
+def test_verdicts_from_synthetic_results():
+    """No training: the verdict of a row comes from its numbers and their noise."""
+    from keras_classics.experiments._core import (difference_test, gap_arm, judge, judge_rows, paired_test,
+                                                  proportion_arm)
+
+    def acc(label, *values, n=256):
+        return proportion_arm(label, _stat(*values), n, chance=0.1)
+
+    # 10 classes, 256 validation images: one accuracy's binomial SE at chance is 1.9 points.
+    held, verdict = judge(difference_test(acc("off", 0.109), acc("on", 0.133), order="a<b"))
+    assert held is None and verdict == "undecided: both arms at chance"
+    held, verdict = judge(difference_test(acc("off", 0.50), acc("on", 0.53), order="a<b"))
+    assert held is None and verdict.startswith("undecided: 3.0 points apart, within noise")
+    held, verdict = judge(difference_test(acc("off", 0.30), acc("on", 0.70), order="a<b"))
+    assert held is True and verdict.startswith("yes, by 40.0 points")
+    held, verdict = judge(difference_test(acc("off", 0.70), acc("on", 0.30), order="a<b"))
+    assert held is False and verdict.startswith("no: 40.0 points the other way")
+    # One arm at chance, the other well above it: decided, and the table says which was at chance.
+    held, verdict = judge(difference_test(acc("plain", 0.10), acc("resnet", 0.60), order="a<b"))
+    assert held is True and "plain at chance" in verdict
+    # The seeds' spread widens the standard error: 0.40 vs 0.55 is clear on 256 images, not with these seeds.
+    assert judge(difference_test(acc("a", 0.40), acc("b", 0.55), order="a<b"))[0] is True
+    assert judge(difference_test(acc("a", 0.20, 0.60), acc("b", 0.35, 0.75), order="a<b"))[0] is None
+    # Gaps: both networks at chance in training and validation decide nothing.
+    chance_gap = gap_arm("no dropout", _stat(0.12), 320, _stat(0.109), 256, chance=0.1)
+    assert chance_gap["at_chance"]
+    assert judge(difference_test(gap_arm("dropout", _stat(0.11), 320, _stat(0.11), 256, chance=0.1),
+                                 chance_gap, order="a<b")) == (None, "undecided: both arms at chance")
+    # Just above chance (the old default-size dropout run): a 1.1-point narrower gap is within noise.
+    held, verdict = judge(difference_test(gap_arm("dropout", _stat(0.156), 320, _stat(0.133), 256, chance=0.1),
+                                          gap_arm("no dropout", _stat(0.144), 320, _stat(0.109), 256, chance=0.1),
+                                          order="a<b"))
+    assert held is None and "within noise" in verdict
+    overfit = gap_arm("no dropout", _stat(1.0), 320, _stat(0.55), 256, chance=0.1)
+    assert judge(difference_test(gap_arm("dropout", _stat(0.85), 320, _stat(0.65), 256, chance=0.1),
+                                 overfit, order="a<b"))[0] is True
+    # Paired series: one pair has no noise estimate; a consistent difference is decided.
+    assert judge(paired_test("a", [1.0], "b", [2.0], order="a<b"))[1].startswith("undecided: no noise estimate")
+    assert judge(paired_test("a", [1.0, 2.0, 3.0], "b", [1.5, 2.6, 3.4], order="a<b"))[0] is True
+    # Rows with a test get their verdict from it; the table prints the verdict.
+    results = {"experiment": "dropout", "quick": False, "dataset": "shapes", "seeds": [0], "paper": "p",
+               "rows": judge_rows([
+                   {"claim": "c1", "measured": "m1", "held": True,
+                    "test": difference_test(acc("off", 0.109), acc("on", 0.133), order="a<b")},
+                   {"claim": "c2", "measured": "m2", "held": True}])}
+    assert results["rows"][0]["held"] is None and results["rows"][1]["verdict"] == "yes"
+    table = render_table(results)
+    assert "undecided: both arms at chance" in table and "yes" in table
