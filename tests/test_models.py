@@ -5,6 +5,7 @@ Exact trainable parameter counts come from the one table in ``tests/reference.py
 the other way round.
 """
 
+import inspect
 import os
 import subprocess
 import sys
@@ -171,28 +172,40 @@ def test_backbone_endpoints_shrink(name):
 MIXED_TOLERANCE = {"mixed_float16": 0.02, "mixed_bfloat16": 0.15}
 
 
+def _without_dropout(name):
+    """Builder options that turn dropout off, so that two forward passes in training mode agree."""
+    options = inspect.signature(model_info(name).builder).parameters
+    return {k: 0.0 for k in ("dropout", "aux_dropout") if k in options}
+
+
 @pytest.mark.parametrize("name,kwargs", [(n, {}) for n in ALL_MODELS] + [("googlenet", {"variant": "bn"})])
 def test_mixed_precision_at_realistic_scale(name, kwargs):
     # Pixels 0-255 through the model's own preprocessing, and through Caffe's mean subtraction
     # (the largest scale any recipe feeds): on such inputs GoogLeNet's first LRN sees
-    # activations of several hundred at initialisation.
+    # activations of several hundred at initialisation. A training step's forward pass (batch
+    # norm on the batch's statistics, dropout off), which is where mixed precision runs: every
+    # output finite. Without batch norm the logits must also agree with float32 (an LRN whose
+    # squares overflow float16 returns zeros, finite but wrong); with it, normalising by the
+    # variance of a 4-image batch amplifies rounding too much for that comparison to mean much.
     size = small_size(name, **kwargs)
     pixels = np.random.default_rng(0).uniform(0, 255, (2, size, size, 3)).astype("float32")
     inputs = np.concatenate([preprocess(pixels, model_info(name).preprocessing), preprocess(pixels, "caffe")])
+    kwargs = {**kwargs, **_without_dropout(name)}
     reference = create_model(name, classes=5, input_shape=(size, size, 3), classifier_activation=None, **kwargs)
-    want = keras.ops.convert_to_numpy(reference(inputs, training=False))
+    want = keras.ops.convert_to_numpy(reference(inputs, training=True))
     for policy, tolerance in MIXED_TOLERANCE.items():
         keras.config.set_dtype_policy(policy)
         model = create_model(name, classes=5, input_shape=(size, size, 3), classifier_activation=None, **kwargs)
         model.set_weights(reference.get_weights())
-        out = model(inputs, training=False)
+        out = model(inputs, training=True)
         assert keras.backend.standardize_dtype(out.dtype) == "float32"
         got = keras.ops.convert_to_numpy(out)
         assert np.all(np.isfinite(got)), policy
-        error = np.linalg.norm(got - want) / np.linalg.norm(want)
-        assert error < tolerance, (policy, error)
-        conv = next(layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D))
-        assert conv.compute_dtype == policy.split("_")[1]
+        if not any(isinstance(layer, keras.layers.BatchNormalization) for layer in model.layers):
+            error = np.linalg.norm(got - want) / np.linalg.norm(want)
+            assert error < tolerance, (policy, error)
+        weighted = [layer for layer in model.layers if isinstance(layer, (keras.layers.Conv2D, keras.layers.Dense))]
+        assert weighted[0].compute_dtype == policy.split("_")[1]
         keras.config.set_dtype_policy("float32")
 
 
@@ -269,7 +282,7 @@ def test_input_too_small_names_the_minimum():
     "kwargs,match",
     [
         ({"input_shape": (64, 64)}, "3 entries"),
-        ({"input_shape": (64, 64, 0)}, "positive channel count"),
+        ({"input_shape": (64, 64, 0)}, r"each entry a positive integer.*\(64, 64, 0\)"),
         ({"classes": 0}, "positive integer"),
         ({"classes": 2.5}, "positive integer"),
         ({"pooling": "mean", "include_top": False}, "pooling"),
