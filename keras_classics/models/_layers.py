@@ -91,11 +91,8 @@ class LocalResponseNormalization(layers.Layer):
         super().__init__(**kwargs)
         if not isinstance(size, int) or size < 1 or size % 2 == 0:
             raise ValueError(f"`size` must be a positive odd integer. Received: size={size!r}")
-        self.size = size
-        self.alpha = float(alpha)
-        self.beta = float(beta)
-        self.k = float(k)
-        self.average = bool(average)
+        self.size, self.average = size, bool(average)
+        self.alpha, self.beta, self.k = float(alpha), float(beta), float(k)
 
     def call(self, inputs):
         channels = inputs.shape[-1]

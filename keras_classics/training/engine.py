@@ -851,14 +851,8 @@ def _train_batches(config, source, policy, image_size, preprocessing, num_classe
     from keras_classics.data import make_pipeline
 
     common = dict(
-        policy=policy,
-        image_size=image_size,
-        batch_size=config.batch_size,
+        **_pipeline_args(config, policy, image_size, preprocessing, num_classes, one_hot),
         training=True,
-        seed=config.seed,
-        preprocessing=preprocessing,
-        num_classes=num_classes,
-        one_hot=one_hot,
         mixup=config.mixup,
         cutmix=config.cutmix,
         shuffle_buffer=config.shuffle_buffer,
@@ -883,6 +877,12 @@ def _train_batches(config, source, policy, image_size, preprocessing, num_classe
     return ds
 
 
+def _pipeline_args(config, policy, image_size, preprocessing, num_classes, one_hot):
+    """The :func:`~keras_classics.data.make_pipeline` arguments the training and validation batches share."""
+    return dict(policy=policy, image_size=image_size, batch_size=config.batch_size, seed=config.seed,
+                preprocessing=preprocessing, num_classes=num_classes, one_hot=one_hot)
+
+
 def _val_dataset(config, source, policy, image_size, preprocessing, num_classes, one_hot, names, strategy):
     import tensorflow as tf
 
@@ -890,14 +890,8 @@ def _val_dataset(config, source, policy, image_size, preprocessing, num_classes,
 
     ds = make_pipeline(
         source.validation,
-        policy=policy,
-        image_size=image_size,
-        batch_size=config.batch_size,
+        **_pipeline_args(config, policy, image_size, preprocessing, num_classes, one_hot),
         training=False,
-        seed=config.seed,
-        preprocessing=preprocessing,
-        num_classes=num_classes,
-        one_hot=one_hot,
         cache=config.cache,
         drop_remainder=config.strategy == "tpu",
         repeat=False,
