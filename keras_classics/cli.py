@@ -92,6 +92,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def int_at_least(minimum: int):
+    """An argparse type: an integer of at least ``minimum``; the refusal names what was received."""
+    accepted = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
+
+    def parse(text):
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or value < minimum:
+            raise argparse.ArgumentTypeError(f"expected {accepted}, received {text!r}")
+        return value
+
+    parse.__name__ = accepted
+    return parse
+
+
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)

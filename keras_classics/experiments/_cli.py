@@ -2,29 +2,8 @@
 
 from __future__ import annotations
 
-import argparse
-
+from keras_classics.cli import int_at_least
 from keras_classics.experiments._core import EXPERIMENTS, list_experiments
-
-
-def _non_negative_int(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, received {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, received {text!r}")
-    return value
-
-
-def _repeats(text):
-    try:
-        value = int(text)
-    except ValueError:
-        value = None
-    if value is None or value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer (1, 2, 3, ...), received {text!r}")
-    return value
 
 
 def _listing() -> str:
@@ -60,9 +39,9 @@ def register(subparsers) -> None:
     p.add_argument("name", nargs="?", metavar="NAME", help=f"one of: {', '.join(EXPERIMENTS)}")
     p.add_argument("--list", action="store_true", help="list the experiments and their claims")
     p.add_argument("--quick", action="store_true", help="the short version (tiny images, 1-2 epochs)")
-    p.add_argument("--repeats", type=_repeats, default=1, metavar="N",
+    p.add_argument("--repeats", type=int_at_least(1), default=1, metavar="N",
                    help="train every arm with N seeds (seed, seed+1, ...); the table gives mean ± std")
-    p.add_argument("--seed", type=_non_negative_int, default=0, help="first seed (default 0)")
+    p.add_argument("--seed", type=int_at_least(0), default=0, help="first seed (default 0)")
     p.add_argument("--dataset", default="shapes", metavar="SOURCE",
                    help="'shapes' (default, generated offline), 'folder:/path' or 'tfds:NAME'")
     p.add_argument("--val", metavar="SOURCE", help="validation source (folders, TFDS)")

@@ -441,14 +441,9 @@ def _claim_run_dir(name, run_dir, runs_root):
     root = os.path.abspath(os.path.expanduser(os.fspath(runs_root)))
     os.makedirs(root, exist_ok=True)
     base = os.path.join(root, f"experiment-{name}-{datetime.datetime.now().strftime('%Y%m%d-%H%M%S')}")
-    path, n = base, 1
-    while True:
-        try:
-            os.mkdir(path)
-            return path
-        except FileExistsError:
-            n += 1
-            path = f"{base}-{n}"
+    from keras_classics.training.rundir import new_run_dir
+
+    return new_run_dir(base)
 
 
 def write_json(path, data):

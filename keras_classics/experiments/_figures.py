@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
+from keras_classics.inspect.pictures import save_figure
 
 __all__ = ["draw"]
 
@@ -21,18 +20,7 @@ def _figure(width, height, ncols=1):
 
 
 def _save(fig, path):
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".png", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            fig.savefig(f, format="png", dpi=_DPI)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-    return path
+    return save_figure(fig, path, dpi=_DPI)
 
 
 def _epochs(values):

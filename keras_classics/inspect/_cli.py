@@ -3,8 +3,7 @@
 
 from __future__ import annotations
 
-import argparse
-
+from keras_classics.cli import int_at_least
 from keras_classics.data.preprocessing import PREPROCESSING_MODES  # no TensorFlow: the help stays fast
 from keras_classics.inspect._format import FORMATS
 
@@ -104,16 +103,6 @@ def _cmd_plot(args):
     return 0
 
 
-def _positive_int(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, received {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, received {text!r}")
-    return value
-
-
 def register(subparsers) -> None:
     """Add ``list``, ``summary``, ``compare``, ``visualize`` and ``plot``."""
     p = subparsers.add_parser("list", help="every registered model: params, MACs, depth, min input, paper, year",
@@ -128,7 +117,7 @@ def register(subparsers) -> None:
                               description="One row per layer: output shape, kernel/stride/padding, groups, "
                               "parameters, multiply-adds, receptive field and jump, share of the parameters.")
     p.add_argument("model", help=_MODEL_HELP)
-    p.add_argument("--input-size", type=_positive_int, metavar="N", help="square input side (default: the paper's)")
+    p.add_argument("--input-size", type=int_at_least(1), metavar="N", help="square input side (default: the paper's)")
     p.add_argument("--format", choices=FORMATS, default="table")
     _add_builder_options(p)
     p.set_defaults(func=_cmd_summary)
@@ -137,7 +126,7 @@ def register(subparsers) -> None:
                               description="One row per model and the ratios to the first. "
                               "`--inception-module 3a` compares the naive Inception module with the reduced one.")
     p.add_argument("models", nargs="*", metavar="MODEL", help=_MODEL_HELP)
-    p.add_argument("--input-size", type=_positive_int, metavar="N", help="one square input side for all")
+    p.add_argument("--input-size", type=int_at_least(1), metavar="N", help="one square input side for all")
     p.add_argument("--inception-module", metavar="ROW",
                    help="compare the naive and the reduced Inception module of a GoogLeNet Table 1 row (3a … 5b)")
     p.add_argument("--format", choices=FORMATS, default="table")
@@ -153,7 +142,7 @@ def register(subparsers) -> None:
     p.add_argument("model", help=_MODEL_HELP)
     p.add_argument("--layer", help="conv layer name (default: the first conv layer)")
     p.add_argument("--weights", help="a .weights.h5 or .keras file to load")
-    p.add_argument("--max-filters", type=_positive_int, default=96, metavar="N")
+    p.add_argument("--max-filters", type=int_at_least(1), default=96, metavar="N")
     _add_output(p)
     _add_builder_options(p)
     p.set_defaults(func=_cmd_filters)
@@ -163,8 +152,8 @@ def register(subparsers) -> None:
     p.add_argument("image", help="an image file (JPEG, PNG, …)")
     p.add_argument("--layer", required=True, help="a layer with a (H, W, C) output, e.g. conv2_block1_out")
     p.add_argument("--weights", help="a .weights.h5 or .keras file to load")
-    p.add_argument("--max-maps", type=_positive_int, default=15, metavar="N")
-    p.add_argument("--input-size", type=_positive_int, metavar="N", help="square input side (default: the paper's)")
+    p.add_argument("--max-maps", type=int_at_least(1), default=15, metavar="N")
+    p.add_argument("--input-size", type=int_at_least(1), metavar="N", help="square input side (default: the paper's)")
     p.add_argument("--preprocessing", choices=PREPROCESSING_MODES,
                    help="default: the model's own (registry)")
     _add_output(p)

@@ -78,13 +78,14 @@ def _umask() -> int:
     return mask
 
 
-def _save(fig, path: str) -> str:
-    """Write ``fig`` to a temporary PNG beside ``path``, then rename it into place."""
+def save_figure(fig, path: str, dpi: int = _DPI) -> str:
+    """Write ``fig`` to a temporary PNG beside ``path``, then rename it into place (the package's
+    pictures, the experiments' figures)."""
     directory = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".png", dir=directory)
     try:
         with os.fdopen(fd, "wb") as f:
-            fig.savefig(f, format="png", dpi=_DPI)
+            fig.savefig(f, format="png", dpi=dpi)
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0600; give the file the usual mode
         os.replace(tmp, path)
     except BaseException:
@@ -288,7 +289,7 @@ def plot_filters(
     ax.set_xlabel(f"{n} of {cout} filters, {kh}x{kw}x{cin}, row by row ({how})")
     ax.set_ylabel(f"{rows} rows x {cols} columns")
     ax.set_title(f"{model.name}: {conv.name} filters" + (f" ({note})" if note else ""), fontsize=13)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_activations(
@@ -390,7 +391,7 @@ def plot_activations(
         fontsize=12,
     )
     fig.supxlabel("each map on its own colour scale: yellow = strongest response", fontsize=9)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_receptive_field(models, path, *, input_shape=None, overwrite: bool = False) -> str:
@@ -457,7 +458,7 @@ def plot_receptive_field(models, path, *, input_shape=None, overwrite: bool = Fa
     ax.set_title("Receptive field growth by depth", fontsize=13)
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=9, loc="upper left")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def _read_history(run_dir):
@@ -562,4 +563,4 @@ def plot_history(run_dir, path, *, overwrite: bool = False) -> str:
         ax.grid(True, alpha=0.3)
     run_name = os.path.basename(os.path.normpath(os.path.dirname(csv_path) if os.path.basename(csv_path) == "history.csv" else csv_path))
     fig.suptitle(f"Training curves: {run_name} ({len(epochs)} epochs)", fontsize=13)
-    return _save(fig, path)
+    return save_figure(fig, path)
