@@ -33,6 +33,19 @@ def _title(fig, results):
     fig.suptitle(f"{results['experiment']} ({size} size, {results['dataset']}, seeds {seeds})", fontsize=10)
 
 
+def _epoch_axes(ax, ylabel):
+    """Epochs along x, a fraction in [0, 1] along y, and the legend."""
+    ax.set_xlabel("Epochs")
+    ax.set_ylabel(ylabel)
+    ax.set_ylim(0, 1)
+    ax.legend(fontsize=8)
+
+
+def _finish(fig, results, path):
+    _title(fig, results)
+    return _save(fig, path)
+
+
 def _curves(ax, runs, key, *, transform=lambda v: v, label=None, **style):
     for i, r in enumerate(runs):  # one line per seed, labelled once
         values = r["history"][key]
@@ -56,8 +69,7 @@ def _relu_tanh(results, path):
     ax.set_ylabel("Training error rate")
     ax.set_ylim(0, 1)
     ax.legend()
-    _title(fig, results)
-    return _save(fig, path)
+    return _finish(fig, results, path)
 
 
 def _overfit(results, path):
@@ -66,12 +78,8 @@ def _overfit(results, path):
     for arm, color in zip(arms, ("tab:red", "tab:blue")):
         _curves(ax, results["arms"][arm], "train_top1", color=color, linestyle="--", label=f"{arm} (train)")
         _curves(ax, results["arms"][arm], "val_top1", color=color, linestyle="-", label=f"{arm} (validation)")
-    ax.set_xlabel("Epochs")
-    ax.set_ylabel("Top-1 accuracy")
-    ax.set_ylim(0, 1)
-    ax.legend(fontsize=8)
-    _title(fig, results)
-    return _save(fig, path)
+    _epoch_axes(ax, "Top-1 accuracy")
+    return _finish(fig, results, path)
 
 
 def _plain_residual(results, path):
@@ -89,8 +97,7 @@ def _plain_residual(results, path):
         ax.set_ylim(0, 1)
         ax.set_title(title)
         ax.legend(fontsize=8)
-    _title(fig, results)
-    return _save(fig, path)
+    return _finish(fig, results, path)
 
 
 def _aux(results, path):
@@ -107,12 +114,8 @@ def _aux(results, path):
     ax1.set_xlabel("Epochs")
     ax1.set_ylabel("Gradient norm at inception_3a")
     ax1.legend(fontsize=8)
-    ax2.set_xlabel("Epochs")
-    ax2.set_ylabel("Validation top-1")
-    ax2.set_ylim(0, 1)
-    ax2.legend(fontsize=8)
-    _title(fig, results)
-    return _save(fig, path)
+    _epoch_axes(ax2, "Validation top-1")
+    return _finish(fig, results, path)
 
 
 def _shallow(results, path):
@@ -122,12 +125,8 @@ def _shallow(results, path):
     for arm, (color, label) in styles.items():
         _curves(ax, results["arms"][arm], "val_top1", color=color, label=label, marker="o", markersize=3)
     ax.axhline(results["settings"]["target_val_top1"], color="grey", linewidth=0.8)
-    ax.set_xlabel("Epochs")
-    ax.set_ylabel("Validation top-1")
-    ax.set_ylim(0, 1)
-    ax.legend(fontsize=8)
-    _title(fig, results)
-    return _save(fig, path)
+    _epoch_axes(ax, "Validation top-1")
+    return _finish(fig, results, path)
 
 
 def _sharing(results, path):
@@ -145,12 +144,8 @@ def _sharing(results, path):
     params = results["measures"]["params"]
     for arm, color in (("cnn", "tab:red"), ("mlp", "tab:blue")):
         _curves(ax2, results["arms"][arm], "val_top1", color=color, label=f"{arm} ({params[arm]:,} params)")
-    ax2.set_xlabel("Epochs")
-    ax2.set_ylabel("Validation top-1")
-    ax2.set_ylim(0, 1)
-    ax2.legend(fontsize=8)
-    _title(fig, results)
-    return _save(fig, path)
+    _epoch_axes(ax2, "Validation top-1")
+    return _finish(fig, results, path)
 
 
 _DRAW = {
