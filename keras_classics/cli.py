@@ -65,7 +65,7 @@ def option_hint(extras, parser) -> str:
         close = [match] if match else difflib.get_close_matches(option.replace("_", "-"), known, n=1, cutoff=0.6)
         if close:
             hints.append(f"{option}: did you mean {' or '.join(close)}?")
-    return (" " + " ".join(hints)) if hints else f" See {parser.prog} --help."
+    return (" " + " ".join(hints)) if hints else ""
 
 
 def build_parser() -> argparse.ArgumentParser:

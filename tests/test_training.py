@@ -484,3 +484,27 @@ def test_default_strategy_is_named_by_what_runs_the_steps():
     env = {**__import__("os").environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu"}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
     assert out.stdout.strip() == "one device (JAX backend)", out.stderr[-2000:]
+
+
+def test_a_stale_lock_never_lets_a_new_run_write_over_a_killed_one(tmp_path):
+    import json as _json
+    import subprocess
+    import sys
+
+    from keras_classics.training import train
+
+    run = tmp_path / "run"
+    run.mkdir()
+    # A killed run: its lock names a process that is gone, its files are still there.
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    import socket
+
+    lock = {"pid": int(dead.stdout), "host": socket.gethostname(), "started": "earlier"}
+    (run / "run.lock").write_text(_json.dumps(lock))
+    (run / "config.json").write_text('{"epochs": 3}')
+    before = {p.name: p.read_bytes() for p in run.iterdir()}
+    config = RecipeConfig(model="resnet18", dataset_options={"num_train": 32, "num_val": 16}, image_size=32,
+                          epochs=1, batch_size=16, run_dir=str(run), verbose=0)
+    with pytest.raises(FileExistsError, match=r"holds an earlier run \(config.json\).*--resume"):
+        train(config)
+    assert {p.name: p.read_bytes() for p in run.iterdir()} == before

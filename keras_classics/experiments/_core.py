@@ -446,19 +446,8 @@ def _claim_run_dir(name, run_dir, runs_root):
     return new_run_dir(base)
 
 
-def write_json(path, data):
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(data, f, indent=2)
-        f.write("\n")
-    os.replace(tmp, path)
-
-
-def write_text(path, text):
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-    os.replace(tmp, path)
+from keras_classics.training.rundir import write_json_atomic as write_json  # noqa: E402
+from keras_classics.training.rundir import write_text_atomic as write_text  # noqa: E402
 
 
 # ---------------------------------------------------------------------- the table

@@ -282,7 +282,9 @@ def make_builder(model: str, network: Callable, options: dict, doc: str, module:
                 f"Accepted: {', '.join(defaults)}."
             )
         values = {**defaults, **kwargs}
-        family = {k: values[k] for k in options}
+        # An option may also change a shared default (``classes=10`` for the CIFAR networks): that
+        # value reaches the network through ``BuildArgs``, not as a family option.
+        family = {k: values[k] for k in options if k not in COMMON_DEFAULTS}
         build = BuildArgs(model=model, **{k: values[k] for k in (*COMMON_DEFAULTS, "name")})
         check_args(build, family)
         return network(build, **family)

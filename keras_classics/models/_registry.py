@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import difflib
 import fnmatch
+import inspect
 import re
 from dataclasses import dataclass, field
 from typing import Callable, Mapping
@@ -164,7 +165,8 @@ class ModelInfo:
             if v.params is not None:
                 aux = f" ({v.aux_params:,} with ``aux_logits=True``)" if v.aux_params else ""
                 parts.append(f"{v.params:,}{aux} with ``{v.label}``")
-        return "Trainable parameters at 1000 classes: " + "; ".join(parts) + "."
+        classes = inspect.signature(self.builder).parameters["classes"].default
+        return f"Trainable parameters at {classes} classes: " + "; ".join(parts) + "."
 
 
 _REGISTRY: dict[str, ModelInfo] = {}

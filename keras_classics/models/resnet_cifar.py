@@ -57,7 +57,7 @@ __all__ = [
 CIFAR_DEPTHS = {20: 3, 32: 5, 44: 7, 56: 9, 110: 18}
 STAGE_FILTERS = (16, 32, 64)
 
-# Trainable parameters at the paper's 10 classes (REFERENCE.md; the paper: 0.27 M,
+# Trainable parameters at the paper's 10 classes (summed from Section 4.2; Table 6: 0.27 M,
 # 0.46 M, 0.66 M, 0.85 M, 1.7 M). The plain twins have the same.
 _PARAMS = {20: 269_722, 32: 464_154, 44: 658_586, 56: 853_018, 110: 1_727_962}
 
@@ -131,9 +131,7 @@ def stage_endpoints(depth):
     return ["conv1_relu"] + [f"conv{stage}_block{n}_out" for stage in (2, 3, 4)]
 
 
-def _resnet_cifar(args, depth, *, plain, classes=None):
-    # ``classes`` is the builder option that sets the paper's 10-class default; the value
-    # itself reaches the head through ``args``.
+def _resnet_cifar(args, depth, *, plain):
     _layers.check_bool("plain", plain)
     img_input, inputs = _layers.model_input(args, default_size=DEFAULT_SIZE, min_size=MIN_SIZE)
     n = CIFAR_DEPTHS[depth]
@@ -146,7 +144,9 @@ def _resnet_cifar(args, depth, *, plain, classes=None):
     return _layers.finish(inputs, outputs, args)
 
 
-_DOC = """ResNet-{depth} for CIFAR-10 (n={n}, {params:,} parameters at 10 classes), or its plain twin.
+_DOC = """ResNet-{depth} for CIFAR-10 (n={n}), or its plain twin.
+
+    {{counts}}
 
     Reference: He, Zhang, Ren & Sun, "Deep Residual Learning for Image
     Recognition", CVPR 2016, Section 4.2 (CIFAR-10 test error {error}%, Table 6).
@@ -168,7 +168,7 @@ _DOC = """ResNet-{depth} for CIFAR-10 (n={n}, {params:,} parameters at 10 classe
 
 
 def _resnet_cifar_model(depth):
-    doc = _DOC.format(depth=depth, n=CIFAR_DEPTHS[depth], params=_PARAMS[depth], error=_ERRORS[depth])
+    doc = _DOC.format(depth=depth, n=CIFAR_DEPTHS[depth], error=_ERRORS[depth])
 
     def network(args, **family):
         return _resnet_cifar(args, depth, **family)
@@ -183,7 +183,7 @@ def _resnet_cifar_model(depth):
         default_size=DEFAULT_SIZE,
         min_size=MIN_SIZE,
         preprocessing="torch",
-        # The count at the builder's default 10 classes (REFERENCE.md, Table 6's 0.27M ... 1.7M).
+        # The count at the builder's default 10 classes (Table 6's 0.27M ... 1.7M).
         params=_PARAMS[depth],
         variants=(Variant("plain=True", {"plain": True}, _PARAMS[depth],
                           note="no shortcuts (the paper's plain baseline)"),),

@@ -67,8 +67,7 @@ def mlp_params(input_features, hidden, classes):
     return total
 
 
-def _convnet4(args, *, activation, classes=None):
-    # ``classes`` is the option that sets the 10-class default; the head reads ``args``.
+def _convnet4(args, *, activation):
     _layers.check_choice("activation", activation, ACTIVATIONS)
     img_input, inputs = _layers.model_input(args, default_size=DEFAULT_SIZE, min_size=MIN_SIZE, fixed_top_size=True)
     x = img_input
@@ -122,7 +121,7 @@ convnet4 = register_model(
 )(_layers.make_builder("convnet4", _convnet4, dict(classes=10, activation="relu"), _CONVNET4_DOC, __name__))
 
 
-def _mlp(args, *, hidden, classes=None):
+def _mlp(args, *, hidden):
     try:
         hidden = tuple(int(h) for h in hidden)
     except (TypeError, ValueError):

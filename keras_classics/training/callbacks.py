@@ -14,6 +14,8 @@ import os
 import time
 
 import keras
+
+from keras_classics.training.rundir import write_json_atomic, write_text_atomic  # noqa: F401 (re-exported)
 import numpy as np
 
 __all__ = [
@@ -38,18 +40,6 @@ CHECKPOINT_INDEX = "checkpoint.json"
 
 
 # ---------------------------------------------------------------------- files
-def write_json_atomic(path, data) -> None:
-    """Write ``data`` as JSON to ``path`` through a temporary file and a rename."""
-    path = os.fspath(path)
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(data, f, indent=2)
-        f.write("\n")
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
 def inference_model(model):
     """The trained network as a new, uncompiled functional model sharing its layers.
 

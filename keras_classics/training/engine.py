@@ -145,6 +145,15 @@ def train(config: RecipeConfig, *, source=None, callbacks=(), resume=None) -> Tr
             resume = config.run_dir  # a restarted job: every worker runs the same command again
         run_dir, created = _prepare_run_dir(config, resume)
     config = config.replace(run_dir=run_dir)
+    if resume is None and not created and _rundir.is_stale(run_dir):
+        # A killed run's lock: its files stay as they are, for --resume.
+        leftovers = sorted(n for n in os.listdir(run_dir) if n != _rundir.LOCK_FILENAME)
+        if leftovers:
+            raise FileExistsError(
+                f"The run directory {run_dir!r} holds an earlier run ({', '.join(leftovers[:4])}"
+                f"{', ...' if len(leftovers) > 4 else ''}). Continue it with --resume {run_dir}, or choose another "
+                "--run-dir (runs are never overwritten)."
+            )
     try:
         lock = _rundir.claim(run_dir, note=print) if _rundir.writes_run_dir(config.strategy) else None
     except BaseException:
@@ -580,14 +589,6 @@ def _remove_if_empty(path):
         os.rmdir(path)
     except OSError:
         pass
-
-
-def _write_config(run_dir, config, source, info, build_kwargs, image_size, preprocessing, policy, steps, lr,
-                  replicas):
-    from keras_classics.training.callbacks import write_json_atomic
-
-    record = _run_record(config, source, build_kwargs, image_size, preprocessing, policy, steps, lr, replicas)
-    write_json_atomic(os.path.join(run_dir, "config.json"), record)
 
 
 def _run_record(config, source, build_kwargs, image_size, preprocessing, policy, steps, lr, replicas) -> dict:

@@ -20,7 +20,29 @@ import json
 import os
 import socket
 
-__all__ = ["LOCK_FILENAME", "RunDirInUse", "claim", "release", "new_run_dir", "writes_run_dir"]
+__all__ = ["LOCK_FILENAME", "RunDirInUse", "claim", "release", "new_run_dir", "writes_run_dir",
+           "write_text_atomic", "write_json_atomic"]
+
+
+def write_text_atomic(path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file and a rename; a failed write leaves nothing."""
+    path = os.fspath(path)
+    tmp = f"{path}.tmp-{os.getpid()}"
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def write_json_atomic(path, data) -> None:
+    """Write ``data`` as JSON to ``path`` through a temporary file and a rename."""
+    write_text_atomic(path, json.dumps(data, indent=2) + "\n")
+
 
 LOCK_FILENAME = "run.lock"
 
@@ -46,6 +68,14 @@ def _read_lock(path) -> dict:
         return data if isinstance(data, dict) else {}
     except (OSError, ValueError):
         return {}  # being written, or unreadable: treated as held
+
+
+def is_stale(run_dir: str) -> bool:
+    """Whether ``run_dir``'s lock names a process of this host that is gone (a killed run)."""
+    holder = _read_lock(os.path.join(run_dir, LOCK_FILENAME))
+    pid = holder.get("pid")
+    return (holder.get("host") == socket.gethostname() and isinstance(pid, int) and pid != os.getpid()
+            and not _alive(pid))
 
 
 def claim(run_dir: str, note=print) -> str:
