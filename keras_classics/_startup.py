@@ -21,21 +21,13 @@ import re
 import sys
 import tempfile
 
-__all__ = ["quiet_tensorflow", "metadata_backend", "tensorflow_startup_lines"]
+__all__ = ["quiet_tensorflow", "metadata_backend"]
 
 LEVEL_ENV = "TF_CPP_MIN_LOG_LEVEL"
 _SEVERITY = {"I": 0, "W": 1, "E": 2, "F": 3}
 # absl's C++ log line: severity letter, MMDD, time, thread, file:line]
 _LOG_LINE = re.compile(r"^([IWEF])\d{4} \d\d:\d\d:[\d.]+\s+\d+ [^\]]+\] ")
 _BANNER = "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR"
-
-_startup_lines: list[str] = []
-
-
-def tensorflow_startup_lines() -> list[str]:
-    """What TensorFlow wrote to stderr while it was imported under :func:`quiet_tensorflow`, shown or not."""
-    return list(_startup_lines)
-
 
 def _filter(text: str, level: int) -> str:
     """The lines of ``text`` to show at minimum level ``level``: C++ log lines (and the lines that
@@ -91,7 +83,6 @@ class _CaptureImport(importlib.abc.MetaPathFinder, importlib.abc.Loader):
                 os.close(saved)
                 sink.seek(0)
                 text = sink.read().decode("utf-8", "replace")
-                _startup_lines.extend(text.splitlines())
                 shown = _filter(text, self.level)
                 if shown:
                     sys.stderr.write(shown)

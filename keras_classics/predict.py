@@ -148,8 +148,6 @@ def _read_checked(path, max_pixels, data=None):
         ) from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
         # Pillow refuses it while reading the header: far above this package's own limit.
-        import re
-
         found = re.search(r"\((\d+) pixels\)", str(e))
         size = f"{int(found.group(1)):,} pixels" if found else "more pixels than Pillow opens"
         raise ValueError(
