@@ -79,10 +79,6 @@ def register(subparsers) -> None:
     q.set_defaults(func=_predict)
 
 
-def _quiet_tensorflow():
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-
 def _default_output(args) -> str:
     model = os.path.abspath(args.model).rstrip(os.sep)
     stem = os.path.splitext(os.path.basename(model))[0]
@@ -107,7 +103,6 @@ def _read_class_names(path):
 
 
 def _export(args) -> int:
-    _quiet_tensorflow()
     check_format_options(args.format, args.quantize, args.int8_io)
     if not os.path.exists(args.model):
         raise FileNotFoundError(f"Model not found: {args.model!r}")
@@ -143,7 +138,6 @@ def _export(args) -> int:
 
 
 def _predict(args) -> int:
-    _quiet_tensorflow()
     if args.top < 1:
         raise ValueError(f"--top must be a positive integer. Received: {args.top}")
     from keras_classics import predict

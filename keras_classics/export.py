@@ -51,6 +51,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from keras_classics import predict as _predict
+from keras_classics._startup import quiet_native_log
 
 __all__ = [
     "FORMATS",
@@ -892,7 +893,8 @@ def _convert_tflite(saved_model_dir, quantize, representative, int8_io, verbose)
             converter.inference_input_type = tf.int8
             converter.inference_output_type = tf.int8
     try:
-        return converter.convert()
+        with quiet_native_log():  # the quantizer's settings line; all of it if the conversion fails
+            return converter.convert()
     except Exception as e:
         raise RuntimeError(f"TFLite conversion ({quantize}) failed: {type(e).__name__}: {e}") from e
 

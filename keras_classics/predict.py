@@ -32,6 +32,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from keras_classics._startup import quiet_native_log
+
 __all__ = [
     "MAX_IMAGE_PIXELS",
     "IMAGE_FORMATS",
@@ -569,6 +571,12 @@ class _TFLiteRunner:
     """Runs a ``.tflite`` classifier one image at a time, (de)quantizing int8/uint8 tensors."""
 
     def __init__(self, path, num_threads=None):
+        # LiteRT prints "INFO: Created TensorFlow Lite XNNPACK delegate for CPU." when the tensors are
+        # allocated: held back below the command line's log level, like TensorFlow's own lines.
+        with quiet_native_log():
+            self._start(path, num_threads)
+
+    def _start(self, path, num_threads):
         Interpreter = interpreter_class()
         try:
             self.interpreter = Interpreter(model_path=os.fspath(path), num_threads=num_threads)

@@ -10,8 +10,10 @@ import sys
 import textwrap
 
 import pytest
+from PIL import Image
 
 from keras_classics import _startup, cli
+from keras_classics.data import generate_shapes
 
 # C++ log lines (I0000 00:00:…  port.cc:153] …) and absl's banner: what TensorFlow prints on import.
 TF_LINE = re.compile(r"^([IWEF]\d{4} \d\d:\d\d:[\d.]+\s+\d+ \S+\] |WARNING: All log messages before absl)")
@@ -114,17 +116,82 @@ def export_cli(tmp_path, *args):
                           capture_output=True, text=True, timeout=600, cwd=tmp_path)
 
 
-def test_int8_calibration_logs_one_line_when_stdout_is_not_a_terminal(tmp_path):
+# TensorFlow Lite's own lines: the int8 quantizer's settings and LiteRT's delegate note.
+LITE_LINES = ("fully_quantize", "INFO: Created TensorFlow Lite XNNPACK delegate for CPU.")
+
+
+@pytest.fixture(scope="module")
+def int8_export(tmp_path_factory):
+    """A tiny full-integer export through the command line, as a user runs it: ``(directory, result)``."""
     import keras_classics
 
+    tmp_path = tmp_path_factory.mktemp("int8")
     keras_classics.convnet4(classes=3).save(tmp_path / "c4.keras")
     result = export_cli(tmp_path, tmp_path / "c4.keras", "--format", "tflite", "--quantize", "int8",
                         "--representative", "shapes", "--representative-samples", 12, "--parity-samples", 8,
                         "-o", tmp_path / "c4.tflite")
     assert result.returncode == 0, result.stderr
+    return tmp_path, result
+
+
+def test_int8_calibration_logs_one_line_when_stdout_is_not_a_terminal(int8_export):
+    _, result = int8_export
     progress = [line for line in result.stdout.splitlines() if re.search(r"\b\d+/12\b", line)]
     assert len(progress) == 1 and progress[0].startswith("12/12"), result.stdout
     assert "\r" not in result.stdout and "\x1b[" not in result.stdout
+
+
+def test_tflite_export_and_predict_are_quiet_and_verbose_brings_the_lines_back(int8_export):
+    tmp_path, result = int8_export
+    assert result.stderr == "", result.stderr  # no converter or interpreter line
+    assert "Parity passed on 8 images" in result.stdout
+    verbose = subprocess.run(
+        [sys.executable, "-m", "keras_classics.cli", "--verbose", "export", "c4.keras", "--format", "tflite",
+         "--quantize", "int8", "--representative", "shapes", "--representative-samples", "4",
+         "--parity-samples", "4", "-o", "verbose.tflite"],
+        env=clean_env(), capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    assert verbose.returncode == 0, verbose.stderr
+    for line in LITE_LINES:
+        assert line in verbose.stderr, verbose.stderr
+    Image.fromarray(generate_shapes(1, 32, split="validation")[0][0]).save(tmp_path / "shape.png")
+    predict = subprocess.run([sys.executable, "-m", "keras_classics.cli", "predict", "c4.tflite", "shape.png"],
+                             env=clean_env(), capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    assert predict.returncode == 0 and predict.stdout.startswith("shape.png"), predict.stderr
+    assert predict.stderr == "", predict.stderr  # the interpreter's delegate line held back here too
+
+
+def test_held_native_lines_are_filtered_and_shown_in_full_when_the_call_fails():
+    result = run_python(
+        """
+        import os, sys
+        from keras_classics import _startup
+
+        def call(fail):
+            with _startup.quiet_native_log():
+                os.write(2, b"fully_quantize: 0, inference_type: 6\\n")
+                os.write(2, b"INFO: Created TensorFlow Lite XNNPACK delegate for CPU.\\n")
+                os.write(2, b"WARNING: a warning\\n")
+                if fail:
+                    os.write(2, b"ERROR: the converter's explanation\\n")
+                    raise RuntimeError("conversion failed")
+
+        call(False)                      # nothing held back: quiet_tensorflow was not called
+        print("--", file=sys.stderr, flush=True)
+        _startup._native_level = 2       # as after quiet_tensorflow() with TF_CPP_MIN_LOG_LEVEL=2
+        call(False)
+        print("--", file=sys.stderr, flush=True)
+        try:
+            call(True)
+        except RuntimeError:
+            pass
+        """
+    )
+    assert result.returncode == 0, result.stderr
+    plain, held, failed = result.stderr.split("--\n")
+    assert plain.splitlines() == ["fully_quantize: 0, inference_type: 6",
+                                  "INFO: Created TensorFlow Lite XNNPACK delegate for CPU.", "WARNING: a warning"]
+    assert held == ""
+    assert failed.splitlines() == [*plain.splitlines(), "ERROR: the converter's explanation"]
 
 
 def test_alexnet_export_prints_no_retracing_warning(tmp_path):
