@@ -448,11 +448,13 @@ def make_metadata(class_names, image_size, preprocessing: str, *, policy: str | 
     import keras
 
     from keras_classics import __version__
-    from keras_classics.data.augment import crop_shorter_side, eval_resize
+    from keras_classics.arithmetic import crop_shorter_side
 
     size = (int(image_size), int(image_size)) if isinstance(image_size, (int, np.integer)) else (
         int(image_size[0]), int(image_size[1]))
     if crop_fraction is None:
+        from keras_classics.data.augment import eval_resize
+
         crop_fraction = size[0] / eval_resize(policy, size[0]) if policy and size[0] == size[1] else 1.0
     return {
         "class_names": [str(n) for n in class_names],

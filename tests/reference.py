@@ -42,6 +42,8 @@ REFERENCE_PARAMS = {
     ("inception_v2", (("variant", "caffe"),)): 11_295_240,
     ("inception_v3", ()): 23_834_568,
     ("inception_v3", (("aux_logits", True),)): 27_161_264,
+    ("inception_v3", (("count_include_pad", True),)): 23_834_568,
+    ("inception_v3", (("aux_logits", True), ("count_include_pad", True))): 27_161_264,
     ("resnet18", ()): 11_689_512,
     ("resnet34", ()): 21_797_672,
     ("resnet50", ()): 25_557_032,

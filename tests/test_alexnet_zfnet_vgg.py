@@ -176,7 +176,7 @@ def test_min_input_size(build, kwargs, minimum, computed):
         (alexnet, {"dropout": 1.0}, r"\[0, 1\).*dropout=1.0"),
         (zfnet, {"wide": 1}, "wide=1"),
         (vgg11, {"dropout": -0.1}, "dropout=-0.1"),
-        (vgg11, {"weights": "imagenet"}, "not available for 'vgg11'"),
+        (vgg11, {"weights": "imagenet"}, "Unknown weights set 'imagenet' for 'vgg11'. Sets of 'vgg11': 'torchvision'"),
         (vgg16, {"weights": "imagenet", "input_shape": (64, 64, 3)}, "224x224"),
         (vgg11, {"input_shape": (None, None, 3)}, "fixed"),
     ],

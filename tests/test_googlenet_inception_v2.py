@@ -182,7 +182,7 @@ def test_paper_aux_heads_need_a_fixed_size():
         (googlenet, {"aux_dropout": -0.1}, r"aux_dropout=-0.1"),
         (googlenet, {"aux_logits": "yes"}, r"aux_logits='yes'"),
         (inception_v2, {"dropout": "0.2"}, r"dropout='0.2'"),
-        (googlenet, {"weights": "imagenet"}, r"not available for 'googlenet'"),
+        (googlenet, {"weights": "imagenet"}, r"Unknown weights set 'imagenet' for 'googlenet'. Sets of 'googlenet': 'torchvision'"),
     ],
 )
 def test_bad_options_name_what_was_received(builder, kwargs, match):

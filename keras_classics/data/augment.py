@@ -37,6 +37,8 @@ import math
 
 import tensorflow as tf
 
+from keras_classics.arithmetic import crop_shorter_side  # noqa: F401  (part of the image path's API)
+
 POLICIES = ("alexnet", "vgg", "inception", "resnet", "cifar", "none")
 
 # Principal components of ImageNet RGB pixels in [0, 1] (the values released with
@@ -159,21 +161,6 @@ def resized_centre(image, shorter, size):
         return tf.cast(image, tf.float32)
     same = tf.reduce_all(tf.equal(tf.shape(image)[:2], height))
     return tf.cond(same, lambda: tf.cast(image, tf.float32), general)
-
-
-def crop_shorter_side(size, crop_fraction: float) -> int:
-    """The shorter side an image is resized to before a centre crop of ``size`` keeping ``crop_fraction``.
-
-    ``size`` is a side or ``(height, width)``; the result is
-    ``round(max(height, width) / crop_fraction)``, at least the crop. With a
-    run's ``crop_fraction = image_size / eval_resize(policy, image_size)`` it
-    is :func:`eval_resize` of that run.
-    """
-    height, width = (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
-    if not (isinstance(crop_fraction, (int, float)) and 0 < crop_fraction <= 1):
-        raise ValueError(f"crop_fraction must be in (0, 1]. Received: crop_fraction={crop_fraction!r}")
-    side = max(height, width)
-    return max(side, int(round(side / crop_fraction)))
 
 
 def crop_offsets(height, width, size, seed):

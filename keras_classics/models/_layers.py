@@ -282,6 +282,11 @@ def make_builder(model: str, network: Callable, options: dict, doc: str, module:
                 f"Accepted: {', '.join(defaults)}."
             )
         values = {**defaults, **kwargs}
+        # Pretrained weights choose the variant they were trained as: fill in the options they
+        # need unless given; a different value given explicitly is refused by check_args.
+        for key, needed in _weights_requires(model, values["weights"]).items():
+            if key in options and key not in kwargs:
+                values[key] = needed
         # An option may also change a shared default (``classes=10`` for the CIFAR networks): that
         # value reaches the network through ``BuildArgs``, not as a family option.
         family = {k: values[k] for k in options if k not in COMMON_DEFAULTS}
@@ -294,6 +299,25 @@ def make_builder(model: str, network: Callable, options: dict, doc: str, module:
     builder.__module__ = module
     builder.__doc__ = doc.replace("{base_args}", BASE_DOCSTRING.strip("\n"))
     return builder
+
+
+def _weights_requires(model, weights):
+    """The builder options ``weights`` (a set name or a torchvision-layout file) need; ``{}`` otherwise."""
+    from keras_classics.models._registry import model_info
+
+    sets = model_info(model).weights
+    if isinstance(weights, str) and weights in sets:
+        return dict(sets[weights].requires)
+    if isinstance(weights, (str, os.PathLike)) and os.fspath(weights).endswith(_STATE_DICT_SUFFIXES):
+        for s in sets.values():
+            if s.source == "torchvision":
+                return dict(s.requires)
+    return {}
+
+
+# Files read as torchvision-layout state dicts (keras_classics.weights).
+_STATE_DICT_SUFFIXES = (".safetensors", ".pth", ".pt", ".bin")
+_WEIGHTS_FILES = "a path to a .weights.h5, .safetensors or .pth file"
 
 
 def check_args(args: BuildArgs, options=None):
@@ -323,33 +347,54 @@ def check_args(args: BuildArgs, options=None):
     if weights is None:
         return
     sets = model_info(args.model).weights
+    names = ", ".join(repr(s) for s in sets) or "none"
     if isinstance(weights, str) and weights in sets:
         sets[weights].check_options(args.model, options or {})
         if args.include_top and args.classes != 1000:
             raise ValueError(
-                f"With `weights={weights!r}` and `include_top=True`, `classes` must be 1000. "
-                f"Received: classes={args.classes}. Use include_top=False to put your own head on."
+                f"With `weights={weights!r}` and `include_top=True`, `classes` must be 1000 (the classifier "
+                f"the weights hold). Received: classes={args.classes}. Use include_top=False to put your own "
+                "head on."
             )
         return
-    if weights == "imagenet":
-        from keras_classics.models._registry import list_models
-
-        having = [n for n in list_models() if "imagenet" in model_info(n).weights]
-        raise ValueError(
-            f"`weights='imagenet'` is not available for {args.model!r}: ImageNet weights are "
-            f"ported from keras.applications, which publishes them for {', '.join(having)}. "
-            "Received: weights='imagenet'. Use weights=None or a path to a .weights.h5 file."
-        )
     if not isinstance(weights, (str, os.PathLike)):
         raise ValueError(
-            "`weights` must be None, 'imagenet' or a path to a .weights.h5 file. "
+            f"`weights` must be None, a weights set of {args.model!r} ({names}) or {_WEIGHTS_FILES}. "
             f"Received: weights={weights!r}"
         )
     path = os.fspath(weights)
-    if not path.endswith(".h5"):
-        raise ValueError(f"`weights` must be None, 'imagenet' or a path ending in .weights.h5. Received: {path!r}")
+    if not path.endswith((".h5",) + _STATE_DICT_SUFFIXES):
+        if os.sep not in path and "." not in path:  # a set name, not a path
+            from keras_classics.models._registry import list_models
+
+            having = sorted({s for n in list_models() for s in model_info(n).weights})
+            raise ValueError(
+                f"Unknown weights set {path!r} for {args.model!r}. Sets of {args.model!r}: {names} (all sets: "
+                f"{', '.join(map(repr, having))}; see keras-classics weights list). Or give {_WEIGHTS_FILES}, "
+                "or weights=None."
+            )
+        raise ValueError(
+            f"`weights` must be None, a weights set of {args.model!r} ({names}) or {_WEIGHTS_FILES}. "
+            f"Received: {path!r}"
+        )
     if not os.path.isfile(path):
         raise ValueError(f"`weights` file not found: {path!r}")
+    if path.endswith(_STATE_DICT_SUFFIXES):
+        if not _weights_requires(args.model, path) and not any(s.source == "torchvision" for s in sets.values()):
+            from keras_classics.models._registry import list_models
+
+            having = [n for n in list_models() if any(s.source == "torchvision" for s in model_info(n).weights.values())]
+            raise ValueError(
+                f"{args.model!r} has no torchvision counterpart, so the state dict {path!r} cannot be ported "
+                f"into it. Models with one: {', '.join(having)}."
+            )
+        for key, needed in _weights_requires(args.model, path).items():
+            if key in (options or {}) and options[key] != needed:
+                raise ValueError(
+                    f"A torchvision-layout file for {args.model!r} needs {key}={needed!r} (torchvision's "
+                    f"{args.model}). Received: {key}={options[key]!r}. Leave {key} out (the builder sets it) "
+                    "or use weights=None."
+                )
 
 
 def model_input(args: BuildArgs, *, default_size, min_size, fixed_top_size=False):
@@ -480,19 +525,15 @@ def finish(inputs, outputs, args: BuildArgs, **options):
 
     ``outputs`` is a tensor or a dict of named tensors (auxiliary heads).
     ``options`` (the family's) are passed to
-    :func:`keras_classics.weights.load_imagenet_weights`.
+    :func:`keras_classics.weights.load_pretrained`.
     """
     if args.input_tensor is not None and keras.utils.is_keras_tensor(args.input_tensor):
         inputs = keras.utils.get_source_inputs(args.input_tensor)
     model = keras.Model(inputs, outputs, name=args.name)
-    if args.weights == "imagenet":
-        from keras_classics.weights import load_imagenet_weights
+    if args.weights is not None:
+        from keras_classics.weights import load_pretrained
 
-        load_imagenet_weights(model, args.model, **options)
-    elif args.weights is not None:
-        from keras_classics.weights import load_weights_file
-
-        load_weights_file(model, args.weights)
+        load_pretrained(model, args.model, args.weights, options)
     return model
 
 

@@ -27,6 +27,8 @@ __all__ = [
     "Variant",
     "WeightsSet",
     "EvalTransform",
+    "TORCHVISION_EVAL",
+    "torchvision_weights",
     "register_model",
     "create_model",
     "list_models",
@@ -67,22 +69,38 @@ class WeightsSet:
     """One set of pretrained weights a model can load (``weights=NAME``).
 
     Attributes:
-        name: the ``weights=`` value (``"imagenet"``).
-        source: who published them (``"keras.applications"``).
-        application: the keras.applications builder they are ported from.
-        file_stem: stem of keras.applications' file name.
+        name: the ``weights=`` value (``"imagenet"``, ``"torchvision"``,
+            ``"torchvision-v2"``).
+        source: who published them: ``"keras.applications"`` (ported from its
+            model) or ``"torchvision"`` (a state dict in torchvision's layout).
         eval_transform: the image preparation the weights were trained for.
-        requires: builder options the weights need (``{"stride_in": "1x1"}``).
+        requires: builder options the weights need (``{"stride_in": "1x1"}``);
+            the builder sets them when they are not given, and refuses others.
         why: one line on why those options, for the refusal message.
+        application: the keras.applications builder (keras.applications sets).
+        file: the published file name (torchvision: ``resnet18-f37072fd.pth``,
+            whose last dash-separated part is the start of its SHA-256).
+        url: where the file is downloaded from (torchvision sets).
+        sha256: the published start of the file's SHA-256 (torchvision sets).
+        size_mb: the file's size in MB, as published.
+        top1, top5: the publisher's ImageNet-1k validation accuracy, %,
+            single crop with ``eval_transform``.
+        note: how the set was trained, or anything else a user should know.
     """
 
     name: str
     source: str
-    application: str
-    file_stem: str
     eval_transform: EvalTransform
     requires: Mapping = field(default_factory=dict)
     why: str = ""
+    application: str = ""
+    file: str = ""
+    url: str = ""
+    sha256: str = ""
+    size_mb: float | None = None
+    top1: float | None = None
+    top5: float | None = None
+    note: str = ""
 
     def check_options(self, model: str, options: Mapping) -> None:
         """Refuse builder options the weights do not fit, naming the ones they need."""
@@ -91,8 +109,32 @@ class WeightsSet:
                 raise ValueError(
                     f"`weights={self.name!r}` of {model!r} ({self.source}) need {key}={needed!r}"
                     f"{': ' + self.why if self.why else ''}. Received: {key}={options[key]!r}. "
-                    f"Use {key}={needed!r}, or weights=None."
+                    f"Use {key}={needed!r} (or leave it out: the builder sets it), or weights=None."
                 )
+
+
+TORCHVISION_URL = "https://download.pytorch.org/models/"
+
+
+def torchvision_weights(name: str, file: str, eval_transform: EvalTransform, *, top1: float, top5: float,
+                        size_mb: float, requires: Mapping | None = None, why: str = "",
+                        note: str = "") -> WeightsSet:
+    """A :class:`WeightsSet` published by torchvision as ``file`` (``resnet18-f37072fd.pth``).
+
+    The URL is torchvision's download folder plus ``file``; the SHA-256 prefix is
+    the file name's last dash-separated part, torchvision's own convention.
+    """
+    stem = file.rsplit(".", 1)[0]
+    prefix = stem.rsplit("-", 1)[-1]
+    if not re.fullmatch(r"[0-9a-f]{8,64}", prefix):
+        raise ValueError(f"torchvision file name {file!r} does not end in a SHA-256 prefix")
+    return WeightsSet(name, "torchvision", eval_transform, dict(requires or {}), why, file=file,
+                      url=TORCHVISION_URL + file, sha256=prefix, size_mb=size_mb, top1=top1, top5=top5, note=note)
+
+
+#: torchvision's ImageNet evaluation: resize the shorter side to 256, centre-crop 224,
+#: RGB / 255 minus mean over std (``"torch"``).
+TORCHVISION_EVAL = EvalTransform(224, 224 / 256, "torch")
 
 
 @dataclass(frozen=True)

@@ -35,7 +35,7 @@ from keras import layers
 
 from keras_classics.arithmetic import SpatialOp, min_input_size
 from keras_classics.models import _layers
-from keras_classics.models._registry import Variant, register_model
+from keras_classics.models._registry import TORCHVISION_EVAL, Variant, register_model, torchvision_weights
 
 __all__ = ["alexnet", "SPATIAL_OPS", "MIN_SIZE"]
 
@@ -89,6 +89,13 @@ def _endpoints(variant="2012", groups=None, lrn=None, **_):
     # The last layer at each resolution: 55, 27, 13 and 6 pixels at the paper's size.
     return ["norm1" if lrn else "conv1", "norm2" if lrn else "conv2", "conv5", "pool5"]
 
+
+# torchvision's ImageNet set (AlexNet_Weights.IMAGENET1K_V1): the "One weird trick" network.
+TORCHVISION = torchvision_weights(
+    "torchvision", "alexnet-owt-7be5be79.pth", TORCHVISION_EVAL, top1=56.522, top5=79.066, size_mb=233.087,
+    requires={"variant": "owt"}, why="torchvision's AlexNet is the one-tower 'One weird trick' network",
+    note="torchvision IMAGENET1K_V1",
+)
 
 # Krizhevsky et al. 2012, Sec. 5: SGD momentum 0.9, weight decay 5e-4, lr 0.01 at batch 128;
 # random 224 crops of 256 images, flips and PCA lighting noise (the "alexnet" policy).
@@ -149,7 +156,8 @@ _DOC = """AlexNet, the 2012 paper's network by default.
     Reference: Krizhevsky, Sutskever & Hinton, "ImageNet Classification with
     Deep Convolutional Neural Networks", NIPS 2012. ``variant="owt"``:
     Krizhevsky, "One weird trick for parallelizing convolutional neural
-    networks", arXiv:1404.5997, 2014.
+    networks", arXiv:1404.5997, 2014. ``weights="torchvision"`` loads
+    torchvision's ImageNet weights (the builder sets ``variant="owt"``).
 
     The default input is 227x227, not the 224x224 the paper states: an
     unpadded 11x11 stride-4 convolution gives the paper's 55x55 map only from
@@ -200,5 +208,6 @@ alexnet = register_model(
         "(corners, centre and their reflections); the paper gives no single-crop figure."
     ),
     endpoints=_endpoints,
+    weights=[TORCHVISION],
     recipe=RECIPE,
 )(_layers.make_builder("alexnet", _alexnet, dict(variant="2012", groups=None, lrn=None, dropout=0.5), _DOC, __name__))

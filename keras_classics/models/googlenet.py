@@ -35,7 +35,7 @@ from keras import layers
 from keras_classics.arithmetic import SpatialOp, min_input_size
 from keras_classics.models import _layers
 from keras_classics.models._layers import conv_bn_act
-from keras_classics.models._registry import Variant, register_model
+from keras_classics.models._registry import EvalTransform, Variant, register_model, torchvision_weights
 
 __all__ = ["googlenet", "inception_module", "naive_inception_module", "GOOGLENET_SPEC", "VARIANTS"]
 
@@ -296,6 +296,16 @@ _DOC = """GoogLeNet (Inception v1), Table 1 of the paper.
         ['aux_1', 'aux_2', 'predictions']
     """
 
+# torchvision's ImageNet set (GoogLeNet_Weights.IMAGENET1K_V1), Google's TensorFlow weights ported:
+# torchvision's model turns its mean/std input back into [-1, 1] (transform_input=True), which is
+# our "tf" preprocessing. The file's auxiliary heads are untrained (torchvision warns the same).
+TORCHVISION = torchvision_weights(
+    "torchvision", "googlenet-1378be20.pth", EvalTransform(224, 224 / 256, "tf"), top1=69.778, top5=89.53,
+    size_mb=49.731, requires={"variant": "torchvision"},
+    why="torchvision's GoogLeNet has a 3x3 kernel in the '5x5' branch, a 2x2 pool4 and batch norm",
+    note="torchvision IMAGENET1K_V1 (Google's TensorFlow weights); the auxiliary heads are not trained",
+)
+
 googlenet = register_model(
     "googlenet",
     paper="Going Deeper with Convolutions",
@@ -330,6 +340,7 @@ googlenet = register_model(
         "6.67% top-5 (test set)."
     ),
     endpoints=googlenet_endpoints,
+    weights=[TORCHVISION],
     recipe=RECIPE,
 )(
     _layers.make_builder("googlenet", _googlenet, dict(aux_logits=False, variant="paper", dropout=0.4, aux_dropout=0.7),

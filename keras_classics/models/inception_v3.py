@@ -36,7 +36,7 @@ from keras import layers
 
 from keras_classics.arithmetic import SpatialOp
 from keras_classics.models import _layers
-from keras_classics.models._registry import EvalTransform, WeightsSet, register_model
+from keras_classics.models._registry import EvalTransform, Variant, WeightsSet, register_model, torchvision_weights
 
 __all__ = ["inception_v3", "MIN_SIZE", "MIN_SIZE_AUX"]
 
@@ -68,8 +68,15 @@ def _conv(x, filters, kernel_size, strides=1, padding="same", *, name):
     return _layers.conv_bn_act(x, filters, kernel_size, strides, padding, name=name, bn_epsilon=BN_EPSILON)
 
 
-def _avg_pool_branch(x, filters, name):
-    x = layers.AveragePooling2D(3, strides=1, padding="same", name=f"{name}_branch_pool_avgpool")(x)
+def _avg_pool_branch(x, filters, name, count_include_pad):
+    if count_include_pad:
+        # PyTorch's avg_pool2d(3, stride=1, padding=1) divides by 9 at the border too: pad with
+        # zeros explicitly, then average 'valid' windows.
+        x = layers.ZeroPadding2D(1, name=f"{name}_branch_pool_pad")(x)
+        x = layers.AveragePooling2D(3, strides=1, padding="valid", name=f"{name}_branch_pool_avgpool")(x)
+    else:
+        # TensorFlow's 'same' average pool divides by the number of real pixels in the window.
+        x = layers.AveragePooling2D(3, strides=1, padding="same", name=f"{name}_branch_pool_avgpool")(x)
     return _conv(x, filters, 1, name=f"{name}_branch_pool")
 
 
@@ -78,7 +85,7 @@ def _avg_pool_branch(x, filters, name):
 # auto-named layers are ported by this order (keras_classics.weights).
 
 
-def _module_35(x, pool_filters, name):
+def _module_35(x, pool_filters, name, count_include_pad=False):
     """35x35 module (paper Fig. 5 as released): 1x1 | 1x1→5x5 | 1x1→3x3→3x3 | avgpool→1x1."""
     b1 = _conv(x, 64, 1, name=f"{name}_branch1x1")
     b5 = _conv(x, 48, 1, name=f"{name}_branch5x5_1")
@@ -86,7 +93,7 @@ def _module_35(x, pool_filters, name):
     b3 = _conv(x, 64, 1, name=f"{name}_branch3x3dbl_1")
     b3 = _conv(b3, 96, 3, name=f"{name}_branch3x3dbl_2")
     b3 = _conv(b3, 96, 3, name=f"{name}_branch3x3dbl_3")
-    bp = _avg_pool_branch(x, pool_filters, name)
+    bp = _avg_pool_branch(x, pool_filters, name, count_include_pad)
     return layers.Concatenate(name=name)([b1, b5, b3, bp])  # 64 + 64 + 96 + pool_filters
 
 
@@ -100,7 +107,7 @@ def _reduction_6a(x, name="mixed_6a"):
     return layers.Concatenate(name=name)([b3, bd, bp])  # 384 + 96 + 288 = 768
 
 
-def _module_17(x, c7, name):
+def _module_17(x, c7, name, count_include_pad=False):
     """17x17 module (paper Fig. 6, n = 7): 1x1 | 1x1→1x7→7x1 | 1x1→7x1→1x7→7x1→1x7 | avgpool→1x1."""
     b1 = _conv(x, 192, 1, name=f"{name}_branch1x1")
     b7 = _conv(x, c7, 1, name=f"{name}_branch7x7_1")
@@ -111,7 +118,7 @@ def _module_17(x, c7, name):
     bd = _conv(bd, c7, (1, 7), name=f"{name}_branch7x7dbl_3")
     bd = _conv(bd, c7, (7, 1), name=f"{name}_branch7x7dbl_4")
     bd = _conv(bd, 192, (1, 7), name=f"{name}_branch7x7dbl_5")
-    bp = _avg_pool_branch(x, 192, name)
+    bp = _avg_pool_branch(x, 192, name, count_include_pad)
     return layers.Concatenate(name=name)([b1, b7, bd, bp])  # 4 x 192 = 768
 
 
@@ -127,7 +134,7 @@ def _reduction_7a(x, name="mixed_7a"):
     return layers.Concatenate(name=name)([b3, b7, bp])  # 320 + 192 + 768 = 1280
 
 
-def _module_8(x, name):
+def _module_8(x, name, count_include_pad=False):
     """8x8 module with expanded filter banks (paper Fig. 7):
     1x1 | 1x1→(1x3, 3x1) | 1x1→3x3→(1x3, 3x1) | avgpool→1x1."""
     b1 = _conv(x, 320, 1, name=f"{name}_branch1x1")
@@ -142,7 +149,7 @@ def _module_8(x, name):
         _conv(bd, 384, (1, 3), name=f"{name}_branch3x3dbl_3a"),
         _conv(bd, 384, (3, 1), name=f"{name}_branch3x3dbl_3b"),
     ])
-    bp = _avg_pool_branch(x, 192, name)
+    bp = _avg_pool_branch(x, 192, name, count_include_pad)
     return layers.Concatenate(name=name)([b1, b3, bd, bp])  # 320 + 768 + 768 + 192 = 2048
 
 
@@ -159,9 +166,23 @@ def _aux_head(x, classes, classifier_activation):
 # -------------------------------------------------------------------- model
 
 
-# keras.applications' ImageNet weights: 342 -> 299 centre crop (0.875), inputs scaled to [-1, 1].
-IMAGENET = WeightsSet("imagenet", "keras.applications", "InceptionV3", "inception_v3",
-                      EvalTransform(DEFAULT_SIZE, 0.875, "tf"))
+# keras.applications' ImageNet weights: 342 -> 299 centre crop (0.875), inputs scaled to [-1, 1]
+# (keras.io/api/applications: 92 MB, top-1 77.9 %, top-5 93.7 %).
+IMAGENET = WeightsSet("imagenet", "keras.applications", EvalTransform(DEFAULT_SIZE, 0.875, "tf"),
+                      requires={"count_include_pad": False},
+                      why="the TensorFlow release's average pools leave the zero padding out of the mean",
+                      application="InceptionV3", file="inception_v3_weights_tf_dim_ordering_tf_kernels.h5",
+                      size_mb=92, top1=77.9, top5=93.7)
+
+# torchvision's set (Inception_V3_Weights.IMAGENET1K_V1) is Google's TensorFlow model ported; the
+# torchvision model feeds it inputs in [-1, 1] (``transform_input=True`` undoes its own mean/std),
+# which is our "tf" preprocessing; resize 342, crop 299. Its 3x3 average pools count the padding.
+TORCHVISION = torchvision_weights(
+    "torchvision", "inception_v3_google-0cc3c7bd.pth", EvalTransform(DEFAULT_SIZE, DEFAULT_SIZE / 342, "tf"),
+    top1=77.294, top5=93.45, size_mb=103.903, requires={"count_include_pad": True},
+    why="torchvision's 3x3 average pools count the zero padding in the mean (PyTorch's default)",
+    note="torchvision IMAGENET1K_V1 (Google's TensorFlow weights); transform_input becomes the 'tf' scaling",
+)
 
 # Szegedy et al. 2016, Sec. 8: RMSProp decay 0.9, epsilon 1.0, lr 0.045 at batch 32, gradient
 # clipping 2.0, label smoothing 0.1; the auxiliary loss weighted 0.4 (torchvision's recipe).
@@ -169,8 +190,9 @@ RECIPE = dict(policy="inception", optimizer="rmsprop", lr=0.045, lr_batch_size=3
               epsilon=1.0, clipnorm=2.0, label_smoothing=0.1, weight_decay=4e-5, aux_loss_weights={"aux": 0.4})
 
 
-def _inception_v3(args, *, aux_logits, dropout):
+def _inception_v3(args, *, aux_logits, dropout, count_include_pad):
     _layers.check_bool("aux_logits", aux_logits)
+    _layers.check_bool("count_include_pad", count_include_pad)
     _layers.check_rate("dropout", dropout)
     img_input, inputs = _layers.model_input(
         args, default_size=DEFAULT_SIZE, min_size=MIN_SIZE_AUX if aux_logits else MIN_SIZE
@@ -186,31 +208,32 @@ def _inception_v3(args, *, aux_logits, dropout):
     x = layers.MaxPooling2D(3, strides=2, name="maxpool_5a_3x3")(x)
 
     # 35x35: 256, 288, 288 channels.
-    x = _module_35(x, 32, "mixed_5b")
-    x = _module_35(x, 64, "mixed_5c")
-    x = _module_35(x, 64, "mixed_5d")
+    x = _module_35(x, 32, "mixed_5b", count_include_pad)
+    x = _module_35(x, 64, "mixed_5c", count_include_pad)
+    x = _module_35(x, 64, "mixed_5d", count_include_pad)
     # 17x17: 768 channels.
     x = _reduction_6a(x)
     for c7, module in zip((128, 160, 160, 192), ("mixed_6b", "mixed_6c", "mixed_6d", "mixed_6e")):
-        x = _module_17(x, c7, module)
+        x = _module_17(x, c7, module, count_include_pad)
     aux = _aux_head(x, args.classes, args.classifier_activation) if aux_logits else None
     # 8x8: 1280, 2048, 2048 channels.
     x = _reduction_7a(x)
-    x = _module_8(x, "mixed_7b")
-    x = _module_8(x, "mixed_7c")
+    x = _module_8(x, "mixed_7b", count_include_pad)
+    x = _module_8(x, "mixed_7c", count_include_pad)
 
     outputs = _layers.classifier(x, args, dropout=dropout)
     if aux is not None:
         outputs = {"predictions": outputs, "aux": aux}
-    return _layers.finish(inputs, outputs, args)
+    return _layers.finish(inputs, outputs, args, count_include_pad=count_include_pad)
 
 
 _DOC = f"""Instantiate Inception v3 as released (tf-slim / keras.applications layout).
 
 Reference: Christian Szegedy et al., "Rethinking the Inception Architecture for
-Computer Vision", CVPR 2016. {{counts}} ImageNet weights (``weights="imagenet"``)
-are ported from keras.applications (the auxiliary head, which keras.applications
-does not have, then keeps its initial weights).
+Computer Vision", CVPR 2016. {{counts}} ImageNet weights: ``weights="imagenet"``
+ports keras.applications' (the auxiliary head, which keras.applications does not
+have, then keeps its initial weights); ``weights="torchvision"`` loads
+torchvision's, auxiliary head included (the builder sets ``count_include_pad=True``).
 
 Args:
 {{base_args}}
@@ -223,6 +246,12 @@ Args:
         dropout: dropout rate before the classifier; default {DROPOUT}, the
             released tf-slim value (``dropout_keep_prob=0.8``). The paper gives no
             rate; torchvision uses 0.5, keras.applications none.
+        count_include_pad: whether the 3x3 average pools of the ``branch_pool``
+            branches count the zero padding in the mean at the border: ``False``
+            (default) as in the TensorFlow release and keras.applications,
+            ``True`` as in torchvision (PyTorch's default). Same parameters; the
+            outputs differ near the borders, so each weights set needs its own
+            (``weights="torchvision"`` sets ``True``).
 
 Returns:
     A functional ``keras.Model``.
@@ -245,8 +274,12 @@ inception_v3 = register_model(
     top5_error=5.6,
     error_note="single crop (299x299), ImageNet validation; paper Table 3, last row (Inception-v3)",
     endpoints=lambda **kwargs: list(ENDPOINTS),
-    weights=[IMAGENET],
+    variants=(
+        Variant("count_include_pad=True", {"count_include_pad": True}, 23_834_568, aux_params=27_161_264,
+                note="torchvision's average pools: the zero padding counts in the mean"),
+    ),
+    weights=[IMAGENET, TORCHVISION],
     recipe=RECIPE,
 )(
-    _layers.make_builder("inception_v3", _inception_v3, dict(aux_logits=False, dropout=DROPOUT), _DOC, __name__)
+    _layers.make_builder("inception_v3", _inception_v3, dict(aux_logits=False, dropout=DROPOUT, count_include_pad=False), _DOC, __name__)
 )

@@ -38,7 +38,14 @@ from keras import layers
 
 from keras_classics.arithmetic import SpatialOp
 from keras_classics.models import _layers
-from keras_classics.models._registry import EvalTransform, Variant, WeightsSet, register_model
+from keras_classics.models._registry import (
+    TORCHVISION_EVAL,
+    EvalTransform,
+    Variant,
+    WeightsSet,
+    register_model,
+    torchvision_weights,
+)
 
 __all__ = [
     "RESNET_SPECS",
@@ -230,13 +237,45 @@ def stage_endpoints(depth):
 
 # ------------------------------------------------------------ registered models
 
-# keras.applications publishes ImageNet weights for the v1 bottleneck networks.
+# keras.applications publishes ImageNet weights for the v1 bottleneck networks
+# (keras.io/api/applications: file size in MB, top-1 and top-5 accuracy, %).
+_KERAS_APPLICATIONS = {50: (98, 74.9, 92.1), 101: (171, 76.4, 92.8), 152: (232, 76.6, 93.1)}
 _IMAGENET = {
-    depth: WeightsSet("imagenet", "keras.applications", f"ResNet{depth}", f"resnet{depth}",
-                      EvalTransform(DEFAULT_SIZE, 0.875, "caffe"), requires={"stride_in": "1x1"},
-                      why="they are ResNet v1 weights, with the stride on the first 1x1 convolution, not v1.5")
-    for depth in (50, 101, 152)
+    depth: WeightsSet("imagenet", "keras.applications", EvalTransform(DEFAULT_SIZE, 0.875, "caffe"),
+                      requires={"stride_in": "1x1"},
+                      why="they are ResNet v1 weights, with the stride on the first 1x1 convolution, not v1.5",
+                      application=f"ResNet{depth}", file=f"resnet{depth}_weights_tf_dim_ordering_tf_kernels.h5",
+                      size_mb=size, top1=top1, top5=top5)
+    for depth, (size, top1, top5) in _KERAS_APPLICATIONS.items()
 }
+
+# torchvision's ImageNet sets (torchvision.models.ResNet*_Weights): file, size in MB, top-1, top-5.
+# Its bottleneck networks are all v1.5 (stride on the 3x3 convolution). IMAGENET1K_V2 is the newer
+# recipe (long schedule, TrivialAugment, mixup/cutmix, EMA…) evaluated at resize 232, crop 224.
+_TORCHVISION = {
+    18: [("torchvision", "resnet18-f37072fd.pth", 44.661, 69.758, 89.078)],
+    34: [("torchvision", "resnet34-b627a593.pth", 83.275, 73.314, 91.42)],
+    50: [("torchvision", "resnet50-0676ba61.pth", 97.781, 76.13, 92.862),
+         ("torchvision-v2", "resnet50-11ad3fa6.pth", 97.79, 80.858, 95.434)],
+    101: [("torchvision", "resnet101-63fe2227.pth", 170.511, 77.374, 93.546),
+          ("torchvision-v2", "resnet101-cd907fc2.pth", 170.53, 81.886, 95.78)],
+    152: [("torchvision", "resnet152-394f9c45.pth", 230.434, 78.312, 94.046),
+          ("torchvision-v2", "resnet152-f82ba261.pth", 230.474, 82.284, 96.002)],
+}
+
+
+def _torchvision_sets(depth):
+    sets = []
+    for name, file, size, top1, top5 in _TORCHVISION[depth]:
+        v2 = name.endswith("v2")
+        sets.append(torchvision_weights(
+            name, file, EvalTransform(DEFAULT_SIZE, DEFAULT_SIZE / 232, "torch") if v2 else TORCHVISION_EVAL,
+            top1=top1, top5=top5, size_mb=size,
+            requires={"stride_in": "3x3"} if depth >= 50 else None,
+            why="torchvision's bottleneck ResNets are v1.5, with the stride on the 3x3 convolution",
+            note="torchvision's new recipe (IMAGENET1K_V2)" if v2 else "torchvision IMAGENET1K_V1",
+        ))
+    return sets
 
 # He et al. 2016, Sec. 3.4: SGD momentum 0.9, weight decay 1e-4, lr 0.1 at batch 256; scale
 # augmentation (shorter side in [256, 480]), 224 crops and flips (the "resnet" policy).
@@ -254,7 +293,8 @@ _STRIDE_IN_DOC = """
         stride_in: where a down-sampling bottleneck block puts its stride:
             ``"1x1"`` (default; the paper and keras.applications, "v1") or
             ``"3x3"`` ("v1.5", torchvision and NVIDIA; same parameters, about
-            8 % more multiply-adds). ImageNet weights exist for ``"1x1"`` only."""
+            8 % more multiply-adds). keras.applications' ImageNet weights need
+            ``"1x1"``, torchvision's ``"3x3"``."""
 
 _DOC = """Instantiate ResNet-{depth} ({block} blocks {blocks}), the paper's v1.
 
@@ -295,7 +335,7 @@ def _resnet_model(depth):
                 "stride_in=3x3 (v1.5)",
                 {"stride_in": "3x3"},
                 _PARAMS[depth],
-                note="stride 2 on the 3x3 convolution (torchvision, NVIDIA); no ImageNet weights",
+                note="stride 2 on the 3x3 convolution (torchvision, NVIDIA); torchvision's weights",
             ),
         )
     doc = _DOC.format(
@@ -303,9 +343,10 @@ def _resnet_model(depth):
         block=spec.block,
         blocks="-".join(map(str, spec.blocks)),
         imagenet=(
-            'ImageNet weights (``weights="imagenet"``) are ported from keras.applications.'
-            if depth in _IMAGENET
-            else "No published ImageNet weights."
+            'ImageNet weights: ``weights="imagenet"`` ports keras.applications\' (v1); '
+            + ", ".join(f'``weights="{s[0]}"``' for s in _TORCHVISION[depth])
+            + " load torchvision's"
+            + (' (v1.5: the builder sets ``stride_in="3x3"``).' if depth in _IMAGENET else ".")
         ),
         stride_in=_STRIDE_IN_DOC if spec.block == "bottleneck" else "",
     )
@@ -327,7 +368,7 @@ def _resnet_model(depth):
         top5_error=top5,
         error_note=note,
         endpoints=lambda **kwargs: stage_endpoints(depth),
-        weights=[_IMAGENET[depth]] if depth in _IMAGENET else (),
+        weights=([_IMAGENET[depth]] if depth in _IMAGENET else []) + _torchvision_sets(depth),
         recipe=RECIPE,
     )(_layers.make_builder(f"resnet{depth}", network, options, doc, __name__))
 

@@ -31,7 +31,13 @@ from keras import layers
 
 from keras_classics.arithmetic import SpatialOp, min_input_size
 from keras_classics.models import _layers
-from keras_classics.models._registry import EvalTransform, WeightsSet, register_model
+from keras_classics.models._registry import (
+    TORCHVISION_EVAL,
+    EvalTransform,
+    WeightsSet,
+    register_model,
+    torchvision_weights,
+)
 
 __all__ = [
     "vgg11",
@@ -73,11 +79,36 @@ _ERRORS = {
     "A-LRN": (29.7, 10.5, "training scale S=256, test scale Q=256"),
 }
 
-# The models keras.applications publishes ImageNet weights for: fc1 expects a 224x224 input.
+# The models keras.applications publishes ImageNet weights for: fc1 expects a 224x224 input
+# (keras.io/api/applications: file size in MB, top-1 and top-5 accuracy, %).
 _IMAGENET = {
-    "vgg16": WeightsSet("imagenet", "keras.applications", "VGG16", "vgg16", EvalTransform(224, 0.875, "caffe")),
-    "vgg19": WeightsSet("imagenet", "keras.applications", "VGG19", "vgg19", EvalTransform(224, 0.875, "caffe")),
+    name: WeightsSet("imagenet", "keras.applications", EvalTransform(224, 0.875, "caffe"),
+                     application=name.upper(), file=f"{name}_weights_tf_dim_ordering_tf_kernels.h5",
+                     size_mb=size, top1=top1, top5=top5)
+    for name, size, top1, top5 in (("vgg16", 528, 71.3, 90.1), ("vgg19", 549, 71.3, 90.0))
 }
+
+# torchvision's ImageNet sets (torchvision.models.VGG*_Weights.IMAGENET1K_V1): file, size in MB,
+# top-1, top-5. Same layers as ours; torchvision drops out before fc1 and fc2, we after (same weights).
+_TORCHVISION = {
+    "vgg11": ("vgg11-8a719046.pth", 506.84, 69.02, 88.628),
+    "vgg13": ("vgg13-19584684.pth", 507.545, 69.928, 89.246),
+    "vgg16": ("vgg16-397923af.pth", 527.796, 71.592, 90.382),
+    "vgg19": ("vgg19-dcbb9e9d.pth", 548.051, 72.376, 90.876),
+    "vgg11_bn": ("vgg11_bn-6002323d.pth", 506.881, 70.37, 89.81),
+    "vgg13_bn": ("vgg13_bn-abd245e5.pth", 507.59, 71.586, 90.374),
+    "vgg16_bn": ("vgg16_bn-6c64b313.pth", 527.866, 73.36, 91.516),
+    "vgg19_bn": ("vgg19_bn-c79401a0.pth", 548.143, 74.218, 91.842),
+}
+
+
+def _weights_sets(name):
+    sets = [_IMAGENET[name]] if name in _IMAGENET else []
+    if name in _TORCHVISION:
+        file, size, top1, top5 = _TORCHVISION[name]
+        sets.append(torchvision_weights("torchvision", file, TORCHVISION_EVAL, top1=top1, top5=top5, size_mb=size,
+                                        note="torchvision IMAGENET1K_V1"))
+    return sets
 
 # Simonyan & Zisserman 2015, Sec. 3.1: SGD momentum 0.9, weight decay 5e-4, lr 0.01 at batch 256;
 # scale jittering S in [256, 512], 224 crops and flips (the "vgg" policy).
@@ -180,7 +211,8 @@ def _vgg_model(fn_name, config, batch_norm, lrn=False):
         bn_clause=(", with batch normalisation after every convolution" if batch_norm
                    else ", local response normalisation after the first convolution" if lrn else ""),
         imagenet_line=(
-            "\n\n    ``weights=\"imagenet\"`` ports the keras.applications weights." if fn_name in _IMAGENET else ""
+            ("\n\n    ``weights=\"imagenet\"`` ports the keras.applications weights; " if fn_name in _IMAGENET
+             else "\n\n    ") + "``weights=\"torchvision\"`` loads torchvision's." if fn_name in _TORCHVISION else ""
         ),
         fn=fn_name,
     )
@@ -201,7 +233,7 @@ def _vgg_model(fn_name, config, batch_norm, lrn=False):
         top5_error=top5,
         error_note=note,
         endpoints=lambda **_: _endpoint_names(config, batch_norm),
-        weights=[_IMAGENET[fn_name]] if fn_name in _IMAGENET else (),
+        weights=_weights_sets(fn_name),
         recipe=RECIPE,
     )(_layers.make_builder(fn_name, network, dict(dropout=0.5), doc, __name__))
 

@@ -1,4 +1,4 @@
-"""Loading weights: ``.weights.h5`` files, and ImageNet weights ported from keras.applications.
+"""``.weights.h5`` files, and ImageNet weights ported from keras.applications.
 
 keras.applications publishes ImageNet weights for ResNet50/101/152 (v1), VGG16,
 VGG19 and InceptionV3. Their layers differ from ours in ways that change no
@@ -35,14 +35,7 @@ from collections import Counter
 import keras
 import numpy as np
 
-__all__ = [
-    "WeightsUnavailableError",
-    "load_weights_file",
-    "load_imagenet_weights",
-    "port_keras_applications",
-    "imagenet_sets",
-]
-
+from keras_classics.weights._files import WeightsUnavailableError, keras_cache_dir
 
 
 def imagenet_sets() -> dict:
@@ -50,10 +43,6 @@ def imagenet_sets() -> dict:
     from keras_classics.models import list_models, model_info
 
     return {n: model_info(n).weights["imagenet"] for n in list_models() if "imagenet" in model_info(n).weights}
-
-
-class WeightsUnavailableError(FileNotFoundError):
-    """The ImageNet weights are neither in the Keras cache nor downloadable."""
 
 
 # --------------------------------------------------------------- weights files
@@ -178,25 +167,15 @@ def load_imagenet_weights(model, model_name, **options):
     return port_keras_applications(source, model)
 
 
-def _keras_cache_dir():
-    try:
-        from keras.src.backend.config import keras_home
-
-        base = keras_home()
-    except ImportError:  # pragma: no cover - other Keras layouts
-        base = os.environ.get("KERAS_HOME", os.path.join("~", ".keras"))
-    return os.path.join(os.path.expanduser(base), "models")
-
-
 def _keras_application(model_name, include_top):
     weights_set = imagenet_sets()[model_name]
-    builder_name, stem = weights_set.application, weights_set.file_stem
+    builder_name = weights_set.application
     builder = getattr(keras.applications, builder_name)
-    file_name = f"{stem}_weights_tf_dim_ordering_tf_kernels{'' if include_top else '_notop'}.h5"
+    file_name = weights_set.file if include_top else weights_set.file.replace(".h5", "_notop.h5")
     try:
         return builder(weights="imagenet", include_top=include_top)
     except Exception as e:
-        cache = _keras_cache_dir()
+        cache = keras_cache_dir()
         raise WeightsUnavailableError(
             f"Could not get the ImageNet weights for {model_name!r}: keras.applications.{builder_name}"
             f"(weights='imagenet', include_top={include_top}) looks for {file_name} in {cache} and otherwise "
