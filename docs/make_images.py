@@ -7,6 +7,11 @@ The receptive-field figure needs no weights. The activation maps use the
 trained model of ``--run-dir`` (its ``final.keras``) when given, else ResNet-18
 with random weights (the title says which). The photograph is the Grace Hopper
 portrait that ships with matplotlib's sample data.
+
+AlexNet's conv1 filters with torchvision's ImageNet weights
+(``alexnet_filters_torchvision.png``) are drawn when those weights are in the
+Keras cache (``keras-classics weights list alexnet`` says), and skipped with a
+message otherwise: this script never downloads.
 """
 
 from __future__ import annotations
@@ -55,9 +60,25 @@ def main(argv=None) -> int:
             inspect.plot_activations("resnet18", photo, out("activations.png"), layer="conv1_relu",
                                      max_maps=15, overwrite=args.overwrite)
         )
+    written += _pretrained_filters(out, args.overwrite)
     for path in written:
         print(f"wrote {os.path.relpath(path)}")
     return 0
+
+
+def _pretrained_filters(out, overwrite):
+    """AlexNet's conv1 filters with torchvision's weights, if they are cached (never downloaded here)."""
+    from keras_classics import inspect, model_info
+    from keras_classics.weights import cached_file, safetensors_twin
+
+    weights_set = model_info("alexnet").weights["torchvision"]
+    if not any(os.path.isfile(p) for p in (cached_file(weights_set), safetensors_twin(weights_set))):
+        print(f"skipped alexnet_filters_torchvision.png: {weights_set.file} is not in the Keras cache "
+              f"({os.path.dirname(cached_file(weights_set))}); build alexnet(weights='torchvision') once online, "
+              "then run this again.")
+        return []
+    return [inspect.plot_filters("alexnet", out("alexnet_filters_torchvision.png"), weights="torchvision",
+                                 overwrite=overwrite)]
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ _AREAS = (
     "keras_classics.inspect._cli",  # list, summary, compare, visualize, plot
     "keras_classics.training._cli",  # train
     "keras_classics._export_cli",  # export, predict
+    "keras_classics._weights_cli",  # weights list, weights convert
     "keras_classics.experiments._cli",  # experiment
 )
 
@@ -127,6 +128,11 @@ def main(argv=None) -> int:
         return 130
     except (CLIError, ValueError, FileNotFoundError, FileExistsError, NotADirectoryError,
             IsADirectoryError, PermissionError) as e:
+        print(f"keras-classics {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except ImportError as e:
+        if not getattr(e, "user_facing", False):  # a missing optional reader (PyTorch for .pth files)
+            raise
         print(f"keras-classics {args.command}: error: {e}", file=sys.stderr)
         return 2
     except OSError as e:  # the machine, not the input: a full disk, a read-only file system

@@ -103,6 +103,10 @@ def _cmd_plot(args):
     return 0
 
 
+_WEIGHTS_HELP = ("a weights set of the model (e.g. torchvision; see `keras-classics weights list`), a "
+                 "torchvision-layout .safetensors/.pth file, or a .weights.h5 or .keras file")
+
+
 def register(subparsers) -> None:
     """Add ``list``, ``summary``, ``compare``, ``visualize`` and ``plot``."""
     p = subparsers.add_parser("list", help="every registered model: params, MACs, depth, min input, paper, year",
@@ -141,7 +145,7 @@ def register(subparsers) -> None:
     p = vsub.add_parser("filters", help="grid of a conv layer's filters (default: the first)")
     p.add_argument("model", help=_MODEL_HELP)
     p.add_argument("--layer", help="conv layer name (default: the first conv layer)")
-    p.add_argument("--weights", help="a .weights.h5 or .keras file to load")
+    p.add_argument("--weights", help=_WEIGHTS_HELP)
     p.add_argument("--max-filters", type=int_at_least(1), default=96, metavar="N")
     _add_output(p)
     _add_builder_options(p)
@@ -151,7 +155,7 @@ def register(subparsers) -> None:
     p.add_argument("model", help=_MODEL_HELP)
     p.add_argument("image", help="an image file (JPEG, PNG, …)")
     p.add_argument("--layer", required=True, help="a layer with a (H, W, C) output, e.g. conv2_block1_out")
-    p.add_argument("--weights", help="a .weights.h5 or .keras file to load")
+    p.add_argument("--weights", help=_WEIGHTS_HELP)
     p.add_argument("--max-maps", type=int_at_least(1), default=15, metavar="N")
     p.add_argument("--input-size", type=int_at_least(1), metavar="N", help="square input side (default: the paper's)")
     p.add_argument("--preprocessing", choices=PREPROCESSING_MODES,

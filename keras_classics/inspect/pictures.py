@@ -123,6 +123,16 @@ def _load_weights(model, weights):
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
 
 
+def _builder_weights(name, weights) -> bool:
+    """Whether ``weights`` is for the builder: a weights set of ``name`` or a .safetensors/.pth file."""
+    from keras_classics.models import list_models, model_info
+
+    if name not in list_models():
+        return False
+    text = os.fspath(weights)
+    return text in model_info(name).weights or text.endswith((".safetensors", ".pth", ".pt", ".bin"))
+
+
 def _model_for_pictures(model_or_name, weights, input_shape=None, top=False, **builder_kwargs):
     """``(model, info, note)``: build a name headless (faster) unless weights need the top."""
     import keras
@@ -130,10 +140,17 @@ def _model_for_pictures(model_or_name, weights, input_shape=None, top=False, **b
     from keras_classics.inspect._model import is_model_file, parse_spec, resolve
 
     named = isinstance(model_or_name, str) and not is_model_file(model_or_name)
-    if named and not weights and not top and "include_top" not in parse_spec(model_or_name)[1]:
+    # A weights set (--weights torchvision) or a torchvision-layout file goes to the builder, which
+    # picks the variant the weights need; the classifier is left out unless asked for.
+    pretrained = named and weights is not None and _builder_weights(parse_spec(model_or_name)[0], weights)
+    if named and (not weights or pretrained) and not top and "include_top" not in parse_spec(model_or_name)[1]:
         builder_kwargs.setdefault("include_top", False)
+    if pretrained:
+        builder_kwargs["weights"] = weights
     model, info, _ = resolve(model_or_name, input_shape, default_input=input_shape is not None, **builder_kwargs)
-    if weights:
+    if pretrained:
+        note = f"weights: {weights}" if os.sep not in str(weights) else f"weights: {os.path.basename(weights)}"
+    elif weights:
         _load_weights(model, weights)
         note = f"weights: {os.path.basename(os.fspath(weights))}"
     elif named:
@@ -360,8 +377,12 @@ def plot_activations(
     if h is None or w is None:
         side = input_size or (info.default_size if info else 224)
         h, w = side, side
-    rgb = load_image(image, (h, w))
-    mode = preprocessing or (info.preprocessing if info else "none")
+    # A model built with a weights set carries that set's eval transform: the one image path.
+    from keras_classics.predict import model_metadata
+
+    transform = model_metadata(model) or {}
+    rgb = load_image(image, (h, w), transform.get("crop_fraction", 1.0))
+    mode = preprocessing or transform.get("preprocessing") or (info.preprocessing if info else "none")
     x = preprocess(rgb[None].astype(np.float32), mode).astype(np.float32)
     probe = keras.Model(model.inputs, target.output)
     maps = keras.ops.convert_to_numpy(probe([x], training=False))[0]  # (H', W', C)

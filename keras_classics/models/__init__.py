@@ -19,6 +19,7 @@ from keras_classics.models._registry import (
     list_models,
     model_info,
     register_model,
+    torchvision_weights,
 )
 from keras_classics.models.googlenet import inception_module, naive_inception_module
 from keras_classics.models.resnet import basic_block, bottleneck_block

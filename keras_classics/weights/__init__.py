@@ -26,6 +26,7 @@ import os
 
 from keras_classics.weights._files import (
     OFFLINE_ENV,
+    TorchRequiredError,
     WeightsHashError,
     WeightsUnavailableError,
     cached_file,
@@ -34,6 +35,7 @@ from keras_classics.weights._files import (
     is_state_dict_path,
     keras_cache_dir,
     read_state_dict,
+    safetensors_twin,
     sha256_of,
 )
 from keras_classics.weights._keras_applications import (
@@ -48,6 +50,7 @@ from keras_classics.weights._torchvision import export_state_dict, port_state_di
 __all__ = [
     "WeightsUnavailableError",
     "WeightsHashError",
+    "TorchRequiredError",
     "OFFLINE_ENV",
     "weights_sets",
     "get_weights_set",
@@ -185,8 +188,10 @@ def _attach_metadata(model, model_name, weights_set):
 
     t = weights_set.eval_transform
     top = any(layer.name == "predictions" for layer in model.layers)
+    height, width = tuple(model.inputs[0].shape[1:3])
+    size = (height, width) if height and width else t.size  # the crop fraction holds at any input size
     metadata = make_metadata(
-        imagenet_class_names() if top else [], t.size, t.preprocessing, crop_fraction=t.crop_fraction,
+        imagenet_class_names() if top else [], size, t.preprocessing, crop_fraction=t.crop_fraction,
         registry_name=model_name,
     )
     metadata["weights"] = {"name": weights_set.name, "source": weights_set.source, "file": weights_set.file}

@@ -36,7 +36,12 @@ class WeightsHashError(ValueError):
 
 
 def keras_cache_dir() -> str:
-    """Where pretrained weights are cached: Keras's own folder, ``$KERAS_HOME/models`` (``~/.keras/models``)."""
+    """Where pretrained weights are cached: Keras's own folder, ``$KERAS_HOME/models`` (``~/.keras/models``).
+
+    ``KERAS_HOME`` is read when called (Keras reads it once, at import).
+    """
+    if os.environ.get("KERAS_HOME"):
+        return os.path.join(os.path.expanduser(os.environ["KERAS_HOME"]), "models")
     try:
         from keras.src.backend.config import keras_home
 
@@ -60,6 +65,27 @@ def cached_file(weights_set, cache_dir=None) -> str:
     return os.path.join(cache_dir or keras_cache_dir(), weights_set.file)
 
 
+def safetensors_twin(weights_set, cache_dir=None) -> str:
+    """Where a ``.safetensors`` copy of a set's ``.pth`` file is looked for: beside it, same stem.
+
+    Such a copy (timm's ``model.safetensors`` of the same weights, or one
+    converted where PyTorch is installed) is read without PyTorch.
+    """
+    return os.path.splitext(cached_file(weights_set, cache_dir))[0] + ".safetensors"
+
+
+def torch_available() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("torch") is not None
+
+
+class TorchRequiredError(ImportError):
+    """Reading a ``.pth`` file needs PyTorch, which is not installed (the message names the ways out)."""
+
+    user_facing = True  # the command line prints it as one line
+
+
 def fetch(weights_set, *, cache_dir=None, progress: bool | None = None) -> str:
     """The local path of a weights set's file: the cached copy, else downloaded and hash-checked.
 
@@ -74,26 +100,38 @@ def fetch(weights_set, *, cache_dir=None, progress: bool | None = None) -> str:
             switched off (``KERAS_CLASSICS_OFFLINE=1``); the message names the
             URL and the path where the file can be put by hand.
         WeightsHashError: two downloads in a row had another SHA-256.
+        TorchRequiredError: the set is a ``.pth`` file, PyTorch is not
+            installed and no ``.safetensors`` copy is in the cache (checked
+            before downloading).
     """
     cache_dir = cache_dir or keras_cache_dir()
     path = cached_file(weights_set, cache_dir)
-    if os.path.isfile(path):
+    twin = safetensors_twin(weights_set, cache_dir)
+    pth = path.endswith(TORCH_SUFFIXES)
+    if os.path.isfile(path) and not (pth and not torch_available() and os.path.isfile(twin)):
         return path
+    if pth and os.path.isfile(twin):
+        return twin
     hint = (
         f"To proceed: connect to the network once (the file is then cached), or download {weights_set.url} "
-        f"yourself and put it at {path} (its SHA-256 starts with {weights_set.sha256}), or pass the file's "
-        "path as weights= (a .pth file, or a .safetensors file of the same weights)."
+        f"yourself and put it at {path} (its SHA-256 starts with {weights_set.sha256})"
+        + (f", or put a .safetensors file of the same weights at {twin} (read without PyTorch)" if pth else "")
+        + ", or pass a file's path as weights=."
     )
     if os.environ.get(OFFLINE_ENV, "") not in ("", "0"):
         raise WeightsUnavailableError(
             f"Weights {weights_set.name!r} ({weights_set.file}) are not in the cache ({cache_dir}) and downloads "
             f"are off ({OFFLINE_ENV}={os.environ[OFFLINE_ENV]}). {hint}"
         )
+    if pth and not torch_available():  # say so before a download the machine cannot read
+        raise TorchRequiredError(
+            f"Weights {weights_set.name!r} are published as {weights_set.file}, a PyTorch pickle, and PyTorch is "
+            f"not installed. Either install it ({_INSTALL_TORCH}) and build again, or put a .safetensors file of "
+            f"the same weights at {twin} ({_SAFETENSORS_SOURCES}). Nothing was downloaded."
+        )
     try:
         download(weights_set.url, path, weights_set.sha256, progress=progress)
-    except (urllib.error.URLError, OSError, TimeoutError) as e:
-        if isinstance(e, WeightsHashError):
-            raise
+    except (urllib.error.URLError, OSError) as e:
         reason = getattr(e, "reason", None) or e
         raise WeightsUnavailableError(
             f"Could not download weights {weights_set.name!r} from {weights_set.url}: {reason}. {hint}"
@@ -173,8 +211,8 @@ def read_state_dict(source) -> dict:
         FileNotFoundError: no such file.
         ValueError: a file that cannot be read as a state dict (truncated,
             another format), naming the file and the reason.
-        ImportError: a ``.pth`` file without PyTorch installed; the message
-            names the two ways out.
+        TorchRequiredError: a ``.pth`` file without PyTorch installed (an
+            ``ImportError``); the message names the two ways out.
     """
     if isinstance(source, Mapping):
         return {str(k): _as_numpy(k, v) for k, v in source.items()}
@@ -209,17 +247,23 @@ def _read_safetensors(path):
         ) from None
 
 
+_INSTALL_TORCH = "the CPU build is enough: pip install torch --index-url https://download.pytorch.org/whl/cpu"
+_SAFETENSORS_SOURCES = (
+    "timm publishes torchvision's weights as model.safetensors, e.g. timm/resnet50.tv_in1k on the Hugging Face "
+    "Hub; or convert once where PyTorch is installed: "
+    "safetensors.torch.save_file(torch.load('file.pth'), 'file.safetensors')"
+)
+
+
 def _read_torch(path):
-    try:
-        import torch
-    except ImportError:
-        raise ImportError(
-            f"Reading {path!r} needs PyTorch: .pth files are Python pickles of torch tensors. Either install "
-            "PyTorch (the CPU build is enough: pip install torch --index-url https://download.pytorch.org/whl/cpu), "
-            "or use a .safetensors file of the same weights (timm publishes torchvision's weights as "
-            "model.safetensors, e.g. timm/resnet50.tv_in1k on the Hugging Face Hub; or convert once where torch "
-            "is installed: safetensors.torch.save_file(torch.load(f), 'weights.safetensors'))."
-        ) from None
+    if not torch_available():
+        raise TorchRequiredError(
+            f"Reading {path!r} needs PyTorch: .pth files are Python pickles of torch tensors, and PyTorch is not "
+            f"installed. Either install it ({_INSTALL_TORCH}), or use a .safetensors file of the same weights "
+            f"({_SAFETENSORS_SOURCES})."
+        )
+    import torch
+
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # torch raises RuntimeError, EOFError, UnpicklingError… for broken files

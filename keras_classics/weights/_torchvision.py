@@ -293,15 +293,15 @@ def port_state_dict(state: dict, model, family: str) -> dict:
     unexpected = [k for k in state if k not in wanted and not k.startswith(optional or ("\0",))]
     if unexpected:
         problems.append(f"{len(unexpected)} unexpected key(s): {_listing(unexpected)}")
-    for s in slots:
-        if s.key in state and tuple(state[s.key].shape) != s.shape:
-            problems.append(f"{s.key}: the file has shape {tuple(state[s.key].shape)}, the model needs {s.shape}")
+    misshapen = [s for s in slots if s.key in state and tuple(state[s.key].shape) != s.shape]
+    for s in misshapen:
+        problems.append(f"{s.key}: the file has shape {tuple(state[s.key].shape)}, the model needs {s.shape}")
     if problems:
         hint = ""
-        if missing and unexpected:
-            hint = " Weights of another network, or of another variant? Compare with keras-classics weights list."
-        elif any(k.startswith(_TOP_PREFIXES[family]) for k in missing + [p.split(":")[0] for p in problems]):
-            hint = " A classifier of another size: build with that many classes, or include_top=False."
+        if unexpected or [k for k in missing if not k.startswith(_TOP_PREFIXES[family])]:
+            hint = "\nWeights of another network, or of another variant? See keras-classics weights list."
+        elif any(s.key.startswith(_TOP_PREFIXES[family]) for s in misshapen):
+            hint = "\nA classifier of another size: build with that many classes, or include_top=False."
         raise ValueError(
             f"The state dict does not fit {model.name!r} (torchvision {family} layout); nothing was loaded:\n  - "
             + "\n  - ".join(problems[:10]) + (f"\n  … and {len(problems) - 10} more" if len(problems) > 10 else "")
