@@ -387,3 +387,89 @@ def test_make_images_skips_the_pretrained_picture_without_the_file(tmp_path, ker
     save_file(_state("alexnet/torchvision"), str(keras_home / "models" / "alexnet-owt-7be5be79.safetensors"))
     written = make_images._pretrained_filters(out, overwrite=False)
     assert written == [out("alexnet_filters_torchvision.png")] and os.path.isfile(written[0])
+
+
+# ------------------------------------------------------------------ the README's section, as written
+
+README = os.path.join(os.path.dirname(__file__), "..", "README.md")
+PARITY = os.path.join(os.path.dirname(__file__), "..", "docs", "results", "torchvision_parity.json")
+
+
+def _readme_section():
+    text = open(README, encoding="utf-8").read()
+    start = text.index("## Pretrained weights")
+    return text[start:text.index("\n## ", start + 1)]
+
+
+def _blocks(section, language):
+    import re
+
+    return [m.group(2) for m in re.finditer(r"^```(\w*)\n(.*?)^```", section, re.S | re.M) if m.group(1) == language]
+
+
+def test_readme_table_is_the_registry():
+    import re
+
+    rows = re.findall(r"^\| `(\w+)` \| `\"([\w-]+)\"` \| ([\w.]+) \| ([\d.]+) \| ([\d.]+) \| (\d+) → (\d+), (\w+) \|",
+                      _readme_section(), re.M)
+    documented = {(m, s): (src, float(t1), float(t5), int(resize), int(size), prep)
+                  for m, s, src, t1, t5, resize, size, prep in rows}
+    from keras_classics.weights import weights_sets
+
+    registry = {(m, s.name): (s.source, s.top1, s.top5, s.eval_transform.resize, s.eval_transform.size,
+                              s.eval_transform.preprocessing) for m, s in weights_sets()}
+    assert documented == {k: (v[0], round(v[1], 2), round(v[2], 2), *v[3:]) for k, v in registry.items()}
+
+
+def test_readme_parity_claim_is_the_measured_one():
+    results = json.load(open(PARITY))["results"]
+    worst = max(v for errors in results.values() for v in errors.values())
+    assert set(results) == set(CASES) and worst < 5e-6  # "about 1e-6"
+    assert "agree\nwith torchvision's to about 1e-6" in _readme_section()
+
+
+def test_readme_pretrained_section_runs_offline(tmp_path, monkeypatch):
+    """Every command and snippet of the section, as written, in a fresh directory with a cache holding
+    torchvision-layout files (built from a seed) for the sets it names."""
+    from keras_classics import cli
+
+    home = tmp_path / "home"
+    (home / "models").mkdir(parents=True)
+    monkeypatch.setenv("KERAS_HOME", str(home))
+    monkeypatch.setenv(OFFLINE_ENV, "1")
+    monkeypatch.chdir(tmp_path)
+    for case in ("alexnet/torchvision", "googlenet/torchvision", "resnet50/torchvision-v2"):
+        model, set_name = case.split("/")
+        stem = os.path.splitext(model_info(model).weights[set_name].file)[0]
+        save_file(_state(case), str(home / "models" / f"{stem}.safetensors"))
+    save_file(_state("resnet18/torchvision"), "resnet18.safetensors")  # the file the section converts
+
+    section = _readme_section()
+    snippets = _blocks(section, "python")
+    assert len(snippets) == 2
+    exec(compile(snippets[0], "README.md", "exec"), {})
+    lines = [line.split("#")[0].strip() for block in _blocks(section, "bash") for line in block.splitlines()]
+    lines = [line for line in lines if line]
+    assert len(lines) == 3
+    import shlex
+
+    for line in lines:
+        words = shlex.split(line)
+        assert words[0] == "keras-classics" and cli.main(words[1:]) == 0, line
+    assert os.path.isfile("alexnet_conv1.png") and os.path.isfile("resnet18_backbone.weights.h5")
+    namespace = {}
+    exec(compile(snippets[1], "README.md", "exec"), namespace)
+    assert namespace["model"].history.history["loss"][0] > 0
+
+
+def test_the_documented_differences_are_the_measured_ones():
+    import re
+
+    results = json.load(open(PARITY))
+    doc = open(os.path.join(os.path.dirname(README), "docs", "models_resnet_inception_v3.md"), encoding="utf-8").read()
+    rows = {f"{m}/{s}": errors for m, s, errors in re.findall(r"^\| `(\w+)` \| `([\w-]+)` \| (.+) \|$", doc, re.M)}
+    assert rows.keys() == results["results"].keys()
+    for case, errors in results["results"].items():
+        assert rows[case] == ", ".join(f"{k} {v:.1e}" for k, v in errors.items())
+    ablation = results["ablation"]["inception_v3/torchvision with count_include_pad=False"]
+    assert f"off by {ablation['logits']:.1e} (logits) and {ablation['aux']:.1e}" in doc

@@ -91,3 +91,81 @@ def load_golden():
     with np.load(GOLDEN_NPZ) as npz:
         arrays = {k: npz[k] for k in npz.files}
     return cases, arrays
+
+
+def measure(case: str, folder, **options) -> dict:
+    """Port one golden case through a ``.safetensors`` file; ``{output: max|Δ| / max|y|}`` against torchvision.
+
+    ``options`` build the model with other options than the weights need (loaded with
+    :func:`keras_classics.weights.load_state_dict`, which does not check them): what the
+    difference costs.
+    """
+    import os
+
+    from safetensors.numpy import save_file
+
+    from keras_classics.data.preprocessing import preprocess
+    from keras_classics.models import create_model, model_info
+
+    cases, arrays = load_golden()
+    c = cases[case]
+    path = os.path.join(folder, f"{c['model']}.safetensors")
+    save_file(random_state_dict(c["keys"], c["seed"]), path)
+    kwargs = dict(weights=path, input_shape=(c["size"], c["size"], 3), classifier_activation=None)
+    if len(c["outputs"]) > 1:
+        kwargs["aux_logits"] = True
+    if options:
+        from keras_classics.weights import load_state_dict
+
+        model = create_model(c["model"], **{**kwargs, "weights": None, **options})
+        load_state_dict(model, path, c["model"])
+    else:
+        model = create_model(c["model"], **kwargs)
+    os.remove(path)
+    weights_set = model_info(c["model"]).weights[c["set"]]
+    pixels = random_pixels(c["seed"], c["size"], c["batch"])
+    out = model(preprocess(pixels, weights_set.eval_transform.preprocessing), training=False)
+    out = {("logits" if k == "predictions" else k): np.asarray(v) for k, v in out.items()} if isinstance(
+        out, dict) else {"logits": np.asarray(out)}
+    return {k: float(np.max(np.abs(v - arrays[f"{case}/{k}"])) / np.max(np.abs(arrays[f"{case}/{k}"])))
+            for k, v in sorted(out.items())}
+
+
+def main(argv=None) -> int:
+    """Print (and with --json write) the port's error against torchvision for every golden case."""
+    import argparse
+    import tempfile
+
+    parser = argparse.ArgumentParser(description="max|Δ| / max|y| of our logits against torchvision's")
+    parser.add_argument("--json", help="write the figures here (e.g. docs/results/torchvision_parity.json)")
+    args = parser.parse_args(argv)
+    cases, _ = load_golden()
+    results = {}
+    with tempfile.TemporaryDirectory() as folder:
+        for case in sorted(cases):
+            results[case] = measure(case, folder)
+            c = cases[case]
+            print(f"{case:26s} input {c['size']:3d}  " + "  ".join(f"{k} {v:.1e}" for k, v in results[case].items()),
+                  flush=True)
+        # What the named option is for: torchvision's Inception v3 weights with TensorFlow's pools.
+        ablation = {"inception_v3/torchvision with count_include_pad=False":
+                    measure("inception_v3/torchvision", folder, count_include_pad=False)}
+        for case, errors in ablation.items():
+            print(f"{case}: " + "  ".join(f"{k} {v:.1e}" for k, v in errors.items()))
+    if args.json:
+        import keras
+
+        first = cases[next(iter(cases))]
+        payload = {"command": "python tests/torchvision_golden.py --json docs/results/torchvision_parity.json",
+                   "recorded_with": {"torch": first["torch"], "torchvision": first["torchvision"]},
+                   "keras": keras.__version__, "backend": keras.backend.backend(),
+                   "metric": "max |ours - torchvision| / max |torchvision|, batch of 2 random images",
+                   "results": results, "ablation": ablation}
+        with open(args.json, "w") as f:
+            json.dump(payload, f, indent=1)
+            f.write("\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

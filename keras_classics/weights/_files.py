@@ -269,7 +269,7 @@ def _read_torch(path):
     except Exception as e:  # torch raises RuntimeError, EOFError, UnpicklingError… for broken files
         raise ValueError(
             f"{path!r} is not a readable PyTorch file ({os.path.getsize(path):,} bytes): "
-            f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}. A truncated download? Fetch it again."
+            f"{type(e).__name__}: {str(e).splitlines()[0].rstrip('.') if str(e) else ''}. A truncated download? Fetch it again."
         ) from None
     if isinstance(state, Mapping) and "state_dict" in state and isinstance(state["state_dict"], Mapping):
         state = state["state_dict"]  # a training checkpoint that wraps the state dict
