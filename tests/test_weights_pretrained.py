@@ -473,3 +473,21 @@ def test_the_documented_differences_are_the_measured_ones():
         assert rows[case] == ", ".join(f"{k} {v:.1e}" for k, v in errors.items())
     ablation = results["ablation"]["inception_v3/torchvision with count_include_pad=False"]
     assert f"off by {ablation['logits']:.1e} (logits) and {ablation['aux']:.1e}" in doc
+
+
+def test_fine_tune_a_converted_model_with_a_recipe(tmp_path, resnet18_file):
+    """weights convert -> train quickstart --init-from (the weights' preprocessing is kept) -> predict."""
+    converted = tmp_path / "r18.keras"
+    convert("resnet18", resnet18_file, converted)
+    run = tmp_path / "run"
+    trained = _cli("train", "quickstart", "--init-from", str(converted), "--epochs", "1", "--steps-per-epoch", "1",
+                   "--batch-size", "16", "--dataset-options", '{"num_train": 32, "num_val": 16}',
+                   "--run-dir", str(run))
+    assert trained.returncode == 0, trained.stderr
+    assert "Initialised 40 layer(s) of resnet18 from" in trained.stdout
+    assert json.loads((run / "config.json").read_text())["preprocessing"] == "torch"
+    from PIL import Image
+
+    Image.fromarray(np.full((40, 40, 3), 200, np.uint8)).save(tmp_path / "grey.png")
+    predicted = _cli("predict", str(run), str(tmp_path / "grey.png"))
+    assert predicted.returncode == 0, predicted.stderr

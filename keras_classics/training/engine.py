@@ -299,7 +299,7 @@ def _run(config, info, run_dir, source, extra_callbacks, resume, started):
             f"{source.num_train} worker(s), or more data."
         )
     num_classes = _check_source(source, config, batch)
-    preprocessing = config.preprocessing or info.preprocessing
+    preprocessing = config.preprocessing or _init_preprocessing(config) or info.preprocessing
     policy = _policy(config, info, image_size)
     full_batches = source.num_train // batch
     steps = config.steps_per_epoch or full_batches
@@ -589,6 +589,19 @@ def _remove_if_empty(path):
         os.rmdir(path)
     except OSError:
         pass
+
+
+def _init_preprocessing(config):
+    """The preprocessing the ``init_from`` model was trained with (its file's metadata: a converted
+    torchvision model says ``"torch"``), so fine-tuning feeds its weights what they expect."""
+    if not config.init_from:
+        return None
+    from keras_classics.predict import read_keras_metadata, resolve_model_file
+
+    try:
+        return (read_keras_metadata(resolve_model_file(config.init_from)) or {}).get("preprocessing")
+    except (OSError, ValueError):  # reported with its reason when the weights are copied
+        return None
 
 
 def _run_record(config, source, build_kwargs, image_size, preprocessing, policy, steps, lr, replicas) -> dict:
