@@ -41,6 +41,9 @@ def register(subparsers):
 
 
 def _cmd_list(args):
+    from keras_classics._startup import metadata_backend
+
+    metadata_backend()  # the registry only: no TensorFlow needed
     rows = _rows(args.pattern)
     if not rows:
         raise ValueError(f"No weights sets for models matching {args.pattern!r}. See `keras-classics weights list`.")
