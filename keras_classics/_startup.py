@@ -182,7 +182,7 @@ def metadata_backend() -> None:
 
     Done only when Keras is not imported yet, ``KERAS_BACKEND`` is not set (the
     user's choice is kept) and JAX is installed (Keras's numpy backend needs it;
-    it is in the ``dev`` extra). Processes started later get the environment
+    it is a dependency of the package). Processes started later get the environment
     unchanged.
     """
     if "keras" in sys.modules or "KERAS_BACKEND" in os.environ or importlib.util.find_spec("jax") is None:

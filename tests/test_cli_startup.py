@@ -55,7 +55,7 @@ def test_help_and_every_command_help_import_no_tensorflow():
     assert result.stderr == ""
 
 
-@pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="Keras's numpy backend needs JAX (dev extra)")
+@pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="Keras's numpy backend needs JAX (a dependency)")
 def test_list_imports_no_tensorflow_and_prints_the_same_table(capsys):
     result = run_python(
         """
