@@ -3,8 +3,10 @@
 * Every documented ``keras-classics`` command and recipe script line is parsed with the real
   parsers, so that no documented flag can disappear; recipe lines print their configuration.
 * The cheap commands run (with the tiny sizes of ``TINY``, declared once here), the export flow of
-  docs/export.md and the README end to end; a few Python snippets run, and every name that any
-  snippet imports from the package must exist.
+  docs/export.md and the README end to end; every Python snippet runs (at ``TINY`` sizes, those
+  that use the export flow's files after it, in its directory; the long ones of ``SLOW`` marked
+  slow), except the excerpts of source files and the snippets of ``NOT_RUN``, each with its
+  reason; every name that any snippet imports from the package must exist.
 * Figures the docs quote are read from the results files they come from (``QUOTED``), or computed
   by the tool itself (the course's claims, the inspector's tables).
 
@@ -33,12 +35,36 @@ from keras_classics.training._cli import run_recipe
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 
-# Tiny sizes for the commands that run here, keyed by the command's start: appended to it.
+# Tiny sizes for what runs here. A command: keyed by its start, the arguments appended to it. A Python
+# snippet: keyed by a piece of its documented text, what replaces that piece here.
 TINY = {
     "python recipes/quickstart.py": ["--dataset-options", '{"num_train": 64, "num_val": 32}', "--epochs", "1",
                                      "--batch-size", "16", "--steps-per-epoch", "2"],
     "keras-classics export": ["--representative-samples", "8", "--parity-samples", "8"],
+    'get_source("shapes", image_size=64)': 'get_source("shapes", image_size=64, num_train=128, num_val=64)',
+    "image_size=32, epochs=2)": 'image_size=32, epochs=2, dataset_options={"num_train": 64, "num_val": 32}, '
+                                "batch_size=16, steps_per_epoch=2)",
+    '"saved_models/shapes_resnet18_py")': '"saved_models/shapes_resnet18_py", parity_samples=8)',
+    'quantize="int8", representative="shapes")': 'quantize="int8", representative="shapes", '
+                                                 "representative_samples=8, parity_samples=8)",
+    "quantize=quantize, overwrite=True)": "quantize=quantize, overwrite=True, parity_samples=8)",
 }
+# Python snippets that do not run here, keyed by a piece of their text, with the reason (their imports are checked).
+NOT_RUN = {
+    'get_source("tfds:': "TFDS datasets: CIFAR-10 is a download, ImageNet is prepared by hand",
+    'weights="imagenet"': "ImageNet weights are a download (keras.applications)",
+    'weights="torchvision': "torchvision's ImageNet weights are a download (the README's section runs offline on "
+                            "seeded files in tests/test_weights_pretrained.py)",
+    'weights="resnet18_backbone.weights.h5"': "reads the file that `keras-classics weights convert` writes from "
+                                              "torchvision's download (also run by tests/test_weights_pretrained.py)",
+}
+# Python snippets that run but take long, keyed the same way, with the reason: marked slow.
+SLOW = {
+    "inception_v3(classes=5, aux_logits=True)": "a training step of Inception v3 at 299x299, its smallest input "
+                                                "with the auxiliary head (about 40 s on 2 cores)",
+}
+# Snippets that use the files of docs/export.md's flow: they run after it, in its directory.
+FLOW_FILES = ("runs/quickstart", "saved_models/", "shape.png")
 # Placeholders in the docs, and what they stand for here.
 PLACEHOLDERS = {"runs/quickstart-TIMESTAMP": "runs/quickstart"}
 
@@ -96,6 +122,45 @@ def python_snippets():
     return [(path.name, text) for path in DOCS for lang, text in blocks(path) if lang == "python"]
 
 
+def is_excerpt(text):
+    """An excerpt of a source file shown in a page (``def ...``, ``...`` for the lines left out), not a program."""
+    return text.lstrip().startswith(("def ", "_", "(")) or "    ..." in text
+
+
+def snippet_ids():
+    """``(id, text)`` of every documented snippet: the page and its snippet's number there."""
+    counts, out = {}, []
+    for name, text in python_snippets():
+        counts[name] = counts.get(name, 0) + 1
+        out.append((f"{name}:{counts[name]}", text))
+    return out
+
+
+def tiny(text):
+    """A snippet with TINY's replacements made."""
+    for piece, replacement in TINY.items():
+        if isinstance(replacement, str):
+            text = text.replace(piece, replacement)
+    return text
+
+
+def reason_not_run(text):
+    if is_excerpt(text):
+        return "an excerpt of a source file"
+    return next((why for piece, why in NOT_RUN.items() if piece in text), None)
+
+
+def uses_the_flow(text):
+    return any(f in text for f in FLOW_FILES)
+
+
+def run_snippet(label, text):
+    """Run a snippet (TINY sizes) in this process, in the current directory; return what it printed."""
+    with contextlib.redirect_stdout(io.StringIO()) as out:
+        exec(compile(tiny(text), label, "exec"), {"__name__": "__main__"})
+    return out.getvalue()
+
+
 # ---------------------------------------------------------------------- every command parses
 def test_the_docs_have_commands_and_snippets():
     assert len(documented("keras-classics ")) >= 25
@@ -145,8 +210,8 @@ def test_every_documented_script_flag_exists_in_the_script():
 
 def test_every_name_a_snippet_imports_from_the_package_exists():
     for name, text in python_snippets():
-        if text.lstrip().startswith(("def ", "_", "(")) or "    ..." in text:
-            continue  # an excerpt of a source file, not a runnable snippet
+        if is_excerpt(text):
+            continue
         tree = ast.parse(text)  # every snippet is valid Python
         for node in ast.walk(tree):
             if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("keras_classics"):
@@ -205,13 +270,29 @@ def test_the_course_claims_quoted_are_what_the_inspector_computes():
     assert f"{fc_share('alexnet')} of AlexNet's" in inspect_text and f"{fc_share('vgg16')} of VGG16's" in inspect_text
 
 
-def test_python_snippets_that_build_small_things_run():
-    ran = 0
-    for name, text in python_snippets():
-        if "inception_module(x" in text or "basic_block(x" in text or "conv_output_size(227" in text:
-            exec(compile(text, name, "exec"), {})
-            ran += 1
-    assert ran >= 3
+def test_every_tiny_size_and_reason_names_a_documented_snippet():
+    texts = [text for _, text in python_snippets()]
+    pieces = [p for p, r in TINY.items() if isinstance(r, str)] + list(NOT_RUN) + list(SLOW)
+    stale = [p for p in pieces if not any(p in t for t in texts)]
+    assert not stale, f"in no documented snippet any more: {stale}"
+    assert len(snippet_params()) >= 15
+
+
+def snippet_params():
+    params = []
+    for label, text in snippet_ids():
+        if reason_not_run(text) or uses_the_flow(text):
+            continue  # not run here, or run by the export flow's test
+        slow = [why for piece, why in SLOW.items() if piece in text]
+        params.append(pytest.param(label, text, id=label, marks=[pytest.mark.slow] if slow else []))
+    return params
+
+
+@pytest.mark.parametrize("label, text", snippet_params())
+def test_python_snippet_runs(label, text, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # a snippet that writes (a training run) writes here
+    monkeypatch.setenv("KERAS_CLASSICS_CACHE", str(tmp_path / "cache"))
+    run_snippet(label, text)
 
 
 def run_line(line):
@@ -231,7 +312,8 @@ def run_line(line):
 
 
 def test_the_export_flow_of_the_docs_runs_end_to_end(tmp_path, monkeypatch):
-    """docs/export.md's block, then the README's, as written, with TINY sizes, in a fresh directory."""
+    """docs/export.md's block, then the README's, as written, with TINY sizes, in a fresh directory; then
+    the Python snippets that use their files, in page order."""
     lines = [*command_lines(next(t for lang, t in blocks(ROOT / "docs" / "export.md") if "recipes/quickstart.py" in t))]
     lines += [line for lang, t in blocks(ROOT / "README.md") if "keras-classics predict" in t
               for line in command_lines(t)]
@@ -242,9 +324,15 @@ def test_the_export_flow_of_the_docs_runs_end_to_end(tmp_path, monkeypatch):
         for placeholder, value in PLACEHOLDERS.items():
             line = line.replace(placeholder, value)
         for start, extra in TINY.items():
-            if line.startswith(start):
+            if isinstance(extra, list) and line.startswith(start):
                 line = " ".join([line, *map(shlex.quote, extra)])
         outputs.append(run_line(line))
+    ran = []
+    for label, text in snippet_ids():
+        if uses_the_flow(text) and not reason_not_run(text):
+            run_snippet(label, text)
+            ran.append(label)
+    assert len(ran) >= 3, ran  # docs/export.md: exports in Python, the bytes signature, deploy.keras
     assert (tmp_path / "shape.png").is_file() and (tmp_path / "saved_models" / "shapes_int8.tflite").is_file()
     # The predict output has the documented shape: the file, then ranked classes with percentages.
     shown = shown_lines(ROOT / "docs" / "export.md", "$ keras-classics predict")[1:]
@@ -313,3 +401,4 @@ def test_quoted_figures_come_from_results_files(document, start, results, column
     assert figures, f"{document}: no figures after {start!r}"
     missing = [f for f in figures if not quoted_in(f, numbers)]
     assert not missing, f"{document}: {missing} are in no value of {results}"
+
