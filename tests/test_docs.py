@@ -7,8 +7,9 @@
   that use the export flow's files after it, in its directory; the long ones of ``SLOW`` marked
   slow), except the excerpts of source files and the snippets of ``NOT_RUN``, each with its
   reason; every name that any snippet imports from the package must exist.
-* Figures the docs quote are read from the results files they come from (``QUOTED``), or computed
-  by the tool itself (the course's claims, the inspector's tables).
+* Figures the docs quote are read from the results files they come from (``QUOTED``, and
+  docs/export.md's example run in docs/results/export_example.json), or computed by the tool
+  itself (the course's claims, the inspector's tables).
 
 Commands that need ImageNet, TFDS downloads, a GPU or several machines are parsed only.
 """
@@ -338,8 +339,8 @@ def test_the_export_flow_of_the_docs_runs_end_to_end(tmp_path, monkeypatch):
     shown = shown_lines(ROOT / "docs" / "export.md", "$ keras-classics predict")[1:]
     printed = next(o for o in outputs if o.startswith("shape.png")).splitlines()
     assert len(printed) == len(shown) and printed[0] == shown[0]
-    for got, want in zip(printed[1:], shown[1:]):  # the docs leave the run's figures out
-        assert re.fullmatch(r"\s*\d\. \w+\s+\d+\.\d\d%", got) and re.fullmatch(r"\s*\d\. \w+\s+…%", want), (got, want)
+    for got, want in zip(printed[1:], shown[1:]):  # the figures differ: the docs quote a full-size run
+        assert re.fullmatch(r"\s*\d\. \w+\s+\d+\.\d\d%", got) and re.fullmatch(r"\s*\d\. \w+\s+\d+\.\d\d%", want), (got, want)
 
 
 # ---------------------------------------------------------------------- figures from results files
@@ -402,3 +403,26 @@ def test_quoted_figures_come_from_results_files(document, start, results, column
     missing = [f for f in figures if not quoted_in(f, numbers)]
     assert not missing, f"{document}: {missing} are in no value of {results}"
 
+
+EXAMPLE = ROOT / "docs" / "results" / "export_example.json"
+
+
+def test_the_export_page_quotes_its_example_run():
+    """docs/export.md's predict output, its model card and the figures around them are those of its example
+    run (docs/export_example.py: the page's first block as written, at full size)."""
+    page = ROOT / "docs" / "export.md"
+    record = json.loads(EXAMPLE.read_text())
+    flow = command_lines(next(t for lang, t in blocks(page) if "recipes/quickstart.py" in t))
+    assert [step["command"] for step in record["steps"]] == flow, \
+        "docs/export.md's block is not the one of its example run: run docs/export_example.py again"
+    printed = {step["command"]: step["stdout"] for step in record["steps"]}
+    shown = shown_lines(page, "$ keras-classics predict")
+    assert shown[1:] == printed[shown[0][2:]].splitlines(), "the predict output shown is not the example run's"
+    numbers = json_numbers([EXAMPLE]) + [float(n) for n in re.findall(r"\d+(?:\.\d+)?", "".join(printed.values()))]
+    card = re.sub(r'"[^"]*"', '""', "\n".join(shown_lines(page, '{\n  "format": ')))  # numbers, not names
+    figures = re.findall(r"(?<![\w.])\d+(?:\.\d+)?(?![\w.])", card)
+    for start in ("Each line is a class and its probability", "On the trained quickstart model of the example run"):
+        figures += quoted_figures("docs/export.md", start)
+    assert len(figures) >= 20
+    missing = [f for f in figures if not quoted_in(f, numbers)]
+    assert not missing, f"docs/export.md: {missing} are in no value of {EXAMPLE.relative_to(ROOT)}"
