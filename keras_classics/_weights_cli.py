@@ -24,7 +24,7 @@ def register(subparsers):
     p = wsub.add_parser("convert", help="port a torchvision-layout .pth/.safetensors file into a Keras file",
                         description="Port a state dict in torchvision's layout into MODEL and save it as "
                                     "OUT.weights.h5 (weights) or OUT.keras (the model, with the set's eval "
-                                    "transform and the ImageNet class names), with a card OUT.card.json (the "
+                                    "transform and the ImageNet class names), with a card OUT.keras.card.json (the "
                                     "source file's SHA-256, the set, the variant options used).")
     p.add_argument("model", help="a registered model with torchvision weights (see `keras-classics weights list`)")
     p.add_argument("file", help="a .pth or .safetensors file in torchvision's (or timm's) layout")
@@ -46,14 +46,16 @@ def _cmd_list(args):
     metadata_backend()  # the registry only: no TensorFlow needed
     rows = _rows(args.pattern)
     if not rows:
-        raise ValueError(f"No weights sets for models matching {args.pattern!r}. See `keras-classics weights list`.")
+        having = sorted({r["model"] for r in _rows(None)})
+        raise ValueError(f"No weights sets for models matching {args.pattern!r}. Models with sets: "
+                         f"{', '.join(having)} (a pattern is a glob: 'resnet*').")
     if args.format == "json":
         import json
 
         print(json.dumps(rows, indent=1))
         return 0
-    headers = ["model", "weights=", "source", "top-1 %", "top-5 %", "size MB", "variant", "cached"]
-    table = [[r["model"], r["set"], r["source"], f"{r['top1']:.2f}", f"{r['top5']:.2f}", f"{r['size_mb']:.0f}",
+    headers = ["model", "weights=", "source", "top-1 %", "top-5 %", "size MiB", "variant", "cached"]
+    table = [[r["model"], r["set"], r["source"], f"{r['top1']:.2f}", f"{r['top5']:.2f}", f"{r['size_mib']:.0f}",
               r["requires"] or "-", r["cached"]] for r in rows]
     if args.format == "markdown":
         print("| " + " | ".join(headers) + " |")
@@ -91,7 +93,7 @@ def _rows(pattern):
                           else "safetensors" if os.path.isfile(safetensors_twin(s)) else "no")
             rows.append({
                 "model": name, "set": s.name, "source": s.source, "top1": s.top1, "top5": s.top5,
-                "size_mb": s.size_mb, "file": s.file, "url": s.url or None, "sha256_prefix": s.sha256 or None,
+                "size_mib": s.size_mib, "file": s.file, "url": s.url or None, "sha256_prefix": s.sha256 or None,
                 "requires": ", ".join(f"{k}={v!r}" for k, v in s.requires.items()),
                 "eval": f"{s.eval_transform.resize}->{s.eval_transform.size} {s.eval_transform.preprocessing}",
                 "cached": cached,
@@ -110,5 +112,7 @@ def _cmd_convert(args):
     recognised = "recognised by its SHA-256" if card["set_recognised_by_hash"] else "not a published file: assumed"
     print(f"set {card['weights_set']!r} ({recognised}); eval transform: resize {card['eval_transform']['resize']}, "
           f"crop {card['eval_transform']['size']}, preprocessing {card['eval_transform']['preprocessing']!r}")
-    print(f"card: {os.path.splitext(card['output'])[0].removesuffix('.weights')}.card.json")
+    if card.get("note"):
+        print(card["note"])
+    print(f"card: {card['card']}")
     return 0

@@ -28,7 +28,9 @@ from keras_classics.weights import (
     convert,
     fetch,
     load_state_dict,
+    read_card,
     read_state_dict,
+    to_torchvision_state_dict,
     torch_layout_requires,
 )
 from keras_classics.weights._files import torch_available
@@ -89,7 +91,8 @@ def test_named_set_from_the_cache_carries_its_eval_transform(keras_home, resnet1
     assert metadata["preprocessing"] == "torch" and metadata["registry_name"] == "resnet18"
     assert metadata["crop_fraction"] == pytest.approx(224 / 256) and metadata["eval_resize"] == 37
     assert metadata["class_names"][:2] == ["tench", "goldfish"] and len(metadata["class_names"]) == 1000
-    assert metadata["weights"] == {"name": "torchvision", "source": "torchvision", "file": weights_set.file}
+    assert metadata["weights"] == {"name": "torchvision", "source": "torchvision", "file": twin.name,
+                                   "recognised": True, "options": {}}
     reference = create_model("resnet18", weights=str(resnet18_file), input_shape=(32, 32, 3))
     assert all(np.array_equal(a, b) for a, b in zip(model.get_weights(), reference.get_weights()))
 
@@ -114,7 +117,7 @@ def test_builder_selects_the_variant_the_weights_need(resnet18_file, tmp_path):
     ],
 )
 def test_another_variant_is_refused_with_the_one_needed(model, kwargs, needed):
-    with pytest.raises(ValueError, match=f"need {needed}.*Received: {next(iter(kwargs))}="):
+    with pytest.raises(ValueError, match=f"needs {needed}.*Received: {next(iter(kwargs))}="):
         create_model(model, weights="torchvision", **kwargs)
 
 
@@ -158,7 +161,7 @@ def test_download_checks_the_hash_and_renames_into_place(tmp_path, resnet18_file
 
     weights_set = dataclasses.replace(
         torchvision_weights("torchvision", f"resnet18-{prefix}.safetensors",
-                            model_info("resnet18").weights["torchvision"].eval_transform, top1=1, top5=1, size_mb=1),
+                            model_info("resnet18").weights["torchvision"].eval_transform, top1=1, top5=1, size_mib=1),
         url=source.as_uri(),
     )
     cache = tmp_path / "cache"
@@ -293,7 +296,7 @@ def test_convert_writes_the_file_and_a_card(tmp_path, resnet18_file):
     assert card["weights_set"] == "torchvision" and card["set_recognised_by_hash"] is False
     assert card["source_sha256"] == hashlib.sha256(resnet18_file.read_bytes()).hexdigest()
     assert card["eval_transform"] == {"size": 224, "resize": 256, "crop_fraction": 224 / 256, "preprocessing": "torch"}
-    assert json.loads((tmp_path / "r18.card.json").read_text()) == card
+    assert json.loads((tmp_path / "r18.keras.card.json").read_text()) == card
     from keras_classics.predict import load_keras_model, model_metadata
 
     model = load_keras_model(str(out))
@@ -303,14 +306,62 @@ def test_convert_writes_the_file_and_a_card(tmp_path, resnet18_file):
 def test_convert_never_replaces_another_kind_of_file(tmp_path, resnet18_file):
     precious = tmp_path / "mine.keras"
     precious.write_bytes(b"a model of mine")
+    (tmp_path / "g.keras").write_bytes(b"another model")
+    (tmp_path / "g.keras.card.json").write_text("{}")  # a card that names no conversion
+    # A TFLite export's model card has the stem's name: a conversion's card never takes it.
+    (tmp_path / "m.tflite").write_bytes(b"TFL3")
+    (tmp_path / "m.card.json").write_text('{"format": "tflite"}')
+    (tmp_path / "afile").write_text("not a folder")
     before = _tree_digest(tmp_path)
-    with pytest.raises(FileExistsError, match="not written by a weights conversion.*not replaced, even with overwrite"):
+    with pytest.raises(FileExistsError, match="not an earlier conversion's output.*not replaced, even with overwrite"):
         convert("resnet18", resnet18_file, precious, overwrite=True)
+    with pytest.raises(FileExistsError, match="not an earlier conversion's output"):
+        convert("resnet18", resnet18_file, tmp_path / "g.keras", overwrite=True)
     with pytest.raises(FileExistsError, match="exists. Pass --overwrite"):
         convert("resnet18", resnet18_file, precious)
     with pytest.raises(ValueError, match=r"must end in \.weights\.h5 or \.keras. Received: .*out\.h5"):
         convert("resnet18", resnet18_file, tmp_path / "out.h5")
+    with pytest.raises(NotADirectoryError, match=r"afile' is a file, not a folder. Nothing was written"):
+        convert("resnet18", resnet18_file, tmp_path / "afile" / "out.keras")
+    with pytest.raises(ValueError, match=r"Unknown weights set 'torchvision-v2' for 'resnet18'\. Sets of 'resnet18': "
+                                         r"'torchvision' \(all sets: 'imagenet', 'torchvision', 'torchvision-v2'"):
+        convert("resnet18", resnet18_file, tmp_path / "s.keras", set_name="torchvision-v2")
     assert _tree_digest(tmp_path) == before
+    convert("resnet18", resnet18_file, tmp_path / "m.keras")  # beside the TFLite export: its card kept
+    assert _tree_digest(tmp_path)["m.card.json"] == before["m.card.json"]
+    first = convert("resnet18", resnet18_file, tmp_path / "h.weights.h5", include_top=False)
+    with pytest.raises(FileExistsError, match="exists. Pass --overwrite"):
+        convert("resnet18", resnet18_file, tmp_path / "h.weights.h5")
+    assert read_card(tmp_path / "h.weights.h5") == first
+    again = convert("resnet18", resnet18_file, tmp_path / "h.weights.h5", overwrite=True)  # its own output
+    assert again["options"] == {"include_top": True}
+
+
+def test_converted_files_remember_their_variant(tmp_path):
+    """ResNet-50's v1 and v1.5 have the same shapes: the variant travels with the converted file."""
+    source = tmp_path / "r50.safetensors"
+    save_file(_state("resnet50/torchvision"), str(source))
+    convert("resnet50", source, tmp_path / "r50.weights.h5")
+    model = create_model("resnet50", weights=str(tmp_path / "r50.weights.h5"), input_shape=(64, 64, 3))
+    assert model.get_layer("conv3_block1_2_conv").strides == (2, 2)
+    with pytest.raises(ValueError, match=r"converted from torchvision weights for stride_in='3x3'\. Received: "
+                                         r"stride_in='1x1'"):
+        create_model("resnet50", weights=str(tmp_path / "r50.weights.h5"), stride_in="1x1")
+    v1 = create_model("resnet50", input_shape=(64, 64, 3))
+    before = _snapshot(v1)
+    with pytest.raises(ValueError, match=r"built with stride_in='1x1' .*build it with stride_in='3x3'\. Nothing was"):
+        load_state_dict(v1, str(source))
+    assert _unchanged(v1, before)
+    with pytest.raises(ValueError, match=r"no torchvision counterpart as built: it is built with stride_in='1x1'"):
+        to_torchvision_state_dict(v1)
+    tf_pools = create_model("inception_v3", include_top=False, input_shape=(75, 75, 3))
+    with pytest.raises(ValueError, match=r"count_include_pad=False .*build it with count_include_pad=True"):
+        load_state_dict(tf_pools, _state("inception_v3/torchvision"))
+    lrn = create_model("alexnet", variant="owt", lrn=True)
+    with pytest.raises(ValueError, match=r"local response normalisation.*lrn=False"):
+        load_state_dict(lrn, _state("alexnet/torchvision"))
+    with pytest.raises(ValueError, match=r"'backbone' is not a registered model name; pass model_name="):
+        load_state_dict(create_model("resnet18", name="backbone", input_shape=(32, 32, 3)), {})
 
 
 def test_cli_weights_list_convert_predict_and_filters(tmp_path, resnet18_file):
@@ -370,7 +421,7 @@ def test_cli_weights_errors_are_one_line(tmp_path, resnet18_file):
     assert unknown.returncode == 2 and "No weights sets for models matching 'lenet*'" in unknown.stderr
     wrong_model = _cli("weights", "convert", "vgg11", str(resnet18_file), "-o", str(tmp_path / "v.keras"))
     assert wrong_model.returncode == 2 and "does not fit 'vgg11'" in wrong_model.stderr
-    assert not (tmp_path / "v.keras").exists() and not (tmp_path / "v.card.json").exists()
+    assert not (tmp_path / "v.keras").exists() and not (tmp_path / "v.keras.card.json").exists()
 
 
 def test_make_images_skips_the_pretrained_picture_without_the_file(tmp_path, keras_home, capsys):
@@ -486,6 +537,16 @@ def test_fine_tune_a_converted_model_with_a_recipe(tmp_path, resnet18_file):
     assert trained.returncode == 0, trained.stderr
     assert "Initialised 40 layer(s) of resnet18 from" in trained.stdout
     assert json.loads((run / "config.json").read_text())["preprocessing"] == "torch"
+    # ResNet-50: the converted file's variant (v1.5) is built, not the registry's default (v1).
+    source = tmp_path / "r50.safetensors"
+    save_file(_state("resnet50/torchvision"), str(source))
+    convert("resnet50", source, tmp_path / "r50.keras")
+    run50 = tmp_path / "run50"
+    trained = _cli("train", "quickstart", "--model", "resnet50", "--init-from", str(tmp_path / "r50.keras"),
+                   "--epochs", "1", "--steps-per-epoch", "1", "--batch-size", "16",
+                   "--dataset-options", '{"num_train": 32, "num_val": 16}', "--run-dir", str(run50))
+    assert trained.returncode == 0, trained.stderr
+    assert json.loads((run50 / "config.json").read_text())["model_kwargs"]["stride_in"] == "3x3"
     from PIL import Image
 
     Image.fromarray(np.full((40, 40, 3), 200, np.uint8)).save(tmp_path / "grey.png")

@@ -284,9 +284,12 @@ def make_builder(model: str, network: Callable, options: dict, doc: str, module:
         values = {**defaults, **kwargs}
         # Pretrained weights choose the variant they were trained as: fill in the options they
         # need unless given; a different value given explicitly is refused by check_args.
-        for key, needed in _weights_requires(model, values["weights"]).items():
-            if key in options and key not in kwargs:
-                values[key] = needed
+        if values["weights"] is not None:
+            from keras_classics.weights import weights_requires
+
+            for key, needed in weights_requires(model, values["weights"]).items():
+                if key in options and key not in kwargs:
+                    values[key] = needed
         # An option may also change a shared default (``classes=10`` for the CIFAR networks): that
         # value reaches the network through ``BuildArgs``, not as a family option.
         family = {k: values[k] for k in options if k not in COMMON_DEFAULTS}
@@ -301,22 +304,6 @@ def make_builder(model: str, network: Callable, options: dict, doc: str, module:
     return builder
 
 
-def _weights_requires(model, weights):
-    """The builder options ``weights`` (a set name or a torchvision-layout file) need; ``{}`` otherwise."""
-    from keras_classics.models._registry import model_info
-
-    sets = model_info(model).weights
-    if isinstance(weights, str) and weights in sets:
-        return dict(sets[weights].requires)
-    if isinstance(weights, (str, os.PathLike)) and os.fspath(weights).endswith(_STATE_DICT_SUFFIXES):
-        for s in sets.values():
-            if s.source == "torchvision":
-                return dict(s.requires)
-    return {}
-
-
-# Files read as torchvision-layout state dicts (keras_classics.weights).
-_STATE_DICT_SUFFIXES = (".safetensors", ".pth", ".pt", ".bin")
 _WEIGHTS_FILES = "a path to a .weights.h5, .safetensors or .pth file"
 
 
@@ -363,37 +350,30 @@ def check_args(args: BuildArgs, options=None):
             f"Received: weights={weights!r}"
         )
     path = os.fspath(weights)
-    if not path.endswith((".h5",) + _STATE_DICT_SUFFIXES):
-        if os.sep not in path and "." not in path:  # a set name, not a path
-            from keras_classics.models._registry import list_models
+    from keras_classics.weights import STATE_DICT_SUFFIXES, converted_options
 
-            having = sorted({s for n in list_models() for s in model_info(n).weights})
-            raise ValueError(
-                f"Unknown weights set {path!r} for {args.model!r}. Sets of {args.model!r}: {names} (all sets: "
-                f"{', '.join(map(repr, having))}; see keras-classics weights list). Or give {_WEIGHTS_FILES}, "
-                "or weights=None."
-            )
+    if not path.endswith((".h5",) + STATE_DICT_SUFFIXES):
+        if os.sep not in path and "." not in path:  # a set name, not a path
+            from keras_classics.models._registry import unknown_weights_set
+
+            raise unknown_weights_set(args.model, path)
         raise ValueError(
             f"`weights` must be None, a weights set of {args.model!r} ({names}) or {_WEIGHTS_FILES}. "
             f"Received: {path!r}"
         )
     if not os.path.isfile(path):
         raise ValueError(f"`weights` file not found: {path!r}")
-    if path.endswith(_STATE_DICT_SUFFIXES):
-        if not _weights_requires(args.model, path) and not any(s.source == "torchvision" for s in sets.values()):
-            from keras_classics.models._registry import list_models
+    if path.endswith(STATE_DICT_SUFFIXES):
+        from keras_classics.models._registry import torchvision_set
 
-            having = [n for n in list_models() if any(s.source == "torchvision" for s in model_info(n).weights.values())]
-            raise ValueError(
-                f"{args.model!r} has no torchvision counterpart, so the state dict {path!r} cannot be ported "
-                f"into it. Models with one: {', '.join(having)}."
-            )
-        for key, needed in _weights_requires(args.model, path).items():
+        torchvision_set(args.model).check_options(
+            args.model, options or {}, what=f"A torchvision-layout file for {args.model!r} ({os.path.basename(path)})")
+    else:
+        for key, needed in converted_options(path).items():  # a converted file remembers its variant
             if key in (options or {}) and options[key] != needed:
                 raise ValueError(
-                    f"A torchvision-layout file for {args.model!r} needs {key}={needed!r} (torchvision's "
-                    f"{args.model}). Received: {key}={options[key]!r}. Leave {key} out (the builder sets it) "
-                    "or use weights=None."
+                    f"{path!r} was converted from torchvision weights for {key}={needed!r}. Received: "
+                    f"{key}={options[key]!r}. Leave {key} out (the builder sets it) or use weights=None."
                 )
 
 

@@ -29,6 +29,8 @@ __all__ = [
     "EvalTransform",
     "TORCHVISION_EVAL",
     "torchvision_weights",
+    "torchvision_set",
+    "unknown_weights_set",
     "register_model",
     "create_model",
     "list_models",
@@ -82,7 +84,7 @@ class WeightsSet:
             whose last dash-separated part is the start of its SHA-256).
         url: where the file is downloaded from (torchvision sets).
         sha256: the published start of the file's SHA-256 (torchvision sets).
-        size_mb: the file's size in MB, as published.
+        size_mib: the file's size in MiB (2**20 bytes), as published.
         top1, top5: the publisher's ImageNet-1k validation accuracy, %,
             single crop with ``eval_transform``.
         note: how the set was trained, or anything else a user should know.
@@ -97,19 +99,23 @@ class WeightsSet:
     file: str = ""
     url: str = ""
     sha256: str = ""
-    size_mb: float | None = None
+    size_mib: float | None = None
     top1: float | None = None
     top5: float | None = None
     note: str = ""
 
-    def check_options(self, model: str, options: Mapping) -> None:
-        """Refuse builder options the weights do not fit, naming the ones they need."""
+    def check_options(self, model: str, options: Mapping, what: str | None = None) -> None:
+        """Refuse builder options the weights do not fit, naming the ones they need.
+
+        ``what`` names the weights in the message (default: ``weights=NAME``).
+        """
+        what = what or f"`weights={self.name!r}` of {model!r} ({self.source})"
         for key, needed in self.requires.items():
             if key in options and options[key] != needed:
                 raise ValueError(
-                    f"`weights={self.name!r}` of {model!r} ({self.source}) need {key}={needed!r}"
-                    f"{': ' + self.why if self.why else ''}. Received: {key}={options[key]!r}. "
-                    f"Use {key}={needed!r} (or leave it out: the builder sets it), or weights=None."
+                    f"{what} needs {key}={needed!r}{': ' + self.why if self.why else ''}. "
+                    f"Received: {key}={options[key]!r}. Use {key}={needed!r} (or leave it out: the builder "
+                    "sets it), or weights=None."
                 )
 
 
@@ -117,7 +123,7 @@ TORCHVISION_URL = "https://download.pytorch.org/models/"
 
 
 def torchvision_weights(name: str, file: str, eval_transform: EvalTransform, *, top1: float, top5: float,
-                        size_mb: float, requires: Mapping | None = None, why: str = "",
+                        size_mib: float, requires: Mapping | None = None, why: str = "",
                         note: str = "") -> WeightsSet:
     """A :class:`WeightsSet` published by torchvision as ``file`` (``resnet18-f37072fd.pth``).
 
@@ -129,7 +135,7 @@ def torchvision_weights(name: str, file: str, eval_transform: EvalTransform, *, 
     if not re.fullmatch(r"[0-9a-f]{8,64}", prefix):
         raise ValueError(f"torchvision file name {file!r} does not end in a SHA-256 prefix")
     return WeightsSet(name, "torchvision", eval_transform, dict(requires or {}), why, file=file,
-                      url=TORCHVISION_URL + file, sha256=prefix, size_mb=size_mb, top1=top1, top5=top5, note=note)
+                      url=TORCHVISION_URL + file, sha256=prefix, size_mib=size_mib, top1=top1, top5=top5, note=note)
 
 
 #: torchvision's ImageNet evaluation: resize the shorter side to 256, centre-crop 224,
@@ -243,6 +249,34 @@ def register_model(name: str | None = None, **info) -> Callable:
     return wrap
 
 
+def unknown_weights_set(model: str, weights) -> ValueError:
+    """The error for a ``weights=`` name that is not a set of ``model``: its sets, and every set name."""
+    sets = model_info(model).weights
+    own = ", ".join(repr(s) for s in sets) or "none"
+    every = sorted({s for info in _REGISTRY.values() for s in info.weights})
+    return ValueError(
+        f"Unknown weights set {weights!r} for {model!r}. Sets of {model!r}: {own} (all sets: "
+        f"{', '.join(map(repr, every))}; see keras-classics weights list). Or give a path to a .weights.h5, "
+        ".safetensors or .pth file, or weights=None."
+    )
+
+
+def torchvision_set(model: str) -> WeightsSet:
+    """The first torchvision set of ``model``: its weights define the model's torchvision layout.
+
+    Raises:
+        ValueError: ``model`` has no torchvision counterpart (naming the models that have one).
+    """
+    for s in model_info(model).weights.values():
+        if s.source == "torchvision":
+            return s
+    having = [n for n in list_models() if any(s.source == "torchvision" for s in _REGISTRY[n].weights.values())]
+    raise ValueError(
+        f"{model!r} has no torchvision counterpart, so a torchvision-layout state dict (.pth, .safetensors) "
+        f"cannot be ported into it. Models with one: {', '.join(having)}."
+    )
+
+
 def _unknown(name, choices) -> ValueError:
     close = difflib.get_close_matches(str(name), choices, n=3, cutoff=0.5)
     hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
@@ -263,8 +297,8 @@ def get_builder(name: str) -> Callable:
     return model_info(name).builder
 
 
-def create_model(name: str, **kwargs):
-    """Build a registered model by name.
+def create_model(name: str, /, **kwargs):
+    """Build a registered model by name (``name=`` in ``kwargs`` names the Keras model).
 
     Args:
         name: a name from :func:`list_models`.

@@ -92,7 +92,7 @@ def _endpoints(variant="2012", groups=None, lrn=None, **_):
 
 # torchvision's ImageNet set (AlexNet_Weights.IMAGENET1K_V1): the "One weird trick" network.
 TORCHVISION = torchvision_weights(
-    "torchvision", "alexnet-owt-7be5be79.pth", TORCHVISION_EVAL, top1=56.522, top5=79.066, size_mb=233.087,
+    "torchvision", "alexnet-owt-7be5be79.pth", TORCHVISION_EVAL, top1=56.522, top5=79.066, size_mib=233.087,
     requires={"variant": "owt"}, why="torchvision's AlexNet is the one-tower 'One weird trick' network",
     note="torchvision IMAGENET1K_V1",
 )

@@ -301,7 +301,7 @@ _DOC = """GoogLeNet (Inception v1), Table 1 of the paper.
 # our "tf" preprocessing. The file's auxiliary heads are untrained (torchvision warns the same).
 TORCHVISION = torchvision_weights(
     "torchvision", "googlenet-1378be20.pth", EvalTransform(224, 224 / 256, "tf"), top1=69.778, top5=89.53,
-    size_mb=49.731, requires={"variant": "torchvision"},
+    size_mib=49.731, requires={"variant": "torchvision"},
     why="torchvision's GoogLeNet has a 3x3 kernel in the '5x5' branch, a 2x2 pool4 and batch norm",
     note="torchvision IMAGENET1K_V1 (Google's TensorFlow weights); the auxiliary heads are not trained",
 )

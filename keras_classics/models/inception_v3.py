@@ -172,14 +172,14 @@ IMAGENET = WeightsSet("imagenet", "keras.applications", EvalTransform(DEFAULT_SI
                       requires={"count_include_pad": False},
                       why="the TensorFlow release's average pools leave the zero padding out of the mean",
                       application="InceptionV3", file="inception_v3_weights_tf_dim_ordering_tf_kernels.h5",
-                      size_mb=92, top1=77.9, top5=93.7)
+                      size_mib=92, top1=77.9, top5=93.7)
 
 # torchvision's set (Inception_V3_Weights.IMAGENET1K_V1) is Google's TensorFlow model ported; the
 # torchvision model feeds it inputs in [-1, 1] (``transform_input=True`` undoes its own mean/std),
 # which is our "tf" preprocessing; resize 342, crop 299. Its 3x3 average pools count the padding.
 TORCHVISION = torchvision_weights(
     "torchvision", "inception_v3_google-0cc3c7bd.pth", EvalTransform(DEFAULT_SIZE, DEFAULT_SIZE / 342, "tf"),
-    top1=77.294, top5=93.45, size_mb=103.903, requires={"count_include_pad": True},
+    top1=77.294, top5=93.45, size_mib=103.903, requires={"count_include_pad": True},
     why="torchvision's 3x3 average pools count the zero padding in the mean (PyTorch's default)",
     note="torchvision IMAGENET1K_V1 (Google's TensorFlow weights); transform_input becomes the 'tf' scaling",
 )

@@ -238,18 +238,18 @@ def stage_endpoints(depth):
 # ------------------------------------------------------------ registered models
 
 # keras.applications publishes ImageNet weights for the v1 bottleneck networks
-# (keras.io/api/applications: file size in MB, top-1 and top-5 accuracy, %).
+# (keras.io/api/applications: file size in MiB (its "MB"), top-1 and top-5 accuracy, %).
 _KERAS_APPLICATIONS = {50: (98, 74.9, 92.1), 101: (171, 76.4, 92.8), 152: (232, 76.6, 93.1)}
 _IMAGENET = {
     depth: WeightsSet("imagenet", "keras.applications", EvalTransform(DEFAULT_SIZE, 0.875, "caffe"),
                       requires={"stride_in": "1x1"},
                       why="they are ResNet v1 weights, with the stride on the first 1x1 convolution, not v1.5",
                       application=f"ResNet{depth}", file=f"resnet{depth}_weights_tf_dim_ordering_tf_kernels.h5",
-                      size_mb=size, top1=top1, top5=top5)
+                      size_mib=size, top1=top1, top5=top5)
     for depth, (size, top1, top5) in _KERAS_APPLICATIONS.items()
 }
 
-# torchvision's ImageNet sets (torchvision.models.ResNet*_Weights): file, size in MB, top-1, top-5.
+# torchvision's ImageNet sets (torchvision.models.ResNet*_Weights): file, size in MiB, top-1, top-5.
 # Its bottleneck networks are all v1.5 (stride on the 3x3 convolution). IMAGENET1K_V2 is the newer
 # recipe (long schedule, TrivialAugment, mixup/cutmix, EMA…) evaluated at resize 232, crop 224.
 _TORCHVISION = {
@@ -270,7 +270,7 @@ def _torchvision_sets(depth):
         v2 = name.endswith("v2")
         sets.append(torchvision_weights(
             name, file, EvalTransform(DEFAULT_SIZE, DEFAULT_SIZE / 232, "torch") if v2 else TORCHVISION_EVAL,
-            top1=top1, top5=top5, size_mb=size,
+            top1=top1, top5=top5, size_mib=size,
             requires={"stride_in": "3x3"} if depth >= 50 else None,
             why="torchvision's bottleneck ResNets are v1.5, with the stride on the 3x3 convolution",
             note="torchvision's new recipe (IMAGENET1K_V2)" if v2 else "torchvision IMAGENET1K_V1",

@@ -80,15 +80,15 @@ _ERRORS = {
 }
 
 # The models keras.applications publishes ImageNet weights for: fc1 expects a 224x224 input
-# (keras.io/api/applications: file size in MB, top-1 and top-5 accuracy, %).
+# (keras.io/api/applications: file size in MiB (its "MB"), top-1 and top-5 accuracy, %).
 _IMAGENET = {
     name: WeightsSet("imagenet", "keras.applications", EvalTransform(224, 0.875, "caffe"),
                      application=name.upper(), file=f"{name}_weights_tf_dim_ordering_tf_kernels.h5",
-                     size_mb=size, top1=top1, top5=top5)
+                     size_mib=size, top1=top1, top5=top5)
     for name, size, top1, top5 in (("vgg16", 528, 71.3, 90.1), ("vgg19", 549, 71.3, 90.0))
 }
 
-# torchvision's ImageNet sets (torchvision.models.VGG*_Weights.IMAGENET1K_V1): file, size in MB,
+# torchvision's ImageNet sets (torchvision.models.VGG*_Weights.IMAGENET1K_V1): file, size in MiB,
 # top-1, top-5. Same layers as ours; torchvision drops out before fc1 and fc2, we after (same weights).
 _TORCHVISION = {
     "vgg11": ("vgg11-8a719046.pth", 506.84, 69.02, 88.628),
@@ -106,7 +106,7 @@ def _weights_sets(name):
     sets = [_IMAGENET[name]] if name in _IMAGENET else []
     if name in _TORCHVISION:
         file, size, top1, top5 = _TORCHVISION[name]
-        sets.append(torchvision_weights("torchvision", file, TORCHVISION_EVAL, top1=top1, top5=top5, size_mb=size,
+        sets.append(torchvision_weights("torchvision", file, TORCHVISION_EVAL, top1=top1, top5=top5, size_mib=size,
                                         note="torchvision IMAGENET1K_V1"))
     return sets
 

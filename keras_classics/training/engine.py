@@ -299,7 +299,8 @@ def _run(config, info, run_dir, source, extra_callbacks, resume, started):
             f"{source.num_train} worker(s), or more data."
         )
     num_classes = _check_source(source, config, batch)
-    preprocessing = config.preprocessing or _init_preprocessing(config) or info.preprocessing
+    init_metadata = _init_metadata(config)
+    preprocessing = config.preprocessing or init_metadata.get("preprocessing") or info.preprocessing
     policy = _policy(config, info, image_size)
     full_batches = source.num_train // batch
     steps = config.steps_per_epoch or full_batches
@@ -318,6 +319,14 @@ def _run(config, info, run_dir, source, extra_callbacks, resume, started):
             "Remove `classes` from --model-kwargs or use a matching dataset."
         )
     build_kwargs.update(classes=num_classes, input_shape=[image_size, image_size, 3])
+    if init_metadata.get("registry_name") == config.model:  # converted pretrained weights: their variant
+        for key, value in ((init_metadata.get("weights") or {}).get("options") or {}).items():
+            if key in config.model_kwargs and config.model_kwargs[key] != value:
+                raise ValueError(
+                    f"--init-from {config.init_from} holds pretrained weights for {key}={value!r}; --model-kwargs "
+                    f"sets {key}={config.model_kwargs[key]!r}. Leave {key} out (it is taken from the file)."
+                )
+            build_kwargs.setdefault(key, value)
     lr = scaled_learning_rate(config.lr, batch, config.lr_batch_size)
     checkpoint_dir = os.path.join(run_dir, "checkpoints")
     index, damaged = cb.usable_checkpoint(checkpoint_dir) if resume else (None, [])
@@ -591,17 +600,19 @@ def _remove_if_empty(path):
         pass
 
 
-def _init_preprocessing(config):
-    """The preprocessing the ``init_from`` model was trained with (its file's metadata: a converted
-    torchvision model says ``"torch"``), so fine-tuning feeds its weights what they expect."""
+def _init_metadata(config) -> dict:
+    """The metadata of the ``init_from`` model's file: the preprocessing its weights were trained with
+    (a converted torchvision model says ``"torch"``) and, for converted pretrained weights, the variant
+    options they need (``weights.options``), so fine-tuning builds the same function and feeds it what
+    it expects."""
     if not config.init_from:
-        return None
+        return {}
     from keras_classics.predict import read_keras_metadata, resolve_model_file
 
     try:
-        return (read_keras_metadata(resolve_model_file(config.init_from)) or {}).get("preprocessing")
+        return read_keras_metadata(resolve_model_file(config.init_from)) or {}
     except (OSError, ValueError):  # reported with its reason when the weights are copied
-        return None
+        return {}
 
 
 def _run_record(config, source, build_kwargs, image_size, preprocessing, policy, steps, lr, replicas) -> dict:

@@ -25,6 +25,7 @@ OFFLINE_ENV = "KERAS_CLASSICS_OFFLINE"
 #: File name endings read as PyTorch/safetensors state dicts.
 SAFETENSORS_SUFFIXES = (".safetensors",)
 TORCH_SUFFIXES = (".pth", ".pt", ".bin")
+STATE_DICT_SUFFIXES = SAFETENSORS_SUFFIXES + TORCH_SUFFIXES
 
 
 class WeightsUnavailableError(FileNotFoundError):
@@ -195,7 +196,7 @@ def _stream(url, out, progress):
 
 def is_state_dict_path(value) -> bool:
     """Whether ``value`` is a path that :func:`read_state_dict` reads (``.safetensors``, ``.pth``, ``.pt``, ``.bin``)."""
-    return isinstance(value, (str, os.PathLike)) and os.fspath(value).endswith(SAFETENSORS_SUFFIXES + TORCH_SUFFIXES)
+    return isinstance(value, (str, os.PathLike)) and os.fspath(value).endswith(STATE_DICT_SUFFIXES)
 
 
 def read_state_dict(source) -> dict:
@@ -230,7 +231,7 @@ def read_state_dict(source) -> dict:
         return _read_torch(path)
     raise ValueError(
         f"Cannot read {path!r} as a state dict: expected a file ending in "
-        f"{', '.join(SAFETENSORS_SUFFIXES + TORCH_SUFFIXES)}."
+        f"{', '.join(STATE_DICT_SUFFIXES)}."
     )
 
 
@@ -267,6 +268,12 @@ def _read_torch(path):
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # torch raises RuntimeError, EOFError, UnpicklingError… for broken files
+        if "Weights only load failed" in str(e):
+            raise ValueError(
+                f"{path!r} holds pickled Python objects, not only tensors (a whole model saved with "
+                "torch.save(model)?), which are not loaded: running a pickle can run any code. Save the state "
+                "dict instead: torch.save(model.state_dict(), 'file.pth')."
+            ) from None
         raise ValueError(
             f"{path!r} is not a readable PyTorch file ({os.path.getsize(path):,} bytes): "
             f"{type(e).__name__}: {str(e).splitlines()[0].rstrip('.') if str(e) else ''}. A truncated download? Fetch it again."

@@ -155,6 +155,24 @@ def _weighted(model):
     return [layer for layer in model.layers if layer.weights]
 
 
+def _variant_problem(model, family):
+    """Why ``model`` computes another function than torchvision's with the same weight shapes, or ``None``.
+
+    The shapes catch most variants; these do not change a single shape.
+    """
+    names = {layer.name for layer in model.layers}
+    if family == "resnet" and "conv3_block1_3_conv" in names:  # a bottleneck network
+        if tuple(model.get_layer("conv3_block1_2_conv").strides) != (2, 2):
+            return ("it is built with stride_in='1x1' (ResNet v1, the stride on the first 1x1 convolution); "
+                    "torchvision's bottleneck ResNets are v1.5: build it with stride_in='3x3'")
+    if family == "inception_v3" and "mixed_5b_branch_pool_pad" not in names:
+        return ("it is built with count_include_pad=False (TensorFlow's average pools); torchvision's count the "
+                "zero padding: build it with count_include_pad=True")
+    if family == "alexnet" and {"norm1", "norm2"} & names:
+        return "it has local response normalisation, which torchvision's AlexNet does not: build it with lrn=False"
+    return None
+
+
 # ------------------------------------------------------------------ arrays
 
 
@@ -280,6 +298,9 @@ def port_state_dict(state: dict, model, family: str) -> dict:
         raise ValueError(
             f"No torchvision layout for the {family!r} family. Families with one: {', '.join(FAMILIES)}."
         )
+    variant = _variant_problem(model, family)
+    if variant:
+        raise ValueError(f"Cannot load torchvision's weights into {model.name!r}: {variant}. Nothing was loaded.")
     state = normalize_keys(state, family)
     slots = _slots(model, family, SOURCE_BN_EPSILON.get(family, 0.0))
     wanted = {s.key for s in slots}
@@ -330,6 +351,9 @@ def export_state_dict(model, family: str) -> dict:
         raise ValueError(
             f"No torchvision layout for the {family!r} family. Families with one: {', '.join(FAMILIES)}."
         )
+    variant = _variant_problem(model, family)
+    if variant:
+        raise ValueError(f"{model.name!r} has no torchvision counterpart as built: {variant}.")
     state = {}
     for s in _slots(model, family, SOURCE_BN_EPSILON.get(family, 0.0)):
         value = s.to_torch(ops.cast(ops.convert_to_tensor(s.variable), "float32"))
