@@ -81,7 +81,7 @@ def test_model_info_is_complete(name):
         # registry's default for training from scratch is the paper's); the size is the model's.
         assert weights.eval_transform.preprocessing in ("caffe", "torch", "tf")
         assert weights.eval_transform.size == info.default_size or info.name == "alexnet"
-        assert weights.top1 and weights.top5 and weights.size_mb and weights.file
+        assert weights.top1 and weights.top5 and weights.size_mib and weights.file
 
 
 @pytest.mark.slow
