@@ -580,3 +580,10 @@ def test_grouped_convolution_kernels_follow_torchs_layout():
                 # torch: out[o, i, j] = sum_c,u,v weight[o, c, u, v] * in[g*in/groups + c, i+u, j+v]
                 expected[i, j, o] = np.sum(weight[o].transpose(1, 2, 0) * channels[i:i + k, j:j + k])
     np.testing.assert_allclose(np.asarray(model(x))[0], expected, rtol=1e-5, atol=1e-5)
+
+
+def test_another_input_size_for_a_flattening_classifier_says_so():
+    model = create_model("alexnet", variant="owt", input_shape=(256, 256, 3))
+    with pytest.raises(ValueError, match=r"classifier\.1\.weight: the file has shape \(4096, 9216\), the model needs "
+                                         r"\(4096, 12544\)\nThe flattened feature map has another size"):
+        load_state_dict(model, _state("alexnet/torchvision"))

@@ -179,9 +179,10 @@ def _variant_problem(model, family):
 class _Slot:
     """One torch array and the Keras variable it fills; the conversions take and give backend tensors."""
 
-    def __init__(self, key, variable, shape, to_keras, to_torch):
+    def __init__(self, key, variable, shape, to_keras, to_torch, flattened=False):
         self.key, self.variable, self.shape = key, variable, shape
         self.to_keras, self.to_torch = to_keras, to_torch
+        self.flattened = flattened  # a dense kernel reading a flattened feature map
 
 
 def _flatten_input(layer):
@@ -222,7 +223,8 @@ def _slots(model, family, source_epsilon):
                     ops.transpose(ops.reshape(a, (-1, c, h, w)), (2, 3, 1, 0)), (h * w * c, -1)))
                 to_torch = (lambda a, h=h, w=w, c=c: ops.reshape(
                     ops.transpose(ops.reshape(a, (h, w, c, -1)), (3, 2, 0, 1)), (-1, c * h * w)))
-            slots.append(_Slot(f"{prefix}.weight", layer.kernel, (cout, cin), to_keras, to_torch))
+            slots.append(_Slot(f"{prefix}.weight", layer.kernel, (cout, cin), to_keras, to_torch,
+                               flattened=hwc is not None))
             if layer.use_bias:
                 slots.append(_Slot(f"{prefix}.bias", layer.bias, (cout,), _same, _same))
         elif isinstance(layer, keras.layers.BatchNormalization):
@@ -321,6 +323,9 @@ def port_state_dict(state: dict, model, family: str) -> dict:
         hint = ""
         if unexpected or [k for k in missing if not k.startswith(_TOP_PREFIXES[family])]:
             hint = "\nWeights of another network, or of another variant? See keras-classics weights list."
+        elif any(s.flattened for s in misshapen):
+            hint = ("\nThe flattened feature map has another size: build the model at the input size the weights "
+                    "were trained at (224x224 for torchvision's AlexNet and VGG), or with include_top=False.")
         elif any(s.key.startswith(_TOP_PREFIXES[family]) for s in misshapen):
             hint = "\nA classifier of another size: build with that many classes, or include_top=False."
         raise ValueError(
