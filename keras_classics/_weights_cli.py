@@ -56,7 +56,7 @@ def _cmd_list(args):
         return 0
     headers = ["model", "weights=", "source", "top-1 %", "top-5 %", "size MiB", "variant", "cached"]
     table = [[r["model"], r["set"], r["source"], f"{r['top1']:.2f}", f"{r['top5']:.2f}", f"{r['size_mib']:.0f}",
-              r["requires"] or "-", r["cached"]] for r in rows]
+              ", ".join(f"{k}={v!r}" for k, v in r["requires"].items()) or "-", r["cached"]] for r in rows]
     if args.format == "markdown":
         print("| " + " | ".join(headers) + " |")
         print("|" + "|".join("---" for _ in headers) + "|")
@@ -94,8 +94,10 @@ def _rows(pattern):
             rows.append({
                 "model": name, "set": s.name, "source": s.source, "top1": s.top1, "top5": s.top5,
                 "size_mib": s.size_mib, "file": s.file, "url": s.url or None, "sha256_prefix": s.sha256 or None,
-                "requires": ", ".join(f"{k}={v!r}" for k, v in s.requires.items()),
-                "eval": f"{s.eval_transform.resize}->{s.eval_transform.size} {s.eval_transform.preprocessing}",
+                "requires": dict(s.requires),
+                "eval_transform": {"resize": s.eval_transform.resize, "size": s.eval_transform.size,
+                                   "crop_fraction": s.eval_transform.crop_fraction,
+                                   "preprocessing": s.eval_transform.preprocessing},
                 "cached": cached,
             })
     return rows

@@ -373,6 +373,9 @@ def test_cli_weights_list_convert_predict_and_filters(tmp_path, resnet18_file):
     rows = json.loads(listed.stdout)
     assert len([r for r in rows if r["source"] == "torchvision"]) >= 18
     assert {r["cached"] for r in rows} == {"no"}
+    r50 = next(r for r in rows if r["model"] == "resnet50" and r["set"] == "torchvision-v2")
+    assert r50["requires"] == {"stride_in": "3x3"} and r50["eval_transform"]["resize"] == 232
+    assert r50["sha256_prefix"] == "11ad3fa6" and r50["url"].endswith("/resnet50-11ad3fa6.pth")
 
     out = tmp_path / "backbone.weights.h5"
     converted = _cli("weights", "convert", "resnet18", str(resnet18_file), "-o", str(out), "--no-top", env=env)
