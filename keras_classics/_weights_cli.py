@@ -26,8 +26,9 @@ def register(subparsers):
                                     "OUT.weights.h5 (weights) or OUT.keras (the model, with the set's eval "
                                     "transform and the ImageNet class names), with a card OUT.keras.card.json (the "
                                     "source file's SHA-256, the set, the variant options used).")
-    p.add_argument("model", help="a registered model with torchvision weights (see `keras-classics weights list`)")
-    p.add_argument("file", help="a .pth or .safetensors file in torchvision's (or timm's) layout")
+    p.add_argument("model", metavar="MODEL",
+                   help="a registered model with torchvision weights (see `keras-classics weights list`)")
+    p.add_argument("file", metavar="FILE", help="a .pth or .safetensors file in torchvision's (or timm's) layout")
     p.add_argument("-o", "--output", required=True, metavar="OUT",
                    help="OUT.weights.h5 or OUT.keras")
     p.add_argument("--set", dest="set_name", metavar="NAME",
