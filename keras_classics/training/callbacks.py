@@ -107,6 +107,24 @@ class StopOnNonFiniteLoss(keras.callbacks.TerminateOnNaN):
             self.model.stop_training = True
 
 
+class CheckAtBoundaries(keras.callbacks.Callback):
+    """Calls ``check()`` after every training and validation batch and every epoch (the engine's check
+    for an interruption whose exception a signal raised where it was lost)."""
+
+    def __init__(self, check):
+        super().__init__()
+        self._check = check
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._check()
+
+    def on_test_batch_end(self, batch, logs=None):
+        self._check()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._check()
+
+
 class LearningRateLogger(keras.callbacks.Callback):
     """Adds ``learning_rate`` (the rate in use at the epoch's end) to the epoch logs."""
 

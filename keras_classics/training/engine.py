@@ -227,28 +227,48 @@ class _Terminated(KeyboardInterrupt):
     """SIGTERM, raised in the main thread so that a run stops as it does on Ctrl-C."""
 
 
+# The interruption a signal asked for, kept until the run ends: Python runs a handler between any
+# two bytecodes, also inside a garbage-collection callback (TensorFlow imports JAX when it is
+# installed, and JAX registers one), where an exception is printed as "ignored" and lost. There the
+# handler only records it; a callback raises it at the next batch or epoch boundary.
+_PENDING: dict = {}
+_GC_CALLBACKS = ("_xla_gc_callback",)
+
+
 def _raise_on_sigterm():
-    """Turn SIGTERM into :class:`_Terminated` while a run trains (main thread only); return the old handler."""
+    """Turn SIGTERM into :class:`_Terminated` and Ctrl-C into ``KeyboardInterrupt`` while a run trains
+    (main thread only), both remembered for :func:`_reraise_pending`; return the old handlers."""
     import signal
     import threading
 
+    _PENDING.clear()
     if threading.current_thread() is not threading.main_thread():
         return None
 
     def handler(signum, frame):
-        raise _Terminated()
+        _PENDING["exception"] = _Terminated if signum == signal.SIGTERM else KeyboardInterrupt
+        if frame is not None and frame.f_code.co_name in _GC_CALLBACKS:
+            return
+        raise _PENDING["exception"]()
 
     try:
-        return signal.signal(signal.SIGTERM, handler)
+        return {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGINT)}
     except ValueError:  # no signals here (an embedded interpreter)
         return None
+
+
+def _reraise_pending():
+    """Raise the interruption a signal asked for, if an earlier raise of it was swallowed."""
+    if "exception" in _PENDING:
+        raise _PENDING["exception"]()
 
 
 def _restore_sigterm(previous):
     import signal
 
-    if previous is not None:
-        signal.signal(signal.SIGTERM, previous)
+    _PENDING.clear()
+    for sig, handler in (previous or {}).items():
+        signal.signal(sig, handler)
 
 
 # ---------------------------------------------------------------------- the run
@@ -415,7 +435,7 @@ def _run(config, info, run_dir, source, extra_callbacks, resume, started):
     best = cb.BestModel(os.path.join(run_dir, "best.keras"), monitor, config.monitor_mode, guard=guard,
                         enabled=chief)
     stateful = {"best": best}
-    callbacks = [guard, cb.LearningRateLogger(), throughput]
+    callbacks = [cb.CheckAtBoundaries(_reraise_pending), guard, cb.LearningRateLogger(), throughput]
     if replicas > 1:  # first: validation, checkpoints and best.keras see the replicas' mean statistics
         callbacks.insert(0, cb.AverageReplicaStatistics(strategy))
     if config.schedule == "plateau":
@@ -469,6 +489,7 @@ def _run(config, info, run_dir, source, extra_callbacks, resume, started):
                 verbose=verbose,
             )
             history = fit.history
+            _reraise_pending()  # a signal during the last steps: the run stops as interrupted
         except tf.errors.InvalidArgumentError as e:
             if "valid range" in str(e) or "out of range" in str(e).lower():
                 raise ValueError(
