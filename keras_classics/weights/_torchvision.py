@@ -253,6 +253,19 @@ def _same(a):
     return a
 
 
+def _layout_slots(model, family, variant_message):
+    """The slots of ``model`` in torchvision's ``family`` layout, after refusing a family without one
+    and a variant torchvision does not have (``variant_message`` formats the reason)."""
+    if family not in _NAMES:
+        raise ValueError(
+            f"No torchvision layout for the {family!r} family. Families with one: {', '.join(FAMILIES)}."
+        )
+    variant = _variant_problem(model, family)
+    if variant:
+        raise ValueError(variant_message.format(variant))
+    return _slots(model, family, SOURCE_BN_EPSILON.get(family, 0.0))
+
+
 def normalize_keys(state: dict, family: str) -> dict:
     """torchvision's key names for a state dict that may use timm's or carry a ``module.`` prefix.
 
@@ -296,15 +309,9 @@ def port_state_dict(state: dict, model, family: str) -> dict:
     Raises:
         ValueError: missing keys, unexpected keys or shape mismatches, all listed.
     """
-    if family not in _NAMES:
-        raise ValueError(
-            f"No torchvision layout for the {family!r} family. Families with one: {', '.join(FAMILIES)}."
-        )
-    variant = _variant_problem(model, family)
-    if variant:
-        raise ValueError(f"Cannot load torchvision's weights into {model.name!r}: {variant}. Nothing was loaded.")
+    slots = _layout_slots(model, family, f"Cannot load torchvision's weights into {model.name!r}: {{}}. "
+                                         "Nothing was loaded.")
     state = normalize_keys(state, family)
-    slots = _slots(model, family, SOURCE_BN_EPSILON.get(family, 0.0))
     wanted = {s.key for s in slots}
     has_aux = any(s.key.startswith(_AUX_PREFIXES.get(family, ("\0",))) for s in slots)
     has_top = any(s.key.startswith(_TOP_PREFIXES[family]) for s in slots)
@@ -352,15 +359,8 @@ def port_state_dict(state: dict, model, family: str) -> dict:
 def export_state_dict(model, family: str) -> dict:
     """``model``'s weights as a torchvision-layout state dict of NumPy arrays (the inverse of
     :func:`port_state_dict`; batch norms get ``num_batches_tracked = 0``, as a fresh torch model has)."""
-    if family not in _NAMES:
-        raise ValueError(
-            f"No torchvision layout for the {family!r} family. Families with one: {', '.join(FAMILIES)}."
-        )
-    variant = _variant_problem(model, family)
-    if variant:
-        raise ValueError(f"{model.name!r} has no torchvision counterpart as built: {variant}.")
     state = {}
-    for s in _slots(model, family, SOURCE_BN_EPSILON.get(family, 0.0)):
+    for s in _layout_slots(model, family, f"{model.name!r} has no torchvision counterpart as built: {{}}."):
         value = s.to_torch(ops.cast(ops.convert_to_tensor(s.variable), "float32"))
         state[s.key] = np.ascontiguousarray(ops.convert_to_numpy(value), dtype=np.float32)
         if s.key.endswith(".running_var"):
