@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from keras_classics._startup import quiet_native_log
-from keras_classics.transforms import crop_shorter_side, eval_crop, preprocess
+from keras_classics.transforms import crop_shorter_side, eval_crop, is_crop_fraction, preprocess
 
 __all__ = [
     "MAX_IMAGE_PIXELS",
@@ -353,7 +353,7 @@ def run_metadata(model_path, model_name: str | None, num_classes: int, embedded:
             )
     policy = embedded.get("policy") if "crop_fraction" in embedded else config.get("policy")
     crop_fraction = embedded.get("crop_fraction")
-    if not (isinstance(crop_fraction, (int, float)) and 0 < crop_fraction <= 1):
+    if not is_crop_fraction(crop_fraction):
         crop_fraction = 1.0
         if isinstance(config.get("policy"), str) and isinstance(config.get("image_size"), int):
             try:

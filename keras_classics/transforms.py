@@ -40,6 +40,7 @@ __all__ = [
     "preprocess",
     "IMAGENET_CROP_FRACTION",
     "EVAL_CROP_DESCRIPTION",
+    "is_crop_fraction",
     "check_crop_fraction",
     "crop_shorter_side",
     "EvalTransform",
@@ -139,9 +140,14 @@ EVAL_CROP_DESCRIPTION = (
 )
 
 
+def is_crop_fraction(value) -> bool:
+    """Whether ``value`` is a crop fraction: a number in (0, 1]."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value <= 1
+
+
 def check_crop_fraction(crop_fraction) -> float:
     """``crop_fraction`` as a float, refused unless it is a number in (0, 1]."""
-    if isinstance(crop_fraction, bool) or not (isinstance(crop_fraction, (int, float)) and 0 < crop_fraction <= 1):
+    if not is_crop_fraction(crop_fraction):
         raise ValueError(f"`crop_fraction` must be in (0, 1]. Received: crop_fraction={crop_fraction!r}")
     return float(crop_fraction)
 

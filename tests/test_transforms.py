@@ -49,7 +49,9 @@ def test_every_statement_of_the_rule_gives_the_same_shorter_side(size, crop_frac
 def test_the_rule_on_rectangles_and_its_refusals():
     assert crop_shorter_side((40, 60), 1.0) == 60  # the longer side of the crop
     assert crop_shorter_side((40, 60), 0.5) == 120
+    assert transforms.is_crop_fraction(1) and transforms.is_crop_fraction(0.875)
     for bad in (0, 1.5, -0.5, "0.875", None, True):
+        assert not transforms.is_crop_fraction(bad)
         with pytest.raises(ValueError, match=r"crop_fraction.*\(0, 1\]"):
             crop_shorter_side(224, bad)
         with pytest.raises(ValueError, match=r"crop_fraction.*\(0, 1\]"):
