@@ -53,6 +53,8 @@ import keras_classics  # noqa: E402,F401
 
 import numpy as np  # noqa: E402
 
+from keras_classics import transforms  # noqa: E402
+
 # policy -> (model, image size, preprocessing, model kwargs, aux loss weights): the recipe's choices.
 RECIPES = {
     "alexnet": ("alexnet", 227, "torch", {}, {}),
@@ -76,9 +78,10 @@ IMAGENET_EIGVAL = np.array([0.2175, 0.0188, 0.0045], np.float32)
 IMAGENET_EIGVEC = np.array(
     [[-0.5675, 0.7192, 0.4009], [-0.5808, -0.0045, -0.8140], [-0.5836, -0.6948, 0.4203]], np.float32
 )
-MEAN_RGB = np.array([123.68, 116.779, 103.939], np.float32)
-TORCH_MEAN = np.array([0.485, 0.456, 0.406], np.float32)
-TORCH_STD = np.array([0.229, 0.224, 0.225], np.float32)
+# The preprocessing table's numbers (the naive pipeline writes the arithmetic itself).
+MEAN_RGB = np.array(transforms.IMAGENET_MEAN_RGB, np.float32)
+TORCH_MEAN = np.array(transforms.IMAGENET_MEAN, np.float32)
+TORCH_STD = np.array(transforms.IMAGENET_STD, np.float32)
 
 
 # Defaults of the sizing flags, and the smaller ones of --tiny (flags given explicitly win).

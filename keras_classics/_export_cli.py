@@ -7,7 +7,7 @@ import json
 import os
 import sys
 
-from keras_classics.data.preprocessing import PREPROCESSING_MODES  # no TensorFlow: the help stays fast
+from keras_classics.transforms import PREPROCESSING_MODES  # no TensorFlow: the help stays fast
 from keras_classics.export import FORMATS, QUANTIZATIONS, check_format_options
 
 DEFAULT_ROOT = "saved_models"

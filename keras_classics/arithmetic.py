@@ -27,6 +27,9 @@ import math
 from dataclasses import dataclass
 from typing import Iterable, Sequence, Union
 
+# The eval resize rule lives with the eval transform; it stays one of this module's public names.
+from keras_classics.transforms import crop_shorter_side
+
 Padding = Union[int, str]
 
 __all__ = [
@@ -245,18 +248,3 @@ def pool_ops(pool, channels: int, output_hw) -> int:
     ph, pw = _pair(pool)
     oh, ow = _pair(output_hw)
     return ph * pw * channels * oh * ow
-
-
-def crop_shorter_side(size, crop_fraction: float) -> int:
-    """The shorter side an image is resized to before a centre crop of ``size`` keeping ``crop_fraction``.
-
-    ``size`` is a side or ``(height, width)``; the result is
-    ``round(max(height, width) / crop_fraction)``, at least the crop. With a
-    run's ``crop_fraction = image_size / eval_resize(policy, image_size)`` it
-    is :func:`eval_resize` of that run.
-    """
-    height, width = (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
-    if not (isinstance(crop_fraction, (int, float)) and 0 < crop_fraction <= 1):
-        raise ValueError(f"crop_fraction must be in (0, 1]. Received: crop_fraction={crop_fraction!r}")
-    side = max(height, width)
-    return max(side, int(round(side / crop_fraction)))

@@ -52,6 +52,7 @@ import numpy as np
 
 from keras_classics import predict as _predict
 from keras_classics._startup import quiet_native_log
+from keras_classics.transforms import EVAL_CROP_DESCRIPTION, check_crop_fraction, preprocess, preprocessing_mode
 
 __all__ = [
     "FORMATS",
@@ -272,19 +273,16 @@ def prepare(model_or_path, *, class_names=None, preprocessing=None, crop_fractio
     """
     import keras
 
-    from keras_classics.data.preprocessing import PREPROCESSING_MODES
     from keras_classics.models import strip_aux
 
-    if preprocessing is not None and preprocessing not in PREPROCESSING_MODES:
-        raise ValueError(
-            f"Unknown preprocessing {preprocessing!r}. Accepted: {', '.join(PREPROCESSING_MODES)}."
-        )
+    if preprocessing is not None:
+        preprocessing_mode(preprocessing)
     if isinstance(model_or_path, ExportSource):
         if class_names is not None or preprocessing is not None or crop_fraction is not None:
             raise ValueError("class_names, preprocessing and crop_fraction are fixed once an ExportSource is prepared.")
         return model_or_path
-    if crop_fraction is not None and not (isinstance(crop_fraction, (int, float)) and 0 < crop_fraction <= 1):
-        raise ValueError(f"`crop_fraction` must be in (0, 1]. Received: crop_fraction={crop_fraction!r}")
+    if crop_fraction is not None:
+        check_crop_fraction(crop_fraction)
     path = None
     if isinstance(model_or_path, keras.Model):
         loaded = model_or_path
@@ -800,8 +798,6 @@ def _archive(model, path, *, bytes_signature=None):
     import keras
     import tensorflow as tf
 
-    from keras_classics.data.preprocessing import preprocess
-
     height, width = (int(d) for d in model.inputs[0].shape[1:3])
     # No archive.track(model): the endpoints track the variables they use, and tracking the model
     # as well would store every weight twice.
@@ -925,8 +921,7 @@ def _card(source, fmt, quantize, int8_io):
             "description": "RGB images already preprocessed (decode, resize, crop, then preprocessing)",
             "preprocessing": source.preprocessing,
             "preprocessing_source": source.preprocessing_source,
-            "resize": "bilinear (antialiased where it shrinks), aspect ratio kept, shorter side to "
-                      "round(size / crop_fraction), centre crop",
+            "resize": EVAL_CROP_DESCRIPTION,
             "crop_fraction": source.crop_fraction,
         },
         "output": {
@@ -979,8 +974,6 @@ def _run_keras(model, inputs, batch_size=16):
 def _reference(source, images):
     """The Keras model's probabilities, and the model's input for the same images (cached per image set)."""
     import hashlib
-
-    from keras_classics.data.preprocessing import preprocess
 
     key = hashlib.sha1(np.ascontiguousarray(images, np.float32).tobytes()).hexdigest()
     if key not in source._reference_cache:
@@ -1194,8 +1187,6 @@ def to_tflite(
             "validation images are the default): pass representative='shapes', a directory of images or an "
             "array (CLI: --representative DIR|shapes). For weights-only int8 use quantize='dynamic'."
         )
-
-    from keras_classics.data.preprocessing import preprocess
 
     calibration = calibration_source = None
     if quantize == "int8":

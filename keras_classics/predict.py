@@ -9,7 +9,7 @@ Every format is read the same way: the image file is checked (a known format,
 at most :data:`MAX_IMAGE_PIXELS` pixels, not truncated), decoded to RGB, its
 shorter side resized and the centre cropped to the model's input
 (:func:`resize_and_crop`: the training evaluation transform itself),
-preprocessed by name (:func:`keras_classics.data.preprocessing.preprocess`) and
+preprocessed by name (:func:`keras_classics.transforms.preprocess`) and
 run. Class names, preprocessing and crop come from the model card written next
 to every export (``model_card.json`` in an export directory, ``NAME.card.json``
 beside a ``NAME.tflite`` file); for a ``.keras`` file from the metadata it
@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from keras_classics._startup import quiet_native_log
+from keras_classics.transforms import crop_shorter_side, eval_crop, is_crop_fraction, preprocess
 
 __all__ = [
     "MAX_IMAGE_PIXELS",
@@ -165,8 +166,8 @@ def resize_and_crop(image, height: int, width: int, crop_fraction: float = 1.0):
     """Resize the shorter side to ``round(max(height, width) / crop_fraction)``, then centre-crop.
 
     The training evaluation transform itself
-    (:func:`keras_classics.data.augment.resized_centre`, the one resampling
-    of the package): TensorFlow ops only, usable in exported graphs.
+    (:func:`keras_classics.transforms.eval_crop`, the one resize/crop rule and
+    resampling of the package): TensorFlow ops only, usable in exported graphs.
     ``image`` is a uint8 or float ``(h, w, 3)`` tensor of any size, the result
     float32 ``(height, width, 3)`` in the input's value range. The aspect ratio
     is kept; bilinear filtering, antialiased where it shrinks; a square image
@@ -177,10 +178,7 @@ def resize_and_crop(image, height: int, width: int, crop_fraction: float = 1.0):
             crop (``0.875``: the ImageNet "resize 256, crop 224" convention;
             ``1.0``: the whole shorter side).
     """
-    from keras_classics.data.augment import crop_shorter_side, resized_centre
-
-    size = (int(height), int(width))
-    return resized_centre(image, crop_shorter_side(size, crop_fraction), size)
+    return eval_crop(image, (int(height), int(width)), crop_fraction)
 
 
 def decode_image(data, height: int, width: int, crop_fraction: float = 1.0):
@@ -294,7 +292,7 @@ def run_metadata(model_path, model_name: str | None, num_classes: int, embedded:
     comes first; then ``config.json`` (and ``metrics.json``) of the run
     directory holding ``model_path``. Returns a dict with ``class_names``,
     ``preprocessing``, ``preprocessing_source``, ``crop_fraction`` (the
-    evaluation crop: ``image_size / eval_resize(policy, image_size)``),
+    evaluation crop: :func:`keras_classics.data.augment.eval_crop_fraction`),
     ``policy``, ``registry_name``, ``keras_backend``, ``run_dir``, ``config``
     and ``metrics`` (the last three ``None`` without a run directory).
     Missing fields fall back to class names ``"0" … "N-1"``, the registry's
@@ -355,13 +353,13 @@ def run_metadata(model_path, model_name: str | None, num_classes: int, embedded:
             )
     policy = embedded.get("policy") if "crop_fraction" in embedded else config.get("policy")
     crop_fraction = embedded.get("crop_fraction")
-    if not (isinstance(crop_fraction, (int, float)) and 0 < crop_fraction <= 1):
+    if not is_crop_fraction(crop_fraction):
         crop_fraction = 1.0
         if isinstance(config.get("policy"), str) and isinstance(config.get("image_size"), int):
             try:
-                from keras_classics.data.augment import eval_resize
+                from keras_classics.data.augment import eval_crop_fraction
 
-                crop_fraction = config["image_size"] / eval_resize(config["policy"], config["image_size"])
+                crop_fraction = eval_crop_fraction(config["policy"], config["image_size"])
             except (ImportError, ValueError):  # an unknown policy: keep the whole shorter side
                 pass
     return {
@@ -448,14 +446,13 @@ def make_metadata(class_names, image_size, preprocessing: str, *, policy: str | 
     import keras
 
     from keras_classics import __version__
-    from keras_classics.arithmetic import crop_shorter_side
 
     size = (int(image_size), int(image_size)) if isinstance(image_size, (int, np.integer)) else (
         int(image_size[0]), int(image_size[1]))
     if crop_fraction is None:
-        from keras_classics.data.augment import eval_resize
+        from keras_classics.data.augment import eval_crop_fraction
 
-        crop_fraction = size[0] / eval_resize(policy, size[0]) if policy and size[0] == size[1] else 1.0
+        crop_fraction = eval_crop_fraction(policy, size[0]) if policy and size[0] == size[1] else 1.0
     return {
         "class_names": [str(n) for n in class_names],
         "image_size": list(size),
@@ -784,8 +781,6 @@ class ExportedModel:
 
     def predict(self, images) -> np.ndarray:
         """Probabilities ``(N, classes)`` for float RGB images ``(N, h, w, 3)`` in [0, 255] at the input size."""
-        from keras_classics.data.preprocessing import preprocess
-
         images = np.asarray(images, np.float32)
         if images.ndim != 4 or tuple(images.shape[1:3]) != tuple(self.input_size):
             raise ValueError(

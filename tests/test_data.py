@@ -21,8 +21,9 @@ from keras_classics.data import (
     train_transform,
     eval_transform,
 )
+from keras_classics import transforms
 from keras_classics.data import augment
-from keras_classics.data.preprocessing import IMAGENET_MEAN_RGB
+from keras_classics.transforms import IMAGENET_MEAN_RGB
 
 
 @pytest.fixture(autouse=True)
@@ -262,9 +263,9 @@ def test_eval_is_resize_and_centre_crop():
 @pytest.mark.parametrize("resized", [(48, 64), (120, 160), (75, 100)])  # shrink, enlarge, same size
 def test_resized_window_is_resize_then_crop(resized):
     image = tf.random.uniform([75, 100, 3], 0, 255, seed=3)
-    full = augment.resize(image, tf.constant(resized)).numpy()
+    full = transforms.resize(image, tf.constant(resized)).numpy()
     for top, left, h, w in ((0, 0, 40, 40), (5, 17, 40, 30), (resized[0] - 40, resized[1] - 40, 40, 40)):
-        window = augment.resized_window(image, tf.constant(resized), top, left, h, w).numpy()
+        window = transforms.resized_window(image, tf.constant(resized), top, left, h, w).numpy()
         np.testing.assert_allclose(window, full[top : top + h, left : left + w], atol=2e-3)
     # Offsets as tf.image.stateless_random_crop draws them.
     for i in range(5):
@@ -278,15 +279,15 @@ def test_resized_window_is_resize_then_crop(resized):
 def test_resized_centre_static_and_dynamic_shapes_agree(shape):
     """A statically known size x size image skips the branch; unknown shapes take it; same pixels."""
     image = tf.constant(np.random.default_rng(0).integers(0, 256, (*shape, 3)), tf.uint8)
-    static = augment.resized_centre(image, 32, 32)
-    dynamic = tf.function(lambda x: augment.resized_centre(x, 32, 32),
+    static = transforms.resized_centre(image, 32, 32)
+    dynamic = tf.function(lambda x: transforms.resized_centre(x, 32, 32),
                           input_signature=[tf.TensorSpec([None, None, 3], tf.uint8)])
     graph = dynamic.get_concrete_function().graph
     assert any(op.type in ("If", "StatelessIf") for op in graph.get_operations())
     np.testing.assert_array_equal(static.numpy(), dynamic(image).numpy())
     if shape == (32, 32):
         np.testing.assert_array_equal(static.numpy(), image.numpy().astype(np.float32))
-        static_graph = tf.function(lambda x: augment.resized_centre(x, 32, 32)).get_concrete_function(
+        static_graph = tf.function(lambda x: transforms.resized_centre(x, 32, 32)).get_concrete_function(
             tf.TensorSpec([32, 32, 3], tf.uint8)).graph
         assert not any(op.type in ("If", "StatelessIf") for op in static_graph.get_operations())
 
@@ -436,7 +437,7 @@ def test_pipeline_images_are_train_transform_of_each_image(small, policy):
     """The pipeline splits each policy into per-image and per-batch (XLA) parts: together they
     must give train_transform's pixels, image by image, with the seeds the module docstring states."""
     from keras_classics.data import pipeline
-    from keras_classics.data.preprocessing import preprocess
+    from keras_classics.transforms import preprocess
 
     seed, epoch, size, batch = 5, 3, 24, 16
     ds = make_pipeline(small.train, policy=policy, image_size=size, batch_size=batch, seed=seed, epoch=epoch,
@@ -451,15 +452,6 @@ def test_pipeline_images_are_train_transform_of_each_image(small, policy):
         expected = fn(tf.cast(image, tf.float32), tf.random.experimental.stateless_fold_in(aug_key, tf.constant(i, tf.int64)))
         np.testing.assert_array_equal(images[i].numpy(), preprocess(expected[None], "caffe")[0].numpy())
         assert labels[i] == label
-
-
-@pytest.mark.parametrize("mode", ["caffe", "torch", "tf", "none"])
-def test_pipeline_preprocessing_is_preprocess(mode):
-    from keras_classics.data.pipeline import _preprocess
-    from keras_classics.data.preprocessing import preprocess
-
-    x = tf.random.uniform([2, 5, 5, 3], 0, 255, seed=3)
-    np.testing.assert_array_equal(_preprocess(x, mode).numpy(), preprocess(x, mode).numpy())
 
 
 def test_pipeline_errors(small):

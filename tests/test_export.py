@@ -19,7 +19,7 @@ import pytest
 
 from keras_classics import create_model, export, predict
 from keras_classics.cli import main
-from keras_classics.data.preprocessing import preprocess
+from keras_classics.transforms import preprocess
 from keras_classics.data.shapes import SHAPE_CLASSES, generate_shapes
 
 SIZE = 32
@@ -541,7 +541,7 @@ def test_each_policy_exports_with_parity(policy, policy_image_files, tmp_path):
     bytes signature within tolerance, and the .keras file, the SavedModel and the .tflite agree on files."""
     import tensorflow as tf
 
-    from keras_classics.data.augment import eval_resize
+    from keras_classics.data.augment import eval_crop_fraction
     from keras_classics.training import RecipeConfig, train
 
     run_dir = tmp_path / "run"
@@ -549,7 +549,7 @@ def test_each_policy_exports_with_parity(policy, policy_image_files, tmp_path):
                        batch_size=16, steps_per_epoch=2, lr=0.01, policy=policy, verbose=0, run_dir=str(run_dir),
                        dataset_options={"num_train": 64, "num_val": 32}))
     source = export.prepare(run_dir)
-    crop = SIZE / eval_resize(policy, SIZE)
+    crop = eval_crop_fraction(policy, SIZE)
     assert source.crop_fraction == pytest.approx(crop) and (crop < 1) == (policy != "cifar")
     common = dict(parity_samples=8, verbose=False)
     sm = export.to_saved_model(source, tmp_path / "sm", **common)
@@ -605,7 +605,7 @@ def test_export_command_takes_the_library_constants():
     import argparse
 
     from keras_classics.cli import build_parser
-    from keras_classics.data.preprocessing import PREPROCESSING_MODES
+    from keras_classics.transforms import PREPROCESSING_MODES
 
     sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
     choices = {a.dest: a.choices for a in sub.choices["export"]._actions if a.choices}

@@ -18,7 +18,7 @@ from reference import REFERENCE_PARAMS, key
 
 import keras_classics
 from keras_classics import create_model, list_models, model_info
-from keras_classics.data.preprocessing import preprocess
+from keras_classics.transforms import preprocess
 
 ALL_MODELS = list_models()
 FAMILY_REPS = ["alexnet", "zfnet", "vgg11", "googlenet", "inception_v2", "inception_v3", "resnet18"]

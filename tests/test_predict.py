@@ -121,7 +121,7 @@ def test_one_image_path_training_validation_predict_and_inspector(tmp_path, poli
     """A folder's validation images through the training pipeline equal predict's and the inspector's."""
     from keras_classics import inspect
     from keras_classics.data import get_source, make_pipeline
-    from keras_classics.data.augment import eval_resize
+    from keras_classics.data.augment import eval_crop_fraction
 
     size = 32
     files = _image_folder(tmp_path / "val")
@@ -129,7 +129,7 @@ def test_one_image_path_training_validation_predict_and_inspector(tmp_path, poli
     pipeline = make_pipeline(source.validation, policy=policy, image_size=size, batch_size=1, training=False,
                              preprocessing="none", repeat=False)
     from_training = [np.asarray(x[0]) for x, _ in pipeline]
-    crop = size / eval_resize(policy, size)  # the run's crop fraction, as predict and export read it
+    crop = eval_crop_fraction(policy, size)  # the run's crop fraction, as predict and export read it
     assert len(from_training) == len(files)
     for path, expected in zip(files, from_training):
         np.testing.assert_allclose(predict.load_image(path, (size, size), crop), expected, atol=1e-4, err_msg=path)

@@ -398,7 +398,7 @@ def test_cli_weights_list_convert_predict_and_filters(tmp_path, resnet18_file):
     from keras_classics.predict import load_image, load_keras_model
 
     model = load_keras_model(str(keras_file))
-    from keras_classics.data.preprocessing import preprocess
+    from keras_classics.transforms import preprocess
 
     x = preprocess(load_image(str(image), (224, 224), 224 / 256)[None].astype("float32"), "torch")
     probs = np.asarray(model(x, training=False))[0]

@@ -13,7 +13,7 @@ import pytest
 from safetensors.numpy import save_file
 from torchvision_golden import load_golden, random_pixels, random_state_dict
 
-from keras_classics.data.preprocessing import preprocess
+from keras_classics.transforms import preprocess
 from keras_classics.models import create_model, list_models, model_info
 from keras_classics.weights import to_torchvision_state_dict
 

@@ -104,7 +104,7 @@ def measure(case: str, folder, **options) -> dict:
 
     from safetensors.numpy import save_file
 
-    from keras_classics.data.preprocessing import preprocess
+    from keras_classics.transforms import preprocess
     from keras_classics.models import create_model, model_info
 
     cases, arrays = load_golden()

@@ -6,7 +6,8 @@
   (:data:`POLICIES`), batch, mixup/CutMix and preprocess, deterministically
   under ``(seed, epoch)``.
 * :func:`ten_crop`: AlexNet's 10-crop test.
-* :func:`preprocess`: named input preprocessing (``caffe``, ``torch``, ``tf``, ``none``).
+* :func:`preprocess`: named input preprocessing (``caffe``, ``torch``, ``tf``, ``none``;
+  defined in :mod:`keras_classics.transforms`).
 
 Example:
     >>> from keras_classics.data import get_source, make_pipeline
@@ -17,14 +18,15 @@ Example:
 
 import importlib as _importlib
 
-# Names re-exported here, by the module that defines them. They load on first use, so that
-# light modules (``preprocessing``: the mode names the command line offers) import without
+# Names re-exported here, by the module that defines them: a module of this package, or
+# ``.transforms`` (keras_classics.transforms, one level up). They load on first use, so that
+# light modules (``transforms``: the mode names the command line offers) import without
 # TensorFlow.
 _EXPORTS = {
     "augment": ("IMAGENET_EIGVAL", "IMAGENET_EIGVEC", "POLICIES", "eval_transform", "lighting", "ten_crop",
                 "train_transform"),
     "pipeline": ("make_pipeline", "mix_batch"),
-    "preprocessing": ("PREPROCESSING_MODES", "preprocess"),
+    ".transforms": ("PREPROCESSING_MODES", "preprocess"),
     "shapes": ("SHAPE_CLASSES", "cache_dir", "generate_shapes", "load_shapes"),
     "sources": ("DEFAULT_SHAPES_TRAIN", "DEFAULT_SHAPES_VAL", "IMAGE_EXTENSIONS", "SOURCE_KINDS", "Source",
                 "get_source"),
@@ -36,7 +38,7 @@ def __getattr__(name):
     module = _MODULE_OF.get(name)
     if module is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(_importlib.import_module(f"{__name__}.{module}"), name)
+    value = getattr(_importlib.import_module(f".{module}", __name__), name)
     globals()[name] = value
     return value
 

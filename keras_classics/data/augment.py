@@ -26,9 +26,12 @@ Policies (training):
 * ``"cifar"``: He et al. §4.2: pad 4 pixels per side (of 32), random crop, flip.
 * ``"none"``: resize the shorter side and take the centre.
 
-Evaluation: resize the shorter side to ``image_size * 256 / 224`` and take the
-centre (``"cifar"`` and ``"none"``: resize to ``image_size``, nothing cut off);
-AlexNet's 10-crop test with :func:`ten_crop`.
+Evaluation: :func:`keras_classics.transforms.eval_crop` with the policy's
+:func:`eval_crop_fraction`: the shorter side resized to ``image_size * 256 / 224``
+and the centre taken (``"cifar"`` and ``"none"``: resized to ``image_size``,
+nothing cut off); AlexNet's 10-crop test with :func:`ten_crop`. The resampling
+(:func:`keras_classics.transforms.resize` and its windowed forms) is the eval
+transform's, shared by the training policies.
 """
 
 from __future__ import annotations
@@ -37,7 +40,15 @@ import math
 
 import tensorflow as tf
 
-from keras_classics.arithmetic import crop_shorter_side  # noqa: F401  (part of the image path's API)
+from keras_classics.transforms import (
+    IMAGENET_CROP_FRACTION,
+    crop_shorter_side,
+    eval_crop,
+    resize,
+    resize_to,
+    resized_window,
+    shorter_side_size,
+)
 
 POLICIES = ("alexnet", "vgg", "inception", "resnet", "cifar", "none")
 
@@ -53,7 +64,6 @@ LIGHTING_STD = 0.1  # AlexNet: alpha ~ N(0, 0.1)
 
 # Scale ranges of the shorter side, in pixels for a 224 crop.
 SCALE_RANGES = {"vgg": (256, 512), "resnet": (256, 480)}
-EVAL_RATIO = 256 / 224  # resize shorter side to this times the crop
 INCEPTION_AREA = (0.08, 1.0)
 INCEPTION_RATIO = (3 / 4, 4 / 3)
 CIFAR_PAD = 4  # pixels per side for a 32-pixel image
@@ -66,11 +76,20 @@ def scaled(pixels: float, image_size: int) -> int:
     return int(round(pixels * image_size / 224))
 
 
-def eval_resize(policy: str, image_size: int) -> int:
-    """The shorter side images are resized to before the evaluation centre crop."""
+def eval_crop_fraction(policy: str, image_size: int) -> float:
+    """The evaluation crop of a run trained with ``policy`` at ``image_size`` (its ``crop_fraction``).
+
+    ImageNet's "resize 256, crop 224" (:data:`~keras_classics.transforms.IMAGENET_CROP_FRACTION`),
+    rounded to the whole pixels the validation resizes to, so that
+    :func:`~keras_classics.transforms.crop_shorter_side` of the result gives those
+    pixels back (``16 / 18`` at 16: shorter side 18); ``"cifar"`` and ``"none"``: 1,
+    the whole image.
+    """
+    if policy not in POLICIES:
+        raise ValueError(f"Unknown policy {policy!r}. Accepted: {', '.join(POLICIES)}.")
     if policy in ("cifar", "none"):
-        return image_size
-    return max(image_size, int(round(image_size * EVAL_RATIO)))
+        return 1.0
+    return image_size / crop_shorter_side(image_size, IMAGENET_CROP_FRACTION)
 
 
 # --------------------------------------------------------------------------- primitives
@@ -79,88 +98,6 @@ def eval_resize(policy: str, image_size: int) -> int:
 def resize_shorter(image, shorter):
     """Resize (bilinear, see :func:`resize`) so the shorter side is exactly ``shorter``, keeping the aspect ratio."""
     return resize_to(image, shorter_side_size(tf.shape(image), shorter))
-
-
-def resize_to(image, size):
-    """:func:`resize` to ``size`` (``[height, width]``), skipping the work when the image already has it."""
-    return tf.cond(
-        tf.reduce_all(tf.equal(size, tf.shape(image)[:2])),
-        lambda: tf.cast(image, tf.float32),
-        lambda: resize(image, size),
-    )
-
-
-def shorter_side_size(shape, shorter):
-    """``[height, width]`` (int32) of an image of ``shape`` resized so its shorter side is ``shorter``."""
-    h, w = tf.cast(shape[0], tf.float64), tf.cast(shape[1], tf.float64)
-    shorter_f = tf.cast(shorter, tf.float64)
-    scale = shorter_f / tf.minimum(h, w)
-    new_h = tf.where(h <= w, shorter_f, tf.math.round(h * scale))
-    new_w = tf.where(h <= w, tf.math.round(w * scale), shorter_f)
-    return tf.cast(tf.stack([new_h, new_w]), tf.int32)
-
-
-def resized_window(image, resized_size, top, left, height, width=None):
-    """``resize(image, resized_size)[top:top + height, left:left + width]``, cheaper.
-
-    When the resize shrinks the image (the antialiased path of :func:`resize`),
-    the same resampling is evaluated at the window's pixels alone: a 224 crop
-    of a 375x500 photo resized to 256 costs the 224x224 window, not 256x341
-    pixels, about half the time. An enlarging resize (plain bilinear, already
-    cheap per pixel) is done whole and sliced; an image that keeps its size is
-    only sliced.
-    """
-    width = height if width is None else width
-    shape = tf.shape(image)[:2]
-    resized_size = tf.cast(resized_size, tf.int32)
-
-    def window_only():
-        scale = tf.cast(resized_size, tf.float32) / tf.cast(shape, tf.float32)
-        translation = -tf.cast(tf.stack([top, left]), tf.float32)
-        out = tf.raw_ops.ScaleAndTranslate(
-            images=image[None], size=tf.stack([height, width]), scale=scale,  # uint8 or float: float32 out
-            translation=translation, kernel_type="triangle", antialias=True,
-        )
-        return out[0]
-
-    def whole_then_slice():
-        return resize_to(image, resized_size)[top : top + height, left : left + width, :]
-
-    return tf.cond(tf.reduce_any(resized_size < shape), window_only, whole_then_slice)
-
-
-def resized_centre(image, shorter, size):
-    """``center_crop(resize_shorter(image, shorter), size)``, resampling only the centre window.
-
-    The one evaluation resampling of the package: training's validation
-    (:func:`eval_transform`), :func:`keras_classics.predict.load_image`, export's
-    parity and calibration images and the SavedModel's ``serving_bytes`` signature
-    all call it.
-
-    Args:
-        image: uint8 or float ``[H, W, 3]`` RGB in [0, 255], any size.
-        shorter: the side the image's shorter side is resized to (``>=`` the crop).
-        size: side of a square crop, or ``(height, width)``.
-
-    Returns:
-        float32 ``[height, width, 3]``.
-    """
-    height, width = (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
-
-    def general():
-        resized = shorter_side_size(tf.shape(image), shorter)
-        return resized_window(image, resized, (resized[0] - height) // 2, (resized[1] - width) // 2, height, width)
-
-    if not (isinstance(shorter, int) and shorter == height == width):
-        return general()
-    # An image already size x size (CIFAR, the generated shapes) is returned as is, without the
-    # size arithmetic: at 32x32 that arithmetic costs about as much as the rest of the policy.
-    # When the shape is known statically (arrays, TFDS' CIFAR) no branch is built at all: each
-    # branch of a tf.cond adds to the start-up of every epoch's iterator (~0.1 s for this one).
-    if tuple(image.shape[:2]) == (height, width):
-        return tf.cast(image, tf.float32)
-    same = tf.reduce_all(tf.equal(tf.shape(image)[:2], height))
-    return tf.cond(same, lambda: tf.cast(image, tf.float32), general)
 
 
 def crop_offsets(height, width, size, seed):
@@ -176,21 +113,6 @@ def crop_offsets(height, width, size, seed):
         tf.debugging.assert_positive(limit, message=f"random crop: the image is smaller than {size} pixels")
     offset = tf.random.stateless_uniform([3], seed=seed, maxval=tf.int32.max, dtype=tf.int32) % limit
     return offset[0], offset[1]
-
-
-def resize(image, size):
-    """Bilinear resize to ``size`` (``[height, width]``), antialiased when it shrinks a side.
-
-    Antialiasing only changes the result when downsampling (upsampling gives the
-    same pixels to 1e-4), and costs about 3x: it is applied only there.
-    """
-    shape = tf.shape(image)[-3:-1]
-    shrinks = tf.reduce_any(size < shape)
-    return tf.cond(
-        shrinks,
-        lambda: tf.image.resize(image, size, method="bilinear", antialias=True),
-        lambda: tf.image.resize(image, size, method="bilinear"),
-    )
 
 
 def center_crop(image, height, width=None):
@@ -402,8 +324,8 @@ def train_transform_parts(policy: str, image_size: int, pad_value=(0.0, 0.0, 0.0
             return distort_color(x / 255.0, color_seeds) * 255.0, {}
         if policy == "cifar":
             top, left = crop_offsets(size + 2 * pad, size + 2 * pad, size, seeds[0])  # in the padded image
-            return resized_centre(image, size, size), {"offset": tf.stack([top, left]), "flip": flip_draw(seeds[2])}
-        return resized_centre(image, size, size), {}  # "none": the centre, as in evaluation
+            return eval_crop(image, size), {"offset": tf.stack([top, left]), "flip": flip_draw(seeds[2])}
+        return eval_crop(image, size), {}  # "none": the whole image resized, as in evaluation
 
     def per_batch(images, params):
         if policy == "cifar":
@@ -437,11 +359,12 @@ def eval_transform(policy: str, image_size: int, crops: int = 1):
     if crops not in (1, 10):
         raise ValueError(f"crops must be 1 or 10, received {crops!r}.")
     size = image_size
+    crop_fraction = eval_crop_fraction(policy, size)
 
     def fn(image):
-        if crops == 10:
-            full = max(size, int(round(size * EVAL_RATIO)))
+        if crops == 10:  # AlexNet's test: ten crops of the centre "256" square, whatever the policy
+            full = crop_shorter_side(size, IMAGENET_CROP_FRACTION)
             return ten_crop(center_crop(resize_shorter(image, full), full), size)
-        return resized_centre(image, eval_resize(policy, size), size)
+        return eval_crop(image, size, crop_fraction)
 
     return fn

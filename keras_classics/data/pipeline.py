@@ -17,23 +17,14 @@ import numbers
 import tensorflow as tf
 
 from keras_classics.data import augment
-from keras_classics.data.preprocessing import IMAGENET_MEAN, IMAGENET_MEAN_RGB, PREPROCESSING_MODES, preprocess
 from keras_classics.data.sources import _Indexed, _Stream, lazy_form
+from keras_classics.transforms import PREPROCESSING_MODES, preprocess, preprocessing_mode
 
 AUTOTUNE = tf.data.AUTOTUNE
 DEFAULT_SHUFFLE_BUFFER = 10_000
 
 # Independent random streams derived from (seed, epoch).
 _SHUFFLE, _AUGMENT, _MIX = 1, 2, 3
-
-# The RGB colour that each preprocessing maps to zero: padding with it equals
-# zero-padding after preprocessing, as the CIFAR recipe of He et al. did.
-_ZERO_COLOUR = {
-    "caffe": IMAGENET_MEAN_RGB,
-    "torch": tuple(255.0 * m for m in IMAGENET_MEAN),
-    "tf": (127.5, 127.5, 127.5),
-    "none": (0.0, 0.0, 0.0),
-}
 
 
 def _choice(kind, value, accepted):
@@ -184,7 +175,7 @@ def make_pipeline(
         dataset = dataset.cache(cache if isinstance(cache, str) else "")
         lazy = None  # read the cached, decoded images
     per_image, augment_batch, preprocess_batch, augment_and_preprocess = _transform_steps(
-        policy, image_size, _ZERO_COLOUR[preprocessing], preprocessing
+        policy, image_size, preprocessing_mode(preprocessing).zero_colour, preprocessing
     )
     transform_eval = augment.eval_transform(policy, image_size, eval_crops)
     out_shape = [10, image_size, image_size, 3] if eval_crops == 10 else [image_size, image_size, 3]
@@ -334,24 +325,12 @@ def _transform_steps(policy, image_size, pad_value, preprocessing):
     per_image, per_batch = augment.train_transform_parts(policy, image_size, pad_value)
 
     def preprocess_batch(images):
-        return _preprocess(images, preprocessing)
+        return preprocess(images, preprocessing)
 
     def both(images, params):
-        return _preprocess(per_batch(images, params), preprocessing)
+        return preprocess(per_batch(images, params), preprocessing)
 
     return (per_image, *(tf.function(fn, jit_compile=True) for fn in (per_batch, preprocess_batch, both)))
-
-
-def _preprocess(images, mode):
-    """:func:`preprocess`, with the same floats, faster on TensorFlow tensors.
-
-    ``"caffe"`` reverses the channels with ``x[..., ::-1]``, a strided slice
-    that costs TensorFlow about 5x more than ``tf.reverse``; subtracting the
-    mean before reversing gives bit-identical results.
-    """
-    if mode == "caffe":
-        return tf.reverse(images - list(IMAGENET_MEAN_RGB), axis=[-1])
-    return preprocess(images, mode)
 
 
 def seeded_shuffle(dataset: tf.data.Dataset, buffer_size: int, key) -> tf.data.Dataset:

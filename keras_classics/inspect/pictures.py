@@ -22,6 +22,8 @@ import tempfile
 
 import numpy as np
 
+from keras_classics.transforms import preprocess, preprocessing_mode
+
 __all__ = [
     "plot_filters",
     "plot_activations",
@@ -352,13 +354,11 @@ def plot_activations(
     """
     import keras
 
-    from keras_classics.data.preprocessing import PREPROCESSING_MODES, preprocess
-
     path = check_output_path(path, overwrite)
     if not isinstance(max_maps, int) or max_maps < 1:
         raise ValueError(f"`max_maps` must be a positive integer. Received: {max_maps!r}")
-    if preprocessing is not None and preprocessing not in PREPROCESSING_MODES:
-        raise ValueError(f"Unknown preprocessing {preprocessing!r}. Accepted: {', '.join(PREPROCESSING_MODES)}.")
+    if preprocessing is not None:
+        preprocessing_mode(preprocessing)
     if isinstance(image, (str, os.PathLike)):
         load_image(image, (8, 8))  # fail on a bad image before building anything
     model, info, note = _model_for_pictures(

@@ -22,6 +22,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Callable, Mapping
 
+from keras_classics.transforms import TORCHVISION_EVAL, EvalTransform  # a weights set's eval transform
+
 __all__ = [
     "ModelInfo",
     "Variant",
@@ -48,22 +50,6 @@ class Variant:
     params: int | None  # trainable parameters at 1000 classes, top on
     aux_params: int | None = None  # the same with aux_logits=True, where the family has aux heads
     note: str = ""
-
-
-@dataclass(frozen=True)
-class EvalTransform:
-    """How an image is prepared for a model at evaluation: resize the shorter side to
-    ``size / crop_fraction``, centre-crop ``size x size``, then ``preprocessing``
-    (:func:`keras_classics.data.preprocessing.preprocess`)."""
-
-    size: int
-    crop_fraction: float
-    preprocessing: str
-
-    @property
-    def resize(self) -> int:
-        """The shorter side before the centre crop."""
-        return int(round(self.size / self.crop_fraction))
 
 
 @dataclass(frozen=True)
@@ -136,11 +122,6 @@ def torchvision_weights(name: str, file: str, eval_transform: EvalTransform, *, 
         raise ValueError(f"torchvision file name {file!r} does not end in a SHA-256 prefix")
     return WeightsSet(name, "torchvision", eval_transform, dict(requires or {}), why, file=file,
                       url=TORCHVISION_URL + file, sha256=prefix, size_mib=size_mib, top1=top1, top5=top5, note=note)
-
-
-#: torchvision's ImageNet evaluation: resize the shorter side to 256, centre-crop 224,
-#: RGB / 255 minus mean over std (``"torch"``).
-TORCHVISION_EVAL = EvalTransform(224, 224 / 256, "torch")
 
 
 @dataclass(frozen=True)
