@@ -126,11 +126,11 @@ def _run_keras(model, inputs, batch_size=16):
     at every call, compiled again each time (and TensorFlow warns of the
     retracing), so that model's forward pass is traced once instead.
     """
-    import keras
+    import keras  # imported on use: the export package imports without Keras or TensorFlow
 
     forward = lambda x: model(x, training=False)  # noqa: E731
     if _has_grouped_conv(model):
-        import tensorflow as tf
+        import tensorflow as tf  # imported on use, as Keras is
 
         forward = tf.function(forward, reduce_retracing=True)
     with warnings.catch_warnings():  # a model saved with its input as a one-element list
