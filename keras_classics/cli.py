@@ -16,7 +16,7 @@ import sys
 _AREAS = (
     "keras_classics.inspect._cli",  # list, summary, compare, visualize, plot
     "keras_classics.training._cli",  # train
-    "keras_classics._export_cli",  # export, predict
+    "keras_classics.export._cli",  # export, predict
     "keras_classics._weights_cli",  # weights list, weights convert
     "keras_classics.experiments._cli",  # experiment
 )

@@ -432,12 +432,12 @@ def test_dataset_folder_warns_about_tiny_images_and_top_level_files(tmp_path, ca
 def test_full_disk_during_export_leaves_nothing(tmp_path, run_dir, capsys, monkeypatch):
     """A full disk cannot be produced without root: the card write is patched to raise ENOSPC, as a full
     disk would, after the export itself was converted and checked."""
-    from keras_classics import export
+    from keras_classics.export import card
 
     def full(*args, **kwargs):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(export, "_write_json", full)
+    monkeypatch.setattr(card, "write_text_atomic", full)
     before = tree_hash(tmp_path)
     code, _, err = cli(capsys, "export", run_dir, "-o", tmp_path / "out", "--parity-samples", "4", "-q")
     assert code == 1 and "No space left on device" in err and "Traceback" not in err

@@ -276,3 +276,44 @@ def test_a_registered_tfds_dataset_reaches_its_download_step(tmp_path, monkeypat
     cause = caught.value.__cause__
     assert cause is not None and not isinstance(cause, ImportError), repr(cause)
     assert "tfds build cifar10" in str(caught.value)
+
+
+# --------------------------------------------------------------------------- listing without reading
+
+
+def test_list_splits_names_the_sources_own_examples(tmp_path, tfds_dir):
+    """list_splits lists the splits get_source loads, in the same order, and reads only what is asked."""
+    from keras_classics.data.sources import list_splits
+
+    shapes = list_splits("shapes", image_size=32, num_train=30, num_val=12, seed=3)
+    src = get_source("shapes", image_size=32, num_train=30, num_val=12, seed=3, cache=False)
+    assert {k: (v.name, v.split, v.size) for k, v in shapes.items()} == {
+        "train": ("shapes", "train", 30), "validation": ("shapes", "validation", 12)}
+    expected = [x for x, _ in _all(src.validation)]
+    assert all(np.array_equal(a, b) for a, b in zip(shapes["validation"].read(9, 12), expected[9:]))
+    assert list(list_splits("shapes", num_val=0)) == ["train"]
+
+    for c, cls in enumerate(("b_cls", "a_cls")):
+        (tmp_path / "data" / cls).mkdir(parents=True)
+        for i in range(5):
+            Image.fromarray(_rgb(20, 20 + i, 10 * c + i)).save(tmp_path / "data" / cls / f"{i}.png")
+    (tmp_path / "data" / "a_cls" / "9.png").write_bytes(b"")  # listed all the same: no file is opened
+    folder = list_splits(f"folder:{tmp_path / 'data'}", val_fraction=0.4, seed=1)
+    assert folder["validation"].name == f"folder:{tmp_path / 'data'}" and folder["validation"].read is None
+    assert folder["train"].size + folder["validation"].size == 11 and folder["validation"].size == 4
+    (tmp_path / "data" / "a_cls" / "9.png").unlink()
+    folder = list_splits(f"folder:{tmp_path / 'data'}", val_fraction=0.4, seed=1)
+    src = get_source(f"folder:{tmp_path / 'data'}", val_fraction=0.4, seed=1)
+    for split, ds in (("train", src.train), ("validation", src.validation)):
+        listed = [np.asarray(Image.open(p).convert("RGB")) for p in folder[split].files]
+        assert [x.tobytes() for x in listed] == [x.tobytes() for x, _ in _all(ds)], split
+
+    tfds_splits = list_splits("tfds:kc_tiny_images", data_dir=tfds_dir, download=False)
+    src = get_source("tfds:kc_tiny_images", data_dir=tfds_dir)
+    assert (tfds_splits["train"].size, tfds_splits["validation"].size) == (12, 6)
+    expected = [x for x, _ in _all(src.validation)]
+    assert [x.tobytes() for x in tfds_splits["validation"].read(2, 5)] == [x.tobytes() for x in expected[2:5]]
+    with pytest.raises(TypeError, match="bogus"):
+        list_splits("shapes", bogus=1)
+    with pytest.raises(ValueError, match="does not exist"):
+        list_splits(f"folder:{tmp_path / 'moved'}")

@@ -193,7 +193,7 @@ def test_each_mode_is_its_formula_everywhere(mode):
 
 
 def test_the_command_line_and_export_read_the_table():
-    from keras_classics import _export_cli
+    from keras_classics.export import _cli as _export_cli
     from keras_classics.inspect import _cli as inspect_cli
 
     assert _export_cli.PREPROCESSING_MODES is PREPROCESSING_MODES is inspect_cli.PREPROCESSING_MODES

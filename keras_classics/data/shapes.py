@@ -273,6 +273,25 @@ def _check_int(name, value, minimum):
         raise ValueError(f"{name} must be an integer >= {minimum}, received {value!r}.")
 
 
+def _draw(n, image_size, seed, split):
+    """The labels and every random choice of the ``n`` images of a split (nothing rendered yet)."""
+    _check_int("n", n, 1)
+    _check_int("image_size", image_size, 16)
+    _check_int("seed", seed, 0)
+    if split not in SPLITS:
+        raise ValueError(f"Unknown split {split!r}. Accepted: {', '.join(SPLITS)}.")
+    rng = np.random.default_rng([GENERATOR_VERSION, int(seed), SPLITS.index(split), int(image_size)])
+    labels = rng.permutation(np.arange(n) % len(SHAPE_CLASSES)).astype(np.int64)
+    return labels, _sample_params(rng, labels, image_size)
+
+
+def _images_at(n, image_size, seed, split, start, stop) -> np.ndarray:
+    """Images ``start`` to ``stop - 1`` of :func:`generate_shapes`'s ``n``, rendered alone (the same bytes)."""
+    labels, params = _draw(n, image_size, seed, split)
+    sl = slice(start, stop)
+    return _render(labels[sl], {k: v[sl] for k, v in params.items()}, image_size)
+
+
 def generate_shapes(
     n: int,
     image_size: int = 64,
@@ -303,14 +322,7 @@ def generate_shapes(
         >>> np.bincount(labels, minlength=10).tolist()
         [2, 2, 2, 2, 2, 2, 2, 2, 2, 2]
     """
-    _check_int("n", n, 1)
-    _check_int("image_size", image_size, 16)
-    _check_int("seed", seed, 0)
-    if split not in SPLITS:
-        raise ValueError(f"Unknown split {split!r}. Accepted: {', '.join(SPLITS)}.")
-    rng = np.random.default_rng([GENERATOR_VERSION, int(seed), SPLITS.index(split), int(image_size)])
-    labels = rng.permutation(np.arange(n) % len(SHAPE_CLASSES)).astype(np.int64)
-    params = _sample_params(rng, labels, image_size)
+    labels, params = _draw(n, image_size, seed, split)
     images = np.empty((n, image_size, image_size, 3), np.uint8)
     bar = None
     if progress:

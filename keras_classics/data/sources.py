@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import difflib
+import inspect
 import logging
 import numbers
 import os
@@ -206,6 +207,17 @@ def get_source(
         >>> src.class_names[:3]
         ['circle', 'square', 'triangle']
     """
+    kind, arg, seed = _kind(name, seed, val=val, data_dir=data_dir, train_split=train_split, num_train=num_train,
+                            num_val=num_val)
+    if kind == "shapes":
+        return _shapes_source(image_size or 64, seed, num_train, num_val, cache)
+    if kind == "folder":
+        return _folder_source(arg, val, val_fraction, seed, validate, verbose)
+    return _tfds_source(arg, data_dir, val, train_split, download)
+
+
+def _kind(name, seed, *, val, data_dir, train_split, num_train, num_val) -> tuple[str, str, int]:
+    """``(kind, argument, seed)`` of a dataset name (``("folder", "/data", 0)``), the options checked against it."""
     if not isinstance(name, str) or not name:
         raise ValueError(f"A dataset name must be a non-empty string, received {name!r}. Accepted: {', '.join(SOURCE_KINDS)}.")
     if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
@@ -223,14 +235,14 @@ def get_source(
     if kind == "shapes" and not sep:
         only_for("folder: and tfds:", val=(val, None))
         only_for("tfds:", data_dir=(data_dir, None), train_split=(train_split, "train"))
-        return _shapes_source(image_size or 64, seed, num_train, num_val, cache)
+        return kind, "", seed
     if kind == "folder" and sep:
         only_for("shapes", num_train=(num_train, None), num_val=(num_val, None))
         only_for("tfds:", data_dir=(data_dir, None), train_split=(train_split, "train"))
-        return _folder_source(arg, val, val_fraction, seed, validate, verbose)
+        return kind, arg, seed
     if kind == "tfds" and sep:
         only_for("shapes", num_train=(num_train, None), num_val=(num_val, None))
-        return _tfds_source(arg, data_dir, val, train_split, download)
+        return kind, arg, seed
     error = _unknown("dataset", name, SOURCE_KINDS)
     if not sep and "/" not in name and not difflib.get_close_matches(name, SOURCE_KINDS, n=1, cutoff=0.5):
         import tensorflow_datasets as tfds
@@ -241,15 +253,76 @@ def get_source(
     raise error
 
 
+# --------------------------------------------------------------------------- listing without reading
+
+
+@dataclass(frozen=True)
+class SplitListing:
+    """One split of a source, listed without reading its images: a caller that needs a few reads just those.
+
+    Attributes:
+        name: the source's name (as :attr:`Source.name`).
+        split: ``"train"`` or ``"validation"``.
+        size: number of examples.
+        files: folders: the split's image files, in the split's order (the caller reads them); else None.
+        read: generated and TFDS sources: ``read(start, stop)`` decodes examples ``start`` to ``stop - 1``
+            alone, uint8 ``[H, W, 3]`` images equal to the split's own; else None.
+    """
+
+    name: str
+    split: str
+    size: int
+    files: list[str] | None = None
+    read: Callable[[int, int], list] | None = None
+
+
+def list_splits(name: str, **options) -> dict[str, SplitListing]:
+    """The splits of :func:`get_source`'s source ``name``, listed without reading any image.
+
+    A folder is listed and split as :func:`get_source` splits it, without
+    opening a file: a file that cannot be read is found when it is read (where
+    training skipped unreadable files before splitting, the split can differ).
+    The generated images are rendered, and TFDS records decoded, only when read.
+
+    Args:
+        name, options: as :func:`get_source` (``validate``, ``cache`` and
+            ``verbose`` do not apply).
+
+    Returns:
+        ``{"train": listing, "validation": listing}``; without a validation split, ``"train"`` alone.
+
+    Raises:
+        TypeError: an option :func:`get_source` does not take.
+        ValueError, FileNotFoundError: as :func:`get_source`.
+    """
+    bound = inspect.signature(get_source).bind(name, **options)
+    bound.apply_defaults()
+    o = bound.arguments
+    kind, arg, seed = _kind(name, o["seed"], val=o["val"], data_dir=o["data_dir"], train_split=o["train_split"],
+                            num_train=o["num_train"], num_val=o["num_val"])
+    if kind == "shapes":
+        splits = _shapes_listing(o["image_size"] or 64, seed, o["num_train"], o["num_val"])
+    elif kind == "folder":
+        splits = _folder_listing(arg, o["val"], o["val_fraction"], seed)
+    else:
+        splits = _tfds_listing(arg, o["data_dir"], o["val"], o["train_split"], o["download"])
+    return {split: listing for split, listing in splits.items() if listing is not None}
+
+
 # --------------------------------------------------------------------------- shapes
 
 
-def _shapes_source(image_size, seed, num_train, num_val, cache) -> Source:
+def _shapes_sizes(image_size, num_train, num_val) -> tuple[int, int]:
     num_train = DEFAULT_SHAPES_TRAIN if num_train is None else num_train
     num_val = DEFAULT_SHAPES_VAL if num_val is None else num_val
     for key, value, minimum in (("num_train", num_train, 1), ("num_val", num_val, 0), ("image_size", image_size, 16)):
         if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
             raise ValueError(f"{key} must be an integer >= {minimum} for the shapes dataset, received {value!r}.")
+    return num_train, num_val
+
+
+def _shapes_source(image_size, seed, num_train, num_val, cache) -> Source:
+    num_train, num_val = _shapes_sizes(image_size, num_train, num_val)
     splits = {}
     for split, n in (("train", num_train), ("validation", num_val)):
         if n == 0 and split == "validation":
@@ -266,6 +339,19 @@ def _shapes_source(image_size, seed, num_train, num_val, cache) -> Source:
         num_val=num_val or None,
         stats={"image_size": image_size, "seed": seed, "generator_version": _shapes.GENERATOR_VERSION},
     )
+
+
+def _shapes_listing(image_size, seed, num_train, num_val) -> dict:
+    num_train, num_val = _shapes_sizes(image_size, num_train, num_val)
+
+    def listing(split, n):
+        def read(start, stop):
+            start, stop = max(0, start), min(stop, n)
+            return list(_shapes._images_at(n, image_size, seed, split, start, stop)) if start < stop else []
+
+        return SplitListing("shapes", split, n, read=read) if n else None
+
+    return {"train": listing("train", num_train), "validation": listing("validation", num_val)}
 
 
 def _array_dataset(images: np.ndarray, labels: np.ndarray) -> tf.data.Dataset:
@@ -455,11 +541,14 @@ def _validate_files(paths: list[str], full: bool, verbose: bool) -> list[tuple[b
     return results
 
 
-def _folder_source(spec, val, val_fraction, seed, validate, verbose) -> Source:
-    if validate not in VALIDATE_MODES:
-        raise _unknown("validate mode", str(validate), VALIDATE_MODES)
+def _check_val_fraction(val_fraction):
     if not isinstance(val_fraction, (int, float)) or not 0.0 <= val_fraction < 1.0:
         raise ValueError(f"val_fraction must be a number in [0, 1), received {val_fraction!r}.")
+
+
+def _folder_files(spec, val):
+    """``(root, class names, training files, validation files or None, ignored count, empty class folders)``:
+    the folders listed, each file a ``(path, label)``; no file opened."""
     root = _folder_path(spec, "dataset")
     classes, ignored, empty = _list_images(root)
     if not classes:
@@ -496,6 +585,26 @@ def _folder_source(spec, val, val_fraction, seed, validate, verbose) -> Source:
         ignored += val_ignored
         val_files = [(p, index[c]) for c, ps in val_classes.items() for p in ps]
     train_files = [(p, index[c]) for c, ps in classes.items() for p in ps]
+    return root, class_names, train_files, val_files, ignored, empty
+
+
+def _folder_listing(spec, val, val_fraction, seed) -> dict:
+    _check_val_fraction(val_fraction)
+    root, class_names, train_files, val_files, _, _ = _folder_files(spec, val)
+    if val_files is None and val_fraction > 0:
+        train_files, val_files = _split(train_files, len(class_names), val_fraction, seed)
+
+    def listing(split, files):
+        return SplitListing(f"folder:{root}", split, len(files), files=[p for p, _ in files]) if files else None
+
+    return {"train": listing("train", train_files), "validation": listing("validation", val_files)}
+
+
+def _folder_source(spec, val, val_fraction, seed, validate, verbose) -> Source:
+    if validate not in VALIDATE_MODES:
+        raise _unknown("validate mode", str(validate), VALIDATE_MODES)
+    _check_val_fraction(val_fraction)
+    root, class_names, train_files, val_files, ignored, empty = _folder_files(spec, val)
 
     # Check every file once (in parallel) and keep the readable ones.
     every = train_files + (val_files or [])
@@ -566,7 +675,8 @@ def _split(files, num_classes, fraction, seed):
 # --------------------------------------------------------------------------- TFDS
 
 
-def _tfds_source(name, data_dir, val, train_split, download) -> Source:
+def _tfds_builder(name, data_dir, download):
+    """``(builder, image key, label key)`` of a prepared TFDS dataset (prepared here when ``download``)."""
     import tensorflow_datasets as tfds
 
     if not name:
@@ -610,6 +720,11 @@ def _tfds_source(name, data_dir, val, train_split, download) -> Source:
                 f"({type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''}). {how}."
             ) from e
 
+    return builder, image_key, label_key
+
+
+def _tfds_splits(builder, name, val, train_split):
+    """``(validation split or None, training examples, validation examples or None)``, from the metadata."""
     splits = builder.info.splits
     if val is None:
         val = next((s for s in ("validation", "test") if s in splits), None)
@@ -620,18 +735,42 @@ def _tfds_source(name, data_dir, val, train_split, download) -> Source:
         except (KeyError, ValueError, TypeError) as e:
             raise ValueError(f"TFDS dataset {name!r} has no split {split!r}. Splits: {', '.join(splits)}.") from e
 
-    num_train = split_size(train_split)
-    num_val = split_size(val) if val is not None else None
+    return val, split_size(train_split), split_size(val) if val is not None else None
+
+
+def _tfds_records(builder, split, image_key, label_key) -> tf.data.Dataset:
+    """``(encoded image, label)`` records of a split, in order, nothing decoded."""
+    import tensorflow_datasets as tfds
+
+    records = builder.as_dataset(
+        split=split,
+        shuffle_files=False,
+        decoders={image_key: tfds.decode.SkipDecoding()},
+        read_config=tfds.ReadConfig(add_tfds_id=False),
+    )
+    return records.map(lambda ex: (ex[image_key], tf.cast(ex[label_key], tf.int64)))
+
+
+def _tfds_listing(name, data_dir, val, train_split, download) -> dict:
+    builder, image_key, label_key = _tfds_builder(name, data_dir, download)
+    val, num_train, num_val = _tfds_splits(builder, name, val, train_split)
+
+    def listing(kind, split, size):
+        def read(start, stop):
+            records = _tfds_records(builder, split, image_key, label_key).skip(start).take(stop - start)
+            return [np.asarray(image) for image, _ in records.map(_decode_encoded)]
+
+        return SplitListing(f"tfds:{name}", kind, size, read=read) if split is not None and size else None
+
+    return {"train": listing("train", train_split, num_train), "validation": listing("validation", val, num_val)}
+
+
+def _tfds_source(name, data_dir, val, train_split, download) -> Source:
+    builder, image_key, label_key = _tfds_builder(name, data_dir, download)
+    val, num_train, num_val = _tfds_splits(builder, name, val, train_split)
 
     def dataset(split, size):
-        records = builder.as_dataset(
-            split=split,
-            shuffle_files=False,
-            decoders={image_key: tfds.decode.SkipDecoding()},
-            read_config=tfds.ReadConfig(add_tfds_id=False),
-        )
-        records = records.map(lambda ex: (ex[image_key], tf.cast(ex[label_key], tf.int64)))
-        return _stream_dataset(records, _decode_encoded, size)
+        return _stream_dataset(_tfds_records(builder, split, image_key, label_key), _decode_encoded, size)
 
     return Source(
         name=f"tfds:{name}",

@@ -790,11 +790,9 @@ def _image_size(config, info) -> int:
     return size
 
 
-def _load_source(config, image_size, **options):
-    """The run's data source; ``options`` (``download``, ``validate``, ``verbose``) override its dataset options
-    (export reads a finished run's validation images with ``download=False``)."""
-    from keras_classics.data import get_source
-
+def source_arguments(config, image_size) -> tuple[str, dict]:
+    """``(name, options)`` of a run's dataset for :func:`keras_classics.data.get_source` (and
+    :func:`keras_classics.data.sources.list_splits`, with which export reads a few of a run's images)."""
     kwargs = dict(config.dataset_options)
     kwargs.setdefault("seed", config.seed)
     if config.dataset == "shapes":
@@ -803,9 +801,16 @@ def _load_source(config, image_size, **options):
         kwargs["val"] = config.val
     if config.data_dir:
         kwargs["data_dir"] = os.path.expanduser(config.data_dir)
-    kwargs.update(options)
+    return config.dataset, kwargs
+
+
+def _load_source(config, image_size):
+    """The run's data source."""
+    from keras_classics.data import get_source
+
+    name, kwargs = source_arguments(config, image_size)
     try:
-        return get_source(config.dataset, **kwargs)
+        return get_source(name, **kwargs)
     except TypeError as e:
         raise ValueError(f"Bad --dataset-options {config.dataset_options}: {e}") from None
 

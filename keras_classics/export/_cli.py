@@ -8,7 +8,9 @@ import os
 import sys
 
 from keras_classics.transforms import PREPROCESSING_MODES  # no TensorFlow: the help stays fast
-from keras_classics.export import FORMATS, QUANTIZATIONS, check_format_options
+from keras_classics.export.exporters import to_saved_model, to_tflite
+from keras_classics.export.formats import FORMATS, QUANTIZATIONS, check_format_options
+from keras_classics.export.source import prepare
 
 DEFAULT_ROOT = "saved_models"
 
@@ -106,7 +108,6 @@ def _export(args) -> int:
     check_format_options(args.format, args.quantize, args.int8_io)
     if not os.path.exists(args.model):
         raise FileNotFoundError(f"Model not found: {args.model!r}")
-    from keras_classics import export
 
     common = dict(
         class_names=_read_class_names(args.class_names) if args.class_names else None,
@@ -121,12 +122,12 @@ def _export(args) -> int:
     output = args.output or _default_output(args)
     model = args.model
     if args.unsafe_deserialization:  # loaded here, with its overrides, so that the exporters take it as it is
-        model = export.prepare(model, class_names=common.pop("class_names"), preprocessing=common.pop("preprocessing"),
-                               crop_fraction=common.pop("crop_fraction"), safe_mode=False)
+        model = prepare(model, class_names=common.pop("class_names"), preprocessing=common.pop("preprocessing"),
+                        crop_fraction=common.pop("crop_fraction"), safe_mode=False)
     if args.format == "savedmodel":
-        export.to_saved_model(model, output, **common)
+        to_saved_model(model, output, **common)
     else:
-        export.to_tflite(
+        to_tflite(
             model, output, quantize=args.quantize, representative=args.representative,
             representative_samples=args.representative_samples, int8_io=args.int8_io, **common,
         )
