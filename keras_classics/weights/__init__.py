@@ -87,7 +87,7 @@ def weights_sets(model_name: str | None = None) -> list:
 def get_weights_set(model_name: str, set_name: str):
     """The :class:`WeightsSet` ``set_name`` of ``model_name``; unknown names list the sets that exist."""
     from keras_classics.models import model_info
-    from keras_classics.models._registry import unknown_weights_set
+    from keras_classics.registry import unknown_weights_set
 
     sets = model_info(model_name).weights
     if set_name not in sets:
@@ -101,7 +101,8 @@ def torch_layout_requires(model_name: str) -> dict:
     Raises:
         ValueError: the model has no torchvision counterpart (no torchvision set).
     """
-    from keras_classics.models._registry import torchvision_set
+    import keras_classics.models  # noqa: F401  (registers the models; imports keras)
+    from keras_classics.registry import torchvision_set
 
     return dict(torchvision_set(model_name).requires)
 
@@ -224,7 +225,7 @@ def identify_set(model_name: str, digest: str):
     """``(WeightsSet, recognised)``: the torchvision set whose published SHA-256 prefix ``digest`` has,
     else the model's first torchvision set (its eval transform is then an assumption)."""
     from keras_classics.models import model_info
-    from keras_classics.models._registry import torchvision_set
+    from keras_classics.registry import torchvision_set
 
     for s in model_info(model_name).weights.values():
         if s.source == "torchvision" and digest.startswith(s.sha256):
@@ -336,7 +337,7 @@ def convert(model_name: str, source, output, *, set_name: str | None = None, inc
         The card as a dict.
     """
     from keras_classics.models import create_model
-    from keras_classics.models._registry import torchvision_set
+    from keras_classics.registry import torchvision_set
 
     output = os.fspath(output)
     _check_output(output, overwrite)
