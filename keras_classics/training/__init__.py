@@ -9,7 +9,7 @@ is a command-line option. ``train`` and the modules that need TensorFlow are
 imported on first use, so importing this package stays light.
 """
 
-from keras_classics.training._cli import list_recipes, load_recipe, run_recipe
+from keras_classics.training.recipes import list_recipes, load_recipe, run_recipe
 from keras_classics.training.config import RecipeConfig, config_for_model
 
 _LAZY = {
