@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import os
 
+from keras_classics._lazy import lazy_exports
 from keras_classics.weights._files import (
     OFFLINE_ENV,
     STATE_DICT_SUFFIXES,
@@ -39,14 +40,12 @@ from keras_classics.weights._files import (
     safetensors_twin,
     sha256_of,
 )
-from keras_classics.weights._keras_applications import (
-    imagenet_sets,
-    load_imagenet_weights,
-    load_weights_file,
-    port_keras_applications,
-)
-from keras_classics.weights._torchvision import FAMILIES as TORCHVISION_FAMILIES
-from keras_classics.weights._torchvision import export_state_dict, port_state_dict
+
+# The ports import keras: they load on first use, so that the command line's `weights` help stays light.
+__getattr__, __dir__ = lazy_exports(__name__, {
+    "keras_classics.weights._keras_applications": (
+        "imagenet_sets", "load_imagenet_weights", "load_weights_file", "port_keras_applications"),
+})
 
 __all__ = [
     "WeightsUnavailableError",
@@ -172,6 +171,7 @@ def load_state_dict(model, source, model_name: str | None = None) -> dict:
         102
     """
     from keras_classics.models import model_info
+    from keras_classics.weights._torchvision import port_state_dict  # keras
 
     model_name = _registry_name(model, model_name)
     torch_layout_requires(model_name)  # refuses models without a torchvision counterpart
@@ -185,6 +185,7 @@ def to_torchvision_state_dict(model, model_name: str | None = None) -> dict:
         ValueError: a model of a variant torchvision does not have (its function would change).
     """
     from keras_classics.models import model_info
+    from keras_classics.weights._torchvision import export_state_dict  # keras
 
     model_name = _registry_name(model, model_name)
     torch_layout_requires(model_name)
@@ -200,6 +201,7 @@ def load_pretrained(model, model_name: str, weights, options=None) -> dict | Non
     :func:`keras_classics.predict.model_metadata`). Returns the porting report, if any.
     """
     from keras_classics.models import model_info
+    from keras_classics.weights._keras_applications import load_imagenet_weights, load_weights_file  # keras
 
     sets = model_info(model_name).weights
     if isinstance(weights, str) and weights in sets:
