@@ -14,6 +14,8 @@ __version__ = "0.1.0"
 
 import os as _os
 
+from keras_classics._lazy import lazy_exports as _lazy_exports
+
 # TensorFlow turns its oneDNN kernels on by default only on some x86 CPUs; on the
 # others (AMD EPYC, for one) a ResNet-18 training step on the CPU is about 4x
 # slower without them (measured: 27 against 113 images/s at 32x32, batch 64).
@@ -21,33 +23,7 @@ import os as _os
 # TF_ENABLE_ONEDNN_OPTS=0 to keep TensorFlow's own choice.
 _os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 
-
-
-def _models():
-    import importlib
-
-    return importlib.import_module("keras_classics.models")
-
-
-def __getattr__(name):
-    # PEP 562: the public names of keras_classics.models (resnet152, create_model, …) and
-    # __all__ resolve on first use; a sub-package (training, inspect, …) is imported as usual.
-    if name == "__all__":
-        value = list(_models().__all__) + ["__version__"]
-    elif name.startswith("_"):
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    else:
-        import importlib.util
-
-        if importlib.util.find_spec(f"{__name__}.{name}") is not None:
-            return importlib.import_module(f"{__name__}.{name}")
-        models = _models()
-        if name not in models.__all__:
-            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-        value = getattr(models, name)
-    globals()[name] = value
-    return value
-
-
-def __dir__():
-    return sorted(set(globals()) | set(_models().__all__))
+# PEP 562: the public names of keras_classics.models (resnet152, create_model, …) and
+# __all__ resolve on first use; a sub-package (training, inspect, …) is imported as usual.
+__getattr__, __dir__ = _lazy_exports(__name__, {}, everything_from="keras_classics.models", extra_all=("__version__",),
+                                     submodules=True)

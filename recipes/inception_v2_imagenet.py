@@ -7,7 +7,7 @@ command line (``--epochs 3``); ``--print-config`` shows the result.
     python recipes/inception_v2_imagenet.py --data-dir ~/tensorflow_datasets
 """
 
-from keras_classics.recipes import main
+from keras_classics.training import load_recipe, run_recipe
 
 if __name__ == "__main__":
-    main("inception_v2_imagenet")
+    run_recipe(load_recipe("inception_v2_imagenet"))

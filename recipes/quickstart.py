@@ -8,7 +8,7 @@ command line (``--epochs 3``); ``--print-config`` shows the result.
     python recipes/quickstart.py --epochs 6 --policy cifar   # any field can be overridden
 """
 
-from keras_classics.recipes import main
+from keras_classics.training import load_recipe, run_recipe
 
 if __name__ == "__main__":
-    main("quickstart")
+    run_recipe(load_recipe("quickstart"))

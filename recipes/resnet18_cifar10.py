@@ -7,7 +7,7 @@ command line (``--epochs 3``); ``--print-config`` shows the result.
     python recipes/resnet18_cifar10.py
 """
 
-from keras_classics.recipes import main
+from keras_classics.training import load_recipe, run_recipe
 
 if __name__ == "__main__":
-    main("resnet18_cifar10")
+    run_recipe(load_recipe("resnet18_cifar10"))

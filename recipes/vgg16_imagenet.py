@@ -8,7 +8,7 @@ command line (``--epochs 3``); ``--print-config`` shows the result.
     python recipes/vgg16_imagenet.py --data-dir ~/tensorflow_datasets --init-from runs/vgg11/final.keras
 """
 
-from keras_classics.recipes import main
+from keras_classics.training import load_recipe, run_recipe
 
 if __name__ == "__main__":
-    main("vgg16_imagenet")
+    run_recipe(load_recipe("vgg16_imagenet"))

@@ -30,8 +30,7 @@ from pathlib import Path
 import pytest
 
 from keras_classics import cli
-from keras_classics.training import load_recipe
-from keras_classics.training._cli import run_recipe
+from keras_classics.training import load_recipe, run_recipe
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]

@@ -135,14 +135,14 @@ def test_existing_run_dir_is_never_reused(tmp_path):
 
 
 def _stat(*values):
-    from keras_classics.experiments._core import summarize
+    from keras_classics.experiments.stats import summarize
 
     return summarize(values)
 
 
 def test_verdicts_from_synthetic_results():
     """No training: the verdict of a row comes from its numbers and their noise."""
-    from keras_classics.experiments._core import (difference_test, gap_arm, judge, judge_rows, paired_test,
+    from keras_classics.experiments.stats import (difference_test, gap_arm, judge, judge_rows, paired_test,
                                                   proportion_arm)
 
     def acc(label, *values, n=256):

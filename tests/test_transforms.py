@@ -75,7 +75,7 @@ def test_policy_crop_fractions_give_back_the_validation_resize():
 
 
 def test_every_weights_set_uses_the_one_eval_transform():
-    from keras_classics.models._registry import TORCHVISION_EVAL
+    from keras_classics.registry import TORCHVISION_EVAL
     from keras_classics.weights import weights_sets
 
     assert TORCHVISION_EVAL is transforms.TORCHVISION_EVAL and TORCHVISION_EVAL.resize == 256

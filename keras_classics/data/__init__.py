@@ -16,36 +16,21 @@ Example:
     ...                       preprocessing="tf", epoch=0)
 """
 
-import importlib as _importlib
+from keras_classics._lazy import lazy_exports
 
 # Names re-exported here, by the module that defines them: a module of this package, or
 # ``.transforms`` (keras_classics.transforms, one level up). They load on first use, so that
 # light modules (``transforms``: the mode names the command line offers) import without
 # TensorFlow.
-_EXPORTS = {
-    "augment": ("IMAGENET_EIGVAL", "IMAGENET_EIGVEC", "POLICIES", "eval_transform", "lighting", "ten_crop",
-                "train_transform"),
-    "pipeline": ("make_pipeline", "mix_batch"),
-    ".transforms": ("PREPROCESSING_MODES", "preprocess"),
-    "shapes": ("SHAPE_CLASSES", "cache_dir", "generate_shapes", "load_shapes"),
-    "sources": ("DEFAULT_SHAPES_TRAIN", "DEFAULT_SHAPES_VAL", "IMAGE_EXTENSIONS", "SOURCE_KINDS", "Source",
-                "get_source"),
-}
-_MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
-
-
-def __getattr__(name):
-    module = _MODULE_OF.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(_importlib.import_module(f".{module}", __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__():
-    return sorted(set(globals()) | set(_MODULE_OF))
-
+__getattr__, __dir__ = lazy_exports(__name__, {
+    "keras_classics.data.augment": ("IMAGENET_EIGVAL", "IMAGENET_EIGVEC", "POLICIES", "eval_transform", "lighting",
+                                    "ten_crop", "train_transform"),
+    "keras_classics.data.pipeline": ("make_pipeline", "mix_batch"),
+    "keras_classics.transforms": ("PREPROCESSING_MODES", "preprocess"),
+    "keras_classics.data.shapes": ("SHAPE_CLASSES", "cache_dir", "generate_shapes", "load_shapes"),
+    "keras_classics.data.sources": ("DEFAULT_SHAPES_TRAIN", "DEFAULT_SHAPES_VAL", "IMAGE_EXTENSIONS", "SOURCE_KINDS",
+                                    "Source", "get_source"),
+})
 
 __all__ = [
     "DEFAULT_SHAPES_TRAIN",

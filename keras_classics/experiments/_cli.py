@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from keras_classics.cli import int_at_least
-from keras_classics.experiments._core import EXPERIMENTS, list_experiments
+from keras_classics._cliargs import int_at_least
+from keras_classics.experiments._core import EXPERIMENTS, list_experiments, run_experiment
 
 
 def _listing() -> str:
@@ -17,8 +17,6 @@ def _cmd_experiment(args):
         return 0
     if not args.name:
         raise ValueError(f"Name an experiment. Accepted: {', '.join(EXPERIMENTS)} (or --list).")
-    from keras_classics.experiments import run_experiment
-
     result = run_experiment(args.name, quick=args.quick, repeats=args.repeats, seed=args.seed,
                             dataset=args.dataset, val=args.val, data_dir=args.data_dir, run_dir=args.run_dir,
                             runs_root=args.runs_root, verbose=args.verbose)

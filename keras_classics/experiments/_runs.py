@@ -10,7 +10,7 @@ Each default is sized to finish in about five minutes on two shared CPU cores
 
 from __future__ import annotations
 
-from keras_classics.experiments._core import difference_test, fmt, gap_arm, paired_test, proportion_arm, summarize
+from keras_classics.experiments.stats import difference_test, fmt, gap_arm, paired_test, proportion_arm, summarize
 
 __all__ = ["RUNNERS"]
 

@@ -20,48 +20,19 @@ Example:
     55
 """
 
-import sys
-import types
-
+from keras_classics._lazy import lazy_exports
 from keras_classics.arithmetic import *  # noqa: F401,F403
 from keras_classics.arithmetic import __all__ as _arithmetic_all
 
 # The parts that build models import keras (and so a backend) on first use, so that
 # `keras-classics --help` and `list`, which import this package, stay light.
-_LAZY = {
-    "inception_block": "keras_classics.inspect._model",
-    **dict.fromkeys(("Comparison", "compare", "inception_reduction", "model_table"), "keras_classics.inspect.compare"),
-    **dict.fromkeys(("load_image", "plot_activations", "plot_filters", "plot_history", "plot_receptive_field"),
-                    "keras_classics.inspect.pictures"),
-    **dict.fromkeys(("MAC_KINDS", "WEIGHT_KINDS", "ModelSummary", "summary"), "keras_classics.inspect.summary"),
-}
-
-
-class _Package(types.ModuleType):
-    def __setattr__(self, name, value):
-        # Once imported, a sub-module is set as an attribute of its package; `summary` and `compare`
-        # name both a module and the function it defines, and the package's name is the function.
-        if name in _LAZY and isinstance(value, types.ModuleType):
-            value = getattr(value, name)
-        super().__setattr__(name, value)
-
-
-sys.modules[__name__].__class__ = _Package
-
-
-def __getattr__(name):
-    if name in _LAZY:
-        import importlib
-
-        value = getattr(importlib.import_module(_LAZY[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'keras_classics.inspect' has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(set(globals()) | set(_LAZY))
-
+__getattr__, __dir__ = lazy_exports(__name__, {
+    "keras_classics.inspect._model": ("inception_block",),
+    "keras_classics.inspect.compare": ("Comparison", "compare", "inception_reduction", "model_table"),
+    "keras_classics.inspect.pictures": ("load_image", "plot_activations", "plot_filters", "plot_history",
+                                        "plot_receptive_field"),
+    "keras_classics.inspect.summary": ("MAC_KINDS", "WEIGHT_KINDS", "ModelSummary", "summary"),
+})
 
 __all__ = list(_arithmetic_all) + [
     "summary",

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from keras_classics.cli import int_at_least
+from keras_classics._cliargs import int_at_least
 from keras_classics.transforms import PREPROCESSING_MODES  # no TensorFlow: the help stays fast
 from keras_classics.inspect._format import FORMATS
 

@@ -12,7 +12,7 @@ import os
 
 import keras
 
-from keras_classics.models import _registry
+from keras_classics.models import list_models, model_info
 
 
 def parse_spec(spec: str) -> tuple[str, dict]:
@@ -99,8 +99,8 @@ def info_for(model_or_name):
     name = model_or_name if isinstance(model_or_name, str) else getattr(model_or_name, "name", None)
     if isinstance(name, str) and not is_model_file(name):
         name = parse_spec(name)[0]
-        if name in _registry.list_models():
-            return _registry.model_info(name)
+        if name in list_models():
+            return model_info(name)
     return None
 
 
@@ -144,7 +144,7 @@ def resolve(model_or_name, input_shape=None, *, default_input=True, **builder_kw
     opts.update(builder_kwargs)
     if name in BLOCKS:
         return inception_block(name, input_shape=input_shape, **opts), None, opts
-    info = _registry.model_info(name)
+    info = model_info(name)
     if input_shape is None and default_input and "input_tensor" not in opts and "input_shape" not in opts:
         # With the classifier the builder picks its paper size itself (a variant may differ:
         # AlexNet's "owt" is 224, the 2012 paper 227); without it the input would be open.

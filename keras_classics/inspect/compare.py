@@ -12,7 +12,7 @@ import sys
 from keras_classics.inspect import _format as fmtlib
 from keras_classics.inspect._model import BLOCKS, info_for, is_model_file, parse_spec
 from keras_classics.inspect.summary import summary
-from keras_classics.models import _registry
+from keras_classics.models import list_models, model_info
 
 __all__ = ["compare", "Comparison", "model_table", "inception_reduction"]
 
@@ -174,16 +174,16 @@ def model_table(pattern: str | None = None, *, progress=None) -> Comparison:
         pattern: a glob on the names (``"resnet*"``).
         progress: print progress to stderr (default: when it is a terminal).
     """
-    names = _registry.list_models(pattern)
+    names = list_models(pattern)
     if not names:
         raise ValueError(
-            f"No registered model matches {pattern!r}. Available: {', '.join(_registry.list_models())}."
+            f"No registered model matches {pattern!r}. Available: {', '.join(list_models())}."
         )
     show = _want_progress(progress)
     rows = []
     for i, name in enumerate(names, 1):
         _progress(show, i, len(names), f"building {name}")
-        info = _registry.model_info(name)
+        info = model_info(name)
         s = summary(name)
         rows.append(
             {

@@ -8,8 +8,9 @@ the model registry under its paper name.
 
 import importlib as _importlib
 
+# The order of these names is the order of __all__ (and of keras_classics.__all__).
 from keras_classics.models._layers import LocalResponseNormalization, feature_extractor, strip_aux
-from keras_classics.models._registry import (
+from keras_classics.registry import (
     EvalTransform,
     ModelInfo,
     Variant,

@@ -28,6 +28,7 @@ import keras
 from keras import layers, ops
 
 from keras_classics import arithmetic
+from keras_classics.registry import model_info, torchvision_set, unknown_weights_set
 
 __all__ = [
     "LocalResponseNormalization",
@@ -316,8 +317,6 @@ def check_args(args: BuildArgs, options=None):
     Raises:
         ValueError: naming the argument, what was received and what is accepted.
     """
-    from keras_classics.models._registry import model_info
-
     check_bool("include_top", args.include_top)
     if isinstance(args.classes, bool) or not isinstance(args.classes, int) or args.classes < 1:
         raise ValueError(f"`classes` must be a positive integer. Received: classes={args.classes!r}")
@@ -354,8 +353,6 @@ def check_args(args: BuildArgs, options=None):
 
     if not path.endswith((".h5",) + STATE_DICT_SUFFIXES):
         if os.sep not in path and "." not in path:  # a set name, not a path
-            from keras_classics.models._registry import unknown_weights_set
-
             raise unknown_weights_set(args.model, path)
         raise ValueError(
             f"`weights` must be None, a weights set of {args.model!r} ({names}) or {_WEIGHTS_FILES}. "
@@ -364,8 +361,6 @@ def check_args(args: BuildArgs, options=None):
     if not os.path.isfile(path):
         raise ValueError(f"`weights` file not found: {path!r}")
     if path.endswith(STATE_DICT_SUFFIXES):
-        from keras_classics.models._registry import torchvision_set
-
         torchvision_set(args.model).check_options(
             args.model, options or {}, what=f"A torchvision-layout file for {args.model!r} ({os.path.basename(path)})")
     else:

@@ -35,7 +35,7 @@ from keras import layers
 
 from keras_classics.arithmetic import SpatialOp, min_input_size
 from keras_classics.models import _layers
-from keras_classics.models._registry import TORCHVISION_EVAL, Variant, register_model, torchvision_weights
+from keras_classics.registry import TORCHVISION_EVAL, Variant, register_model, torchvision_weights
 
 __all__ = ["alexnet", "SPATIAL_OPS", "MIN_SIZE"]
 

@@ -35,7 +35,7 @@ from keras import layers
 from keras_classics.arithmetic import SpatialOp, min_input_size
 from keras_classics.models import _layers
 from keras_classics.models._layers import conv_bn_act
-from keras_classics.models._registry import EvalTransform, Variant, register_model, torchvision_weights
+from keras_classics.registry import EvalTransform, Variant, register_model, torchvision_weights
 
 __all__ = ["googlenet", "inception_module", "naive_inception_module", "GOOGLENET_SPEC", "VARIANTS"]
 

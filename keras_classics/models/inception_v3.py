@@ -36,7 +36,7 @@ from keras import layers
 
 from keras_classics.arithmetic import SpatialOp
 from keras_classics.models import _layers
-from keras_classics.models._registry import EvalTransform, Variant, WeightsSet, register_model, torchvision_weights
+from keras_classics.registry import EvalTransform, Variant, WeightsSet, register_model, torchvision_weights
 
 __all__ = ["inception_v3", "MIN_SIZE", "MIN_SIZE_AUX"]
 

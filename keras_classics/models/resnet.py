@@ -38,7 +38,7 @@ from keras import layers
 
 from keras_classics.arithmetic import SpatialOp
 from keras_classics.models import _layers
-from keras_classics.models._registry import (
+from keras_classics.registry import (
     TORCHVISION_EVAL,
     EvalTransform,
     Variant,

@@ -40,7 +40,7 @@ from keras import layers
 
 from keras_classics.arithmetic import SpatialOp, min_input_size
 from keras_classics.models import _layers
-from keras_classics.models._registry import Variant, register_model
+from keras_classics.registry import Variant, register_model
 
 __all__ = [
     "CIFAR_DEPTHS",

@@ -31,7 +31,7 @@ from keras import layers
 
 from keras_classics.arithmetic import SpatialOp, min_input_size
 from keras_classics.models import _layers
-from keras_classics.models._registry import (
+from keras_classics.registry import (
     TORCHVISION_EVAL,
     EvalTransform,
     WeightsSet,

@@ -9,26 +9,18 @@ is a command-line option. ``train`` and the modules that need TensorFlow are
 imported on first use, so importing this package stays light.
 """
 
-from keras_classics.training._cli import list_recipes, load_recipe, run_recipe
+from keras_classics._lazy import lazy_exports
 from keras_classics.training.config import RecipeConfig, config_for_model
+from keras_classics.training.recipes import list_recipes, load_recipe, run_recipe
 
-_LAZY = {
-    "train": "keras_classics.training.engine",
-    "resume": "keras_classics.training.engine",
-    "TrainResult": "keras_classics.training.engine",
-    "NonFiniteLossError": "keras_classics.training.engine",
-    "TrainingInterrupted": "keras_classics.training.engine",
-    "ClassicSchedule": "keras_classics.training.schedules",
-    "initialize_from": "keras_classics.training.warmstart",
-    "make_strategy": "keras_classics.training.strategy",
-}
+# The engine and the modules that need TensorFlow load on first use.
+__getattr__, __dir__ = lazy_exports(__name__, {
+    "keras_classics.training.engine": ("train", "resume", "TrainResult", "NonFiniteLossError", "TrainingInterrupted"),
+    "keras_classics.training.schedules": ("ClassicSchedule",),
+    "keras_classics.training.warmstart": ("initialize_from",),
+    "keras_classics.training.strategy": ("make_strategy",),
+})
 
-__all__ = ["RecipeConfig", "config_for_model", "run_recipe", "list_recipes", "load_recipe", *_LAZY]
-
-
-def __getattr__(name):
-    if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'keras_classics.training' has no attribute {name!r}")
+__all__ = ["RecipeConfig", "config_for_model", "run_recipe", "list_recipes", "load_recipe", "train", "resume",
+           "TrainResult", "NonFiniteLossError", "TrainingInterrupted", "ClassicSchedule", "initialize_from",
+           "make_strategy"]

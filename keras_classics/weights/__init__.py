@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import os
 
+from keras_classics._lazy import lazy_exports
 from keras_classics.weights._files import (
     OFFLINE_ENV,
     STATE_DICT_SUFFIXES,
@@ -39,14 +40,12 @@ from keras_classics.weights._files import (
     safetensors_twin,
     sha256_of,
 )
-from keras_classics.weights._keras_applications import (
-    imagenet_sets,
-    load_imagenet_weights,
-    load_weights_file,
-    port_keras_applications,
-)
-from keras_classics.weights._torchvision import FAMILIES as TORCHVISION_FAMILIES
-from keras_classics.weights._torchvision import export_state_dict, port_state_dict
+
+# The ports import keras: they load on first use, so that the command line's `weights` help stays light.
+__getattr__, __dir__ = lazy_exports(__name__, {
+    "keras_classics.weights._keras_applications": (
+        "imagenet_sets", "load_imagenet_weights", "load_weights_file", "port_keras_applications"),
+})
 
 __all__ = [
     "WeightsUnavailableError",
@@ -87,7 +86,7 @@ def weights_sets(model_name: str | None = None) -> list:
 def get_weights_set(model_name: str, set_name: str):
     """The :class:`WeightsSet` ``set_name`` of ``model_name``; unknown names list the sets that exist."""
     from keras_classics.models import model_info
-    from keras_classics.models._registry import unknown_weights_set
+    from keras_classics.registry import unknown_weights_set
 
     sets = model_info(model_name).weights
     if set_name not in sets:
@@ -101,7 +100,8 @@ def torch_layout_requires(model_name: str) -> dict:
     Raises:
         ValueError: the model has no torchvision counterpart (no torchvision set).
     """
-    from keras_classics.models._registry import torchvision_set
+    import keras_classics.models  # noqa: F401  (registers the models; imports keras)
+    from keras_classics.registry import torchvision_set
 
     return dict(torchvision_set(model_name).requires)
 
@@ -171,6 +171,7 @@ def load_state_dict(model, source, model_name: str | None = None) -> dict:
         102
     """
     from keras_classics.models import model_info
+    from keras_classics.weights._torchvision import port_state_dict  # keras
 
     model_name = _registry_name(model, model_name)
     torch_layout_requires(model_name)  # refuses models without a torchvision counterpart
@@ -184,6 +185,7 @@ def to_torchvision_state_dict(model, model_name: str | None = None) -> dict:
         ValueError: a model of a variant torchvision does not have (its function would change).
     """
     from keras_classics.models import model_info
+    from keras_classics.weights._torchvision import export_state_dict  # keras
 
     model_name = _registry_name(model, model_name)
     torch_layout_requires(model_name)
@@ -199,6 +201,7 @@ def load_pretrained(model, model_name: str, weights, options=None) -> dict | Non
     :func:`keras_classics.predict.model_metadata`). Returns the porting report, if any.
     """
     from keras_classics.models import model_info
+    from keras_classics.weights._keras_applications import load_imagenet_weights, load_weights_file  # keras
 
     sets = model_info(model_name).weights
     if isinstance(weights, str) and weights in sets:
@@ -224,7 +227,7 @@ def identify_set(model_name: str, digest: str):
     """``(WeightsSet, recognised)``: the torchvision set whose published SHA-256 prefix ``digest`` has,
     else the model's first torchvision set (its eval transform is then an assumption)."""
     from keras_classics.models import model_info
-    from keras_classics.models._registry import torchvision_set
+    from keras_classics.registry import torchvision_set
 
     for s in model_info(model_name).weights.values():
         if s.source == "torchvision" and digest.startswith(s.sha256):
@@ -336,7 +339,7 @@ def convert(model_name: str, source, output, *, set_name: str | None = None, inc
         The card as a dict.
     """
     from keras_classics.models import create_model
-    from keras_classics.models._registry import torchvision_set
+    from keras_classics.registry import torchvision_set
 
     output = os.fspath(output)
     _check_output(output, overwrite)

@@ -9,8 +9,9 @@ the recipes, the weights loaders, the docs and the tests read them from here.
 The anchors are torchvision's ``WeightsEnum`` metadata and timm's
 ``default_cfgs``.
 
-This module is a leaf: it imports no model file (``keras_classics.models``
-imports the families, which register themselves).
+This module is a leaf: it imports only the standard library, and no model
+file (``keras_classics.models`` imports the families, which register
+themselves), so every layer of the package can read it.
 """
 
 from __future__ import annotations
