@@ -183,6 +183,7 @@ def train(config: RecipeConfig, *, source=None, callbacks=(), resume=None) -> Tr
 
 # ---------------------------------------------------------------------- the run, step by step
 def _run(config, info, run_dir, source, extra_callbacks, resume, started):
+    """One run, once its directory is claimed: devices, data, config.json, model, fit, final files and report."""
     # Deferred: these steps import TensorFlow and Keras, loaded once train() has checked its inputs.
     from keras_classics.training import fitting, inputs, model_build, report
     from keras_classics.training.losses import output_names
