@@ -215,7 +215,7 @@ def test_a_signal_inside_a_gc_callback_is_not_lost(capfd):
     import gc
     import signal
 
-    from keras_classics.training import engine
+    from keras_classics.training import interrupts
 
     def _xla_gc_callback(phase, info):  # named as JAX's
         if phase == "start":
@@ -223,16 +223,16 @@ def test_a_signal_inside_a_gc_callback_is_not_lost(capfd):
             for _ in range(3):  # the handler runs at a bytecode boundary inside this callback
                 pass
 
-    previous = engine._raise_on_sigterm()
+    previous = interrupts.catch_signals()
     gc.callbacks.append(_xla_gc_callback)
     try:
         gc.collect()  # the handler ran inside the callback: nothing raised, nothing printed
         gc.callbacks.remove(_xla_gc_callback)
         assert "Exception ignored" not in capfd.readouterr().err
-        with pytest.raises(engine._Terminated):
-            engine._reraise_pending()
+        with pytest.raises(interrupts.Terminated):
+            interrupts.reraise_pending()
     finally:
         if _xla_gc_callback in gc.callbacks:
             gc.callbacks.remove(_xla_gc_callback)
-        engine._restore_sigterm(previous)
-    engine._reraise_pending()  # cleared when the run's handlers are restored
+        interrupts.restore_signals(previous)
+    interrupts.reraise_pending()  # cleared when the run's handlers are restored

@@ -217,14 +217,14 @@ def test_aux_losses_are_weighted_and_metrics_use_the_main_head():
 
 
 def test_optimizers_follow_the_configuration():
-    from keras_classics.training.engine import _make_optimizer
+    from keras_classics.training.model_build import make_optimizer
 
     v3 = config_for_model("inception_v3", "inception_v3", ema=0.9999)
-    opt = _make_optimizer(v3, 0.045, keras)
+    opt = make_optimizer(v3, 0.045)
     assert isinstance(opt, keras.optimizers.RMSprop)
     assert (opt.rho, opt.momentum, opt.epsilon, opt.clipnorm) == (0.9, 0.9, 1.0, 2.0)
     assert opt.use_ema and opt.ema_momentum == 0.9999
-    sgd = _make_optimizer(RecipeConfig(nesterov=True, global_clipnorm=5.0), 0.1, keras)
+    sgd = make_optimizer(RecipeConfig(nesterov=True, global_clipnorm=5.0), 0.1)
     assert isinstance(sgd, keras.optimizers.SGD) and sgd.nesterov and sgd.global_clipnorm == 5.0
     assert not sgd.use_ema
 
@@ -420,10 +420,10 @@ def test_run_directories_are_never_overwritten(tmp_path):
     target = locked / "run" if os.geteuid() != 0 else "/sys/keras-classics-test-run"
     with pytest.raises(PermissionError, match="Cannot (write|create) the run directory"):
         train(tiny(tmp_path, run_dir=str(target)))
-    from keras_classics.training.engine import _prepare_run_dir
+    from keras_classics.training.run_files import prepare_run_dir
 
-    first, _ = _prepare_run_dir(tiny(tmp_path, name="same"), None)
-    second, _ = _prepare_run_dir(tiny(tmp_path, name="same"), None)  # same second: a suffix, not a reuse
+    first, _ = prepare_run_dir(tiny(tmp_path, name="same"), None)
+    second, _ = prepare_run_dir(tiny(tmp_path, name="same"), None)  # same second: a suffix, not a reuse
     assert first != second and os.path.isdir(first) and os.path.isdir(second)
 
 

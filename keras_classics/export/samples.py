@@ -18,8 +18,7 @@ import numpy as np
 
 from keras_classics import predict as _predict
 from keras_classics.data.shapes import generate_shapes
-from keras_classics.training.config import RecipeConfig
-from keras_classics.training.engine import source_arguments
+from keras_classics.training.config import RecipeConfig, source_arguments
 
 __all__ = ["DEFAULT_SAMPLES", "Samples", "encoded_samples", "image_samples", "source_samples", "parity_images"]
 

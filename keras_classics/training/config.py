@@ -30,6 +30,7 @@ __all__ = [
     "overrides_from_args",
     "config_for_model",
     "load_run_config",
+    "source_arguments",
 ]
 
 OPTIMIZERS = ("sgd", "rmsprop", "adam", "adamw")
@@ -435,3 +436,17 @@ def overrides_from_args(args: argparse.Namespace) -> dict:
     """The recipe fields present in ``args`` (those given on the command line)."""
     names = {f.name for f in dataclasses.fields(RecipeConfig)}
     return {k: v for k, v in vars(args).items() if k in names}
+
+
+def source_arguments(config, image_size) -> tuple[str, dict]:
+    """``(name, options)`` of a run's dataset for :func:`keras_classics.data.get_source` (and
+    :func:`keras_classics.data.sources.list_splits`, with which export reads a few of a run's images)."""
+    kwargs = dict(config.dataset_options)
+    kwargs.setdefault("seed", config.seed)
+    if config.dataset == "shapes":
+        kwargs.setdefault("image_size", image_size)
+    if config.val:
+        kwargs["val"] = config.val
+    if config.data_dir:
+        kwargs["data_dir"] = os.path.expanduser(config.data_dir)
+    return config.dataset, kwargs

@@ -1,0 +1,214 @@
+"""A run's directory and the engine's files in it: opening it, config.json, history.csv, final.keras, metrics.json.
+
+The directory is chosen, checked, created and claimed (:func:`open_run_dir`)
+before anything else is written, and a directory this call created is removed
+again when the run fails before a checkpoint made it worth keeping
+(:func:`discard_if_unused`). The checkpoints, ``best.keras`` and the epochs'
+rows of ``history.csv`` are written by the callbacks during ``fit``.
+
+Nothing here imports TensorFlow at import time: the directory is checked and claimed before it starts.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime
+import io
+import os
+import shutil
+
+from keras_classics import __version__
+from keras_classics.training import rundir as _rundir
+from keras_classics.training.config import load_run_config
+
+__all__ = ["open_run_dir", "prepare_run_dir", "discard_if_unused", "run_record", "write_config", "save_final_model",
+           "write_metrics"]
+
+
+# ---------------------------------------------------------------------- the directory
+def open_run_dir(config, resume, task):
+    """Choose, check, create and claim the run's directory; nothing is written before it is known to be good.
+
+    Args:
+        config: the run's configuration.
+        resume: the run directory to continue, or None.
+        task: this process's multi-worker task (see
+            :func:`keras_classics.training.workers.cluster_task_for`), or None.
+
+    Returns:
+        ``(run_dir, created, resume, lock)``: the absolute path; whether this call made the
+        directory; the run to continue (a restarted multi-worker job continues its own); the
+        claimed lock's path (None for a process that does not write the directory).
+    """
+    if task is not None and not task.chief:
+        # Another worker writes the run directory; this one reads its config and checkpoints.
+        run_dir, created, resume = os.path.abspath(os.path.expanduser(config.run_dir)), False, True
+    else:
+        if task is not None and resume is None and os.path.isfile(os.path.join(
+                os.path.expanduser(config.run_dir), "config.json")):
+            resume = config.run_dir  # a restarted job: every worker runs the same command again
+        run_dir, created = prepare_run_dir(config, resume)
+    if resume is None and not created and _rundir.is_stale(run_dir):
+        # A killed run's lock: its files stay as they are, for --resume.
+        leftovers = sorted(n for n in os.listdir(run_dir) if n != _rundir.LOCK_FILENAME)
+        if leftovers:
+            raise FileExistsError(
+                f"The run directory {run_dir!r} holds an earlier run ({', '.join(leftovers[:4])}"
+                f"{', ...' if len(leftovers) > 4 else ''}). Continue it with --resume {run_dir}, or choose another "
+                "--run-dir (runs are never overwritten)."
+            )
+    try:
+        lock = _rundir.claim(run_dir, note=print) if _rundir.writes_run_dir(config.strategy) else None
+    except BaseException:
+        if created:  # this call made the (still empty) directory: leave the tree as it was
+            _remove_if_empty(run_dir)
+        raise
+    return run_dir, created, resume, lock
+
+
+def _timestamp() -> str:
+    return datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+
+
+def prepare_run_dir(config, resume):
+    """Resolve and check the run directory; create it. Returns ``(path, created)``."""
+    if resume is not None:
+        path = os.path.abspath(os.fspath(resume))
+        load_run_config(path)  # exists and is a run
+        _check_writable(path)
+        return path, False
+    if config.run_dir:
+        path = os.path.abspath(os.path.expanduser(config.run_dir))
+        if os.path.lexists(path) and not os.path.isdir(path):
+            raise NotADirectoryError(
+                f"--run-dir {config.run_dir!r} is an existing file, not a directory. Accepted: a new path or an "
+                "empty directory (runs are never written over other files)."
+            )
+        if os.path.isdir(path) and os.listdir(path) and not os.path.lexists(
+                os.path.join(path, _rundir.LOCK_FILENAME)):  # a held directory is reported by the claim
+            raise FileExistsError(
+                f"The run directory {path!r} already exists. Continue it with --resume {config.run_dir}, or "
+                "choose another --run-dir (runs are never overwritten)."
+            )
+        _check_writable(path)
+        try:
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            os.mkdir(path)
+            created = True
+        except FileExistsError:
+            created = False
+        except OSError as e:
+            raise PermissionError(f"Cannot create the run directory {path!r}: {e.strerror or e}") from None
+        return path, created
+    root = os.path.abspath(os.path.expanduser(config.runs_root))
+    _check_writable(root)
+    return _rundir.new_run_dir(os.path.join(root, f"{config.name}-{_timestamp()}")), True
+
+
+def _check_writable(path):
+    probe = path
+    while not os.path.exists(probe):
+        parent = os.path.dirname(probe)
+        if parent == probe:
+            break
+        probe = parent
+    if not os.path.isdir(probe):
+        raise NotADirectoryError(f"Cannot create the run directory {path!r}: {probe!r} is a file.")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise PermissionError(
+            f"Cannot write the run directory {path!r}: {probe!r} is not writable. Choose another --run-dir "
+            "or --runs-root."
+        )
+
+
+def discard_if_unused(run_dir, lock=None):
+    """Remove a run directory this call created (and holds) if no checkpoint made it worth keeping."""
+    ckpt = os.path.join(run_dir, "checkpoints", "checkpoint.json")
+    if lock is None and os.path.lexists(os.path.join(run_dir, _rundir.LOCK_FILENAME)):
+        return  # held by another process (a multi-worker chief): not ours to remove
+    if os.path.isdir(run_dir) and not os.path.exists(ckpt) and not os.path.exists(
+            os.path.join(run_dir, "final.keras")):
+        shutil.rmtree(run_dir, ignore_errors=True)
+
+
+def _remove_if_empty(path):
+    try:
+        os.rmdir(path)
+    except OSError:
+        pass
+
+
+# ---------------------------------------------------------------------- config.json and history.csv
+def run_record(config, data, build_kwargs, lr, replicas) -> dict:
+    """The content of ``config.json``: the resolved configuration, the data's facts and the versions.
+
+    ``data`` is the run's :class:`~keras_classics.training.inputs.RunData`.
+    """
+    import keras  # deferred, for its version: this module serves the run directory's checks before Keras loads
+    import tensorflow as tf  # deferred, for its version (as keras)
+
+    source = data.source
+    record = config.replace(
+        model_kwargs=dict(build_kwargs), image_size=data.image_size, preprocessing=data.preprocessing,
+        policy=data.policy
+    ).to_dict()
+    record.update(
+        class_names=list(source.class_names),
+        num_classes=int(source.num_classes),
+        dataset_name=source.name,
+        num_train=int(source.num_train),
+        num_val=None if source.num_val is None else int(source.num_val),
+        steps_per_epoch_resolved=data.steps,
+        learning_rate=lr,
+        num_replicas=replicas,
+        keras_classics_version=__version__,
+        keras_version=keras.__version__,
+        keras_backend=keras.backend.backend(),
+        tensorflow_version=tf.__version__,
+        created=datetime.datetime.now().isoformat(timespec="seconds"),
+    )
+    return record
+
+
+def write_config(run_dir, record, resumed_epoch=None):
+    """Write ``config.json``; a resumed run (``resumed_epoch``: its checkpoint's epoch) also drops the
+    ``history.csv`` rows of the epochs it trains again."""
+    _rundir.write_json_atomic(os.path.join(run_dir, "config.json"), record)
+    if resumed_epoch is not None:
+        _truncate_history(os.path.join(run_dir, "history.csv"), resumed_epoch)
+
+
+def _truncate_history(path, initial_epoch):
+    """Drop history rows of epochs that the resumed run will train again."""
+    if not os.path.isfile(path):
+        return
+    with open(path, newline="", encoding="utf-8") as f:
+        rows = list(csv.reader(f))
+    if not rows:
+        return
+    header, body = rows[0], rows[1:]
+    col = header.index("epoch") if "epoch" in header else 0
+    kept = [r for r in body if r and r[col].isdigit() and int(r[col]) <= initial_epoch]  # epochs from 1
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(header)
+    writer.writerows(kept)
+    tmp = f"{path}.tmp-{os.getpid()}"
+    with open(tmp, "w", newline="", encoding="utf-8") as f:
+        f.write(buf.getvalue())
+    os.replace(tmp, path)
+
+
+# ---------------------------------------------------------------------- final.keras and metrics.json
+def save_final_model(model, run_dir) -> str:
+    """Save the trained model, without its auxiliary heads and optimizer, as ``final.keras``; return its path."""
+    from keras_classics.training.callbacks import inference_model, save_model_atomic  # callbacks imports Keras
+
+    path = os.path.join(run_dir, "final.keras")
+    save_model_atomic(inference_model(model), path)
+    return path
+
+
+def write_metrics(run_dir, metrics):
+    """Write ``metrics.json``."""
+    _rundir.write_json_atomic(os.path.join(run_dir, "metrics.json"), metrics)
