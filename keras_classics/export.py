@@ -12,7 +12,7 @@ One path for every model:
    itself, and the SavedModel that the TFLite converter reads);
 6. reload the written file and compare it with the Keras model on a fixed set
    of image files (:func:`parity_report`), read through the one image path
-   (:func:`keras_classics.predict.load_image_bytes`): the Keras model and the
+   (:func:`keras_classics.images.load_image_bytes`): the Keras model and the
    float signatures get those pixels, ``serving_bytes`` the same files; outside the tolerance of its format
    (:data:`TOLERANCES`) the export fails and nothing is written, unless
    ``allow_parity_failure=True``, which writes it with a warning naming the
@@ -50,7 +50,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from keras_classics import images as _images
+from keras_classics import metadata as _metadata
 from keras_classics import predict as _predict
+from keras_classics import runs as _runs
 from keras_classics._startup import quiet_native_log
 
 __all__ = [
@@ -111,7 +114,7 @@ class ExportSource:
         softmax_added: the model output logits and a softmax was appended.
         class_names, preprocessing, preprocessing_source, registry_name,
         run_dir, run_config, metrics: see
-        :func:`keras_classics.predict.run_metadata`.
+        :func:`keras_classics.runs.run_metadata`.
     """
 
     model: object
@@ -228,7 +231,7 @@ def float32_copy(model):
     leftover = _reduced_precision_policy(clone)
     if leftover:
         raise ValueError(f"The rebuild of {model.name!r} still has a layer with policy {leftover!r}.")
-    return _predict.keep_metadata(model, clone)
+    return _metadata.keep_metadata(model, clone)
 
 
 def load_for_export(model_or_path, custom_objects=None):
@@ -289,7 +292,7 @@ def prepare(model_or_path, *, class_names=None, preprocessing=None, crop_fractio
     if isinstance(model_or_path, keras.Model):
         loaded = model_or_path
     else:
-        path = _predict.resolve_model_file(model_or_path)
+        path = _runs.resolve_model_file(model_or_path)
         loaded = _predict.load_keras_model(path, custom_objects, safe_mode)
     if len(loaded.inputs) != 1:
         raise ValueError(f"Expected a model with one image input; {loaded.name!r} has {len(loaded.inputs)}.")
@@ -315,8 +318,8 @@ def prepare(model_or_path, *, class_names=None, preprocessing=None, crop_fractio
     with warnings.catch_warnings():
         if preprocessing is not None:  # given: no warning about guessing it
             warnings.filterwarnings("ignore", message=".*assuming preprocessing")
-        meta = _predict.run_metadata(path, loaded.name, int(model.outputs[0].shape[-1]),
-                                     _predict.model_metadata(loaded))
+        meta = _runs.run_metadata(path, loaded.name, int(model.outputs[0].shape[-1]),
+                                     _metadata.model_metadata(loaded))
     if class_names is not None:
         class_names = [str(n) for n in class_names]
         if len(class_names) != int(model.outputs[0].shape[-1]):
@@ -348,7 +351,7 @@ def prepare(model_or_path, *, class_names=None, preprocessing=None, crop_fractio
 
 # --------------------------------------------------------------------------- images for calibration and parity
 # Parity and calibration images are encoded image files, read through the one image path
-# (keras_classics.predict.load_image_bytes: decode, resize the shorter side, centre crop):
+# (keras_classics.images.load_image_bytes: decode, resize the shorter side, centre crop):
 # the Keras reference, serving_default and TFLite get the floats, serving_bytes the same files.
 
 
@@ -402,10 +405,10 @@ def encoded_samples(spec, n: int = DEFAULT_SAMPLES, *, size=None, purpose: str =
             raise FileNotFoundError(
                 f"Image source {directory!r} not found. Accepted: 'shapes', 'noise' or a directory of images."
             )
-        files = _predict.list_images(directory)
+        files = _images.list_images(directory)
         if not files:
             raise ValueError(
-                f"No image files ({', '.join(_predict.IMAGE_SUFFIXES)}) under {directory!r}."
+                f"No image files ({', '.join(_images.IMAGE_SUFFIXES)}) under {directory!r}."
             )
         chosen = files[:n] if purpose == "calibration" else files[-n:]
         return [_file_bytes(f) for f in chosen], f"folder {os.path.abspath(directory)} ({len(files)} images)"
@@ -426,7 +429,7 @@ def image_samples(spec, size, n: int = DEFAULT_SAMPLES, *, purpose: str = "calib
     """Up to ``n`` float32 RGB images ``(n, h, w, 3)`` in [0, 255], and a description of where they came from.
 
     The files of :func:`encoded_samples` read as ``predict`` reads image files
-    (:func:`keras_classics.predict.load_image_bytes`, with ``crop_fraction``).
+    (:func:`keras_classics.images.load_image_bytes`, with ``crop_fraction``).
 
     Args:
         spec, purpose, seed: see :func:`encoded_samples`.
@@ -446,7 +449,7 @@ def _samples(spec, size, n, purpose, crop_fraction, seed=0) -> _Samples:
 
 def _decode_all(encoded, size, crop_fraction):
     return np.stack([
-        _predict.load_image_bytes(data, size, crop_fraction, name=f"image {i}") for i, data in enumerate(encoded)
+        _images.load_image_bytes(data, size, crop_fraction, name=f"image {i}") for i, data in enumerate(encoded)
     ]).astype(np.float32)
 
 
@@ -464,8 +467,8 @@ def _png(image) -> bytes:
 
 def _file_bytes(path) -> bytes:
     """An image file's bytes, checked; re-encoded as PNG where TensorFlow cannot decode it (TIFF …)."""
-    data, fmt, mode = _predict._read_checked(path, _predict.MAX_IMAGE_PIXELS)
-    return data if _predict.tensorflow_decodes(fmt, mode) else _png(_predict.pil_rgb(data))
+    data, fmt, mode = _images.read_checked(path, _images.MAX_IMAGE_PIXELS)
+    return data if _images.tensorflow_decodes(fmt, mode) else _png(_images.pil_rgb(data))
 
 
 def _dataset_images(ds, n):
@@ -676,7 +679,7 @@ def _describe(path) -> str:
     if os.path.isdir(path):
         if os.path.isfile(os.path.join(path, "config.json")) or os.path.isdir(os.path.join(path, "checkpoints")):
             return "a training run directory"
-        card = _read_card(os.path.join(path, _predict.CARD_FILENAME))
+        card = _read_card(os.path.join(path, _metadata.CARD_FILENAME))
         if card is not None:
             return f"a {card.get('format')} export directory"
         return f"a directory with {len(os.listdir(path))} entries and no model card"
@@ -698,7 +701,7 @@ def _own_output(path, kind) -> bool:
     if os.path.islink(path):
         return False
     if kind in ("savedmodel", "tflite"):
-        card = _read_card(os.path.join(path, _predict.CARD_FILENAME)) if os.path.isdir(path) else None
+        card = _read_card(os.path.join(path, _metadata.CARD_FILENAME)) if os.path.isdir(path) else None
         inner = "saved_model.pb" if kind == "savedmodel" else _predict.TFLITE_FILENAME
         return bool(card) and card.get("format") == kind and os.path.isfile(os.path.join(path, inner))
     if not os.path.isfile(path):
@@ -769,7 +772,7 @@ def _size_on_disk(path) -> int:
         return os.path.getsize(path)
     total = 0
     for root, _, files in os.walk(path):
-        total += sum(os.path.getsize(os.path.join(root, f)) for f in files if f != _predict.CARD_FILENAME)
+        total += sum(os.path.getsize(os.path.join(root, f)) for f in files if f != _metadata.CARD_FILENAME)
     return total
 
 
@@ -821,7 +824,7 @@ def _archive(model, path, *, bytes_signature=None):
 
         def serve_bytes(image_bytes):
             images = tf.map_fn(
-                lambda b: _predict.decode_image(b, height, width, crop),
+                lambda b: _images.decode_image(b, height, width, crop),
                 image_bytes,
                 fn_output_signature=tf.TensorSpec((height, width, 3), tf.float32),
             )
@@ -1052,7 +1055,7 @@ def to_saved_model(
         class_names: overrides the run's class names.
         preprocessing: overrides the run's (or the registry's) preprocessing.
         crop_fraction: centre crop used by the ``serving_bytes`` signature and
-            by ``predict`` (see :func:`keras_classics.predict.resize_and_crop`);
+            by ``predict`` (see :func:`keras_classics.images.resize_and_crop`);
             default: the run's evaluation crop, else 1 (the whole shorter side).
         parity_data: images for the parity report (see :func:`encoded_samples`);
             default: the run's own validation images (from its ``config.json``),
@@ -1107,7 +1110,7 @@ def to_saved_model(
         if drift:
             card["drift_from_trained_model"] = drift
         _check_parity(report, "SavedModel", allow_parity_failure)
-        _write_json(os.path.join(work, _predict.CARD_FILENAME), card)
+        _write_json(os.path.join(work, _metadata.CARD_FILENAME), card)
         _commit([(work, dest)], scratch)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
@@ -1121,7 +1124,7 @@ def _tflite_paths(dest):
     """``(tflite_file, card_file, commit_targets)`` for a ``.tflite`` path or an export directory."""
     if dest.endswith(".tflite"):
         return dest, os.path.splitext(dest)[0] + ".card.json"
-    return os.path.join(dest, _predict.TFLITE_FILENAME), os.path.join(dest, _predict.CARD_FILENAME)
+    return os.path.join(dest, _predict.TFLITE_FILENAME), os.path.join(dest, _metadata.CARD_FILENAME)
 
 
 def to_tflite(
@@ -1248,7 +1251,7 @@ def to_tflite(
             _write_json(card_tmp, card)
             _commit([(work_file, tflite_dest), (card_tmp, card_dest)], scratch)
         else:
-            _write_json(os.path.join(work, _predict.CARD_FILENAME), card)
+            _write_json(os.path.join(work, _metadata.CARD_FILENAME), card)
             _commit([(work, dest)], scratch)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)

@@ -133,7 +133,7 @@ def resized_centre(image, shorter, size):
     """``center_crop(resize_shorter(image, shorter), size)``, resampling only the centre window.
 
     The one evaluation resampling of the package: training's validation
-    (:func:`eval_transform`), :func:`keras_classics.predict.load_image`, export's
+    (:func:`eval_transform`), :func:`keras_classics.images.load_image`, export's
     parity and calibration images and the SavedModel's ``serving_bytes`` signature
     all call it.
 

@@ -17,6 +17,9 @@ import shutil
 import time
 from dataclasses import dataclass, field
 
+from keras_classics.io import write_json_atomic, write_text_atomic
+from keras_classics.runs import new_run_dir
+
 __all__ = [
     "EXPERIMENTS",
     "ExperimentSpec",
@@ -441,13 +444,7 @@ def _claim_run_dir(name, run_dir, runs_root):
     root = os.path.abspath(os.path.expanduser(os.fspath(runs_root)))
     os.makedirs(root, exist_ok=True)
     base = os.path.join(root, f"experiment-{name}-{datetime.datetime.now().strftime('%Y%m%d-%H%M%S')}")
-    from keras_classics.training.rundir import new_run_dir
-
     return new_run_dir(base)
-
-
-from keras_classics.training.rundir import write_json_atomic as write_json  # noqa: E402
-from keras_classics.training.rundir import write_text_atomic as write_text  # noqa: E402
 
 
 # ---------------------------------------------------------------------- the table
@@ -550,12 +547,12 @@ def run_experiment(name, *, quick=False, repeats=1, seed=0, dataset="shapes", va
         "created": datetime.datetime.now().isoformat(timespec="seconds"),
     }
     results_path = os.path.join(path, "results.json")
-    write_json(results_path, results)
+    write_json_atomic(results_path, results)
     with open(results_path, encoding="utf-8") as f:  # the figure and the table read the file back
         stored = json.load(f)
     figure = _figures.draw(stored, os.path.join(path, "figure.png"))
     table = render_table(stored)
-    write_text(os.path.join(path, "table.txt"), table)
+    write_text_atomic(os.path.join(path, "table.txt"), table)
     if verbose:
         print(table, end="")
         print(f"Wrote {results_path}, {figure} ({stored['wall_time_s']:.0f} s)")

@@ -42,8 +42,8 @@ import sys
 import time
 from dataclasses import dataclass
 
-from keras_classics.predict import make_metadata, set_model_metadata
-from keras_classics.training import rundir as _rundir
+from keras_classics import runs as _rundir
+from keras_classics.metadata import make_metadata, set_model_metadata
 from keras_classics.training.config import (
     FROZEN_ON_RESUME,
     RecipeConfig,
@@ -628,7 +628,8 @@ def _init_metadata(config) -> dict:
     it expects."""
     if not config.init_from:
         return {}
-    from keras_classics.predict import read_keras_metadata, resolve_model_file
+    from keras_classics.metadata import read_keras_metadata
+    from keras_classics.runs import resolve_model_file
 
     try:
         return read_keras_metadata(resolve_model_file(config.init_from)) or {}
