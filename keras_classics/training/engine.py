@@ -43,7 +43,8 @@ import time
 from dataclasses import dataclass
 
 from keras_classics import runs as _rundir
-from keras_classics.metadata import make_metadata, set_model_metadata
+from keras_classics.metadata import make_metadata, read_keras_metadata, set_model_metadata
+from keras_classics.runs import resolve_model_file
 from keras_classics.training.config import (
     FROZEN_ON_RESUME,
     RecipeConfig,
@@ -628,9 +629,6 @@ def _init_metadata(config) -> dict:
     it expects."""
     if not config.init_from:
         return {}
-    from keras_classics.metadata import read_keras_metadata
-    from keras_classics.runs import resolve_model_file
-
     try:
         return read_keras_metadata(resolve_model_file(config.init_from)) or {}
     except (OSError, ValueError):  # reported with its reason when the weights are copied
