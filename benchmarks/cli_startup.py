@@ -14,7 +14,6 @@ load.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import statistics
@@ -86,11 +85,12 @@ def main(argv=None):
         "results": results,
     }
     if args.json:
-        tmp = args.json + ".tmp"
-        with open(tmp, "w") as f:
-            json.dump(record, f, indent=2)
-            f.write("\n")
-        os.replace(tmp, args.json)
+        # Imported after the measurements: the package sets TF_ENABLE_ONEDNN_OPTS, which the measured
+        # processes would inherit.
+        sys.path.insert(0, HERE)
+        from keras_classics.io import write_json_atomic
+
+        write_json_atomic(args.json, record)
     return record
 
 

@@ -104,7 +104,7 @@ def _latency_fns(paths, model, threads):
     fns["savedmodel"] = lambda: serve(images=xt)["probabilities"].numpy()
     fns["_loaded"] = loaded  # keep alive
     for fmt in FORMATS[2:]:
-        runner = predict._TFLiteRunner(paths[fmt], num_threads=threads)
+        runner = predict.TFLiteRunner(paths[fmt], num_threads=threads)
         interp, inp, out = runner.interpreter, runner.input, runner.output
         xq = predict._quantize(x, inp)
 

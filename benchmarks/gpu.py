@@ -26,7 +26,6 @@ keras_classics.inspect): no TensorFlow is needed on the JAX backend.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import statistics
@@ -35,6 +34,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from benchmarks._sizes import fill_sizes, tiny_help  # noqa: E402
+from keras_classics.io import write_json_atomic  # noqa: E402  (the standard library only: no TensorFlow)
 
 # Our model name and options -> the torchvision model it is compared with.
 # torchvision's ResNet is v1.5 and its GoogLeNet the BN port with 3x3 "5x5"
@@ -297,10 +297,10 @@ def main(argv=None):
         result["rows"].append(row)
         _print_row(row)
         if args.json:
-            _write_json(args.json, result)
+            write_json_atomic(args.json, result, default=str)
     _print_table(result)
     if args.json:
-        _write_json(args.json, result)
+        write_json_atomic(args.json, result, default=str)
     return result
 
 
@@ -335,13 +335,6 @@ def _print_table(result):
               f"{_fmt(r.get('ratio_vs_torchvision_compiled'), '.2f')} |")
     print(f"device: {result['device']}; backend: {result['backend']}; {result['precision']}; "
           f"batch {result['batch_size']}; {result['method']}")
-
-
-def _write_json(path, result):
-    tmp = f"{path}.tmp"
-    with open(tmp, "w") as f:
-        json.dump(result, f, indent=2, default=str)
-    os.replace(tmp, path)
 
 
 if __name__ == "__main__":

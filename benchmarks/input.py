@@ -34,7 +34,6 @@ resnet50 (224), cifar -> resnet18 (32).
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import platform
@@ -50,6 +49,7 @@ from benchmarks._sizes import fill_sizes, tiny_help  # noqa: E402
 # Before TensorFlow loads: the package turns TensorFlow's oneDNN CPU kernels on, as a user's
 # `import keras_classics` does (TensorFlow reads the setting once, at import).
 import keras_classics  # noqa: E402,F401
+from keras_classics.io import write_json_atomic  # noqa: E402
 
 import numpy as np  # noqa: E402
 
@@ -416,13 +416,6 @@ def measure(policy, src, files, args):
     return row
 
 
-def _write_json(path, result):
-    tmp = f"{path}.tmp"
-    with open(tmp, "w") as f:
-        json.dump(result, f, indent=2)
-    os.replace(tmp, path)
-
-
 def _print_table(result):
     print()
     print("| policy | model | size | ours img/s | naive img/s | ours / naive | CPU ms/img ours / naive | "
@@ -484,13 +477,13 @@ def main(argv=None):
                   f"{row['model_train']['images_per_s']:.2f} img/s  input/compute {row['ratio_input_vs_compute']:.1f}"
                   f"  bound: {row['bound']}", flush=True)
             if args.json:
-                _write_json(args.json, result)
+                write_json_atomic(args.json, result)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     result["machine"]["load_end"] = [round(x, 2) for x in os.getloadavg()] if hasattr(os, "getloadavg") else None
     _print_table(result)
     if args.json:
-        _write_json(args.json, result)
+        write_json_atomic(args.json, result)
     return result
 
 

@@ -23,7 +23,6 @@ Pairs: resnet50/101/152 (v1, as keras.applications), vgg16, vgg19, inception_v3.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import sys
@@ -35,6 +34,7 @@ from benchmarks._sizes import fill_sizes, tiny_help  # noqa: E402
 # Before TensorFlow loads: the package turns TensorFlow's oneDNN CPU kernels on, as a user's
 # `import keras_classics` does (TensorFlow reads the setting once, at import).
 import keras_classics  # noqa: E402,F401
+from keras_classics.io import write_json_atomic  # noqa: E402
 
 PAIRS = {
     "resnet50": "ResNet50",
@@ -231,10 +231,7 @@ def main(argv=None):
     print(f"batch {args.batch_size}, {args.precision}, jit_compile={args.jit_compile}; {result['method']} "
           "(> 1: ours faster)")
     if args.json:
-        tmp = args.json + ".tmp"
-        with open(tmp, "w") as f:
-            json.dump(result, f, indent=2)
-        os.replace(tmp, args.json)
+        write_json_atomic(args.json, result)
     return result
 
 

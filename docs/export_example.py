@@ -96,7 +96,7 @@ def main(argv=None) -> int:
         elif "--run-dir" in words:  # the training run's final metrics
             metrics = read(os.path.join(words[words.index("--run-dir") + 1], "metrics.json"))
 
-    from keras_classics.training.rundir import write_json_atomic
+    from keras_classics.io import write_json_atomic
 
     record = {
         "source": "docs/export.md, the shell block that starts with recipes/quickstart.py",

@@ -30,6 +30,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 __all__ = [
+    "POLICIES",
+    "eval_crop_fraction",
     "IMAGENET_MEAN_RGB",
     "IMAGENET_MEAN",
     "IMAGENET_STD",
@@ -321,3 +323,26 @@ def resize(image, size):
         lambda: tf.image.resize(image, size, method="bilinear", antialias=True),
         lambda: tf.image.resize(image, size, method="bilinear"),
     )
+
+
+# --------------------------------------------------------------------------- the policies' evaluation crop
+
+#: The augmentation policies (:mod:`keras_classics.data.augment` implements them); each has one
+#: evaluation crop, :func:`eval_crop_fraction`.
+POLICIES = ("alexnet", "vgg", "inception", "resnet", "cifar", "none")
+
+
+def eval_crop_fraction(policy: str, image_size: int) -> float:
+    """The evaluation crop of a run trained with ``policy`` at ``image_size`` (its ``crop_fraction``).
+
+    ImageNet's "resize 256, crop 224" (:data:`IMAGENET_CROP_FRACTION`),
+    rounded to the whole pixels the validation resizes to, so that
+    :func:`crop_shorter_side` of the result gives those
+    pixels back (``16 / 18`` at 16: shorter side 18); ``"cifar"`` and ``"none"``: 1,
+    the whole image.
+    """
+    if policy not in POLICIES:
+        raise ValueError(f"Unknown policy {policy!r}. Accepted: {', '.join(POLICIES)}.")
+    if policy in ("cifar", "none"):
+        return 1.0
+    return image_size / crop_shorter_side(image_size, IMAGENET_CROP_FRACTION)

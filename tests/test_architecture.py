@@ -17,22 +17,6 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "keras_classics"
 
-# Imports that other changes are removing: each entry is (importer, imported) and says
-# what removes it. The test fails when an entry no longer matches an import, so the
-# list only shrinks.
-ALLOWED_CYCLE_EDGES = {
-    # models -> weights -> predict -> models: the builders load their weights through
-    # keras_classics.weights; removed when the builders ask for weights through one hook.
-    ("keras_classics.models._layers", "keras_classics.weights"): "removed when the weights hook lands",
-    # weights and predict share the model metadata: removed when metadata.py lands.
-    ("keras_classics.weights", "keras_classics.predict"): "removed when metadata.py lands",
-}
-ALLOWED_PRIVATE_IMPORTS = {
-    # The metadata attribute and keep_metadata: removed when metadata.py lands.
-    ("keras_classics.predict", "keras_classics.models._layers"): "removed when metadata.py lands",
-}
-
-
 def _modules() -> dict[str, tuple[Path, bool]]:
     """``{module name: (file, is a package)}`` of every module of the package."""
     modules = {}
@@ -162,10 +146,6 @@ def test_the_graph_sees_every_kind_of_import():
 def test_no_import_cycle():
     imports_ = imports()
     edges = graph(imports_)
-    stale = [edge for edge in ALLOWED_CYCLE_EDGES if edge[1] not in edges[edge[0]]]
-    assert not stale, f"allowed edges that no longer exist (remove them from ALLOWED_CYCLE_EDGES): {stale}"
-    for importer, imported in ALLOWED_CYCLE_EDGES:
-        edges[importer].discard(imported)
     found = cycles(edges)
     where = {(a, b): line for a, b, _, line in imports_}
     detail = []
@@ -177,11 +157,7 @@ def test_no_import_cycle():
 
 def test_no_private_name_crosses_a_package():
     found = private_imports(imports())
-    allowed = {(importer, what) for importer, what, _ in found} & set(ALLOWED_PRIVATE_IMPORTS)
-    stale = set(ALLOWED_PRIVATE_IMPORTS) - allowed
-    assert not stale, f"allowed imports that no longer exist (remove them from ALLOWED_PRIVATE_IMPORTS): {stale}"
-    wrong = [f"{importer} line {line}: {what}" for importer, what, line in found
-             if (importer, what) not in ALLOWED_PRIVATE_IMPORTS]
+    wrong = [f"{importer} line {line}: {what}" for importer, what, line in found]
     assert not wrong, "private names imported from another package:\n" + "\n".join(wrong)
 
 

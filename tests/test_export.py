@@ -21,6 +21,8 @@ from keras_classics import create_model, export, predict
 from keras_classics.cli import main
 from keras_classics.transforms import preprocess
 from keras_classics.data.shapes import SHAPE_CLASSES, generate_shapes
+from keras_classics.images import load_image
+from keras_classics.metadata import save_model
 
 SIZE = 32
 COLOURS = ["red", "green", "blue"]
@@ -187,7 +189,7 @@ def test_savedmodel_signatures_and_bytes(quick_exports, tmp_path):
     out = loaded.signatures["serving_bytes"](image_bytes=tf.constant(files))
     assert out["probabilities"].shape == (4, 3)
 
-    pixels = np.concatenate([images.astype(np.float32), predict.load_image(big, (SIZE, SIZE))[None]])
+    pixels = np.concatenate([images.astype(np.float32), load_image(big, (SIZE, SIZE))[None]])
     floats = default(images=tf.constant(preprocess(pixels, "caffe"), tf.float32))["probabilities"].numpy()
     np.testing.assert_allclose(out["probabilities"].numpy(), floats, atol=1e-6)
     top = floats.argmax(-1)
@@ -541,7 +543,7 @@ def test_each_policy_exports_with_parity(policy, policy_image_files, tmp_path):
     bytes signature within tolerance, and the .keras file, the SavedModel and the .tflite agree on files."""
     import tensorflow as tf
 
-    from keras_classics.data.augment import eval_crop_fraction
+    from keras_classics.transforms import eval_crop_fraction
     from keras_classics.training import RecipeConfig, train
 
     run_dir = tmp_path / "run"
@@ -634,7 +636,7 @@ def test_calibration_and_parity_default_to_the_runs_validation_images(tmp_path):
     inputs = keras.Input((16, 16, 3))
     x = keras.layers.GlobalAveragePooling2D()(keras.layers.Rescaling(1 / 255.0)(inputs))
     model = keras.Model(inputs, keras.layers.Dense(3, activation="softmax", name="predictions")(x), name="tiny")
-    predict.save_model(model, run / "best.keras")
+    save_model(model, run / "best.keras")
     (run / "config.json").write_text(json.dumps({
         "model": "tiny", "dataset": f"folder:{tmp_path / 'data'}", "dataset_options": {"val_fraction": 0.5},
         "image_size": 16, "policy": "resnet", "preprocessing": "none", "class_names": COLOURS}))

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from keras_classics import predict
+from keras_classics import images, metadata, predict, runs
 from keras_classics.cli import main
 
 # Module fixtures are expensive: one pytest-xdist worker runs this file.
@@ -33,9 +33,9 @@ def test_read_image_file_accepts_every_format(tmp_path):
     for fmt, ext in (("PNG", "png"), ("JPEG", "jpg"), ("BMP", "bmp"), ("GIF", "gif"), ("WEBP", "webp")):
         path = tmp_path / f"a.{ext}"
         Image.fromarray(array).save(path, format=fmt)
-        data = predict.read_image_file(path)
+        data = images.read_image_file(path)
         assert data == path.read_bytes()
-        image = predict.load_image(path, (20, 30))
+        image = images.load_image(path, (20, 30))
         assert image.shape == (20, 30, 3) and image.dtype == np.float32
         assert 0 <= image.min() and image.max() <= 255
 
@@ -61,9 +61,9 @@ def test_read_image_file_refuses_bad_files(tmp_path):
     ]
     for name, error, match in refusals:
         with pytest.raises(error, match=match):
-            predict.read_image_file(tmp_path / name)
+            images.read_image_file(tmp_path / name)
     with pytest.raises(IsADirectoryError):
-        predict.read_image_file(tmp_path)
+        images.read_image_file(tmp_path)
 
 
 def test_enormous_image_refused_from_its_header(tmp_path):
@@ -72,11 +72,11 @@ def test_enormous_image_refused_from_its_header(tmp_path):
     Image.new("1", (8000, 5001)).save(path, format="PNG")
     assert path.stat().st_size < 1_000_000
     with pytest.raises(ValueError, match=r"8000x5001 = 40,008,000 pixels, above the limit of 40,000,000"):
-        predict.read_image_file(path)
+        images.read_image_file(path)
     # The limit is a parameter.
     small = _png(tmp_path / "small.png", _pattern(10, 10))
     with pytest.raises(ValueError, match="above the limit of 99 pixels"):
-        predict.read_image_file(small, max_pixels=99)
+        images.read_image_file(small, max_pixels=99)
 
 
 def test_resize_and_crop():
@@ -85,20 +85,20 @@ def test_resize_and_crop():
     image = _pattern(40, 60).astype(np.float32)
     # A square image already the target size: unchanged.
     square = _pattern(32, 32).astype(np.float32)
-    np.testing.assert_array_equal(predict.resize_and_crop(tf.constant(square), 32, 32).numpy(), square)
+    np.testing.assert_array_equal(images.resize_and_crop(tf.constant(square), 32, 32).numpy(), square)
     # Shorter side resized to the target, the centre kept: a 40x60 image to 20x20 is
     # a 20x30 resize then columns 5..24.
-    out = predict.resize_and_crop(tf.constant(image), 20, 20).numpy()
+    out = images.resize_and_crop(tf.constant(image), 20, 20).numpy()
     resized = tf.image.resize(image, (20, 30), antialias=True).numpy()
     np.testing.assert_allclose(out, resized[:, 5:25], atol=1e-4)
     # crop_fraction 0.5: shorter side to 40 (no resize here), centre 20x20 kept.
-    half = predict.resize_and_crop(tf.constant(image), 20, 20, crop_fraction=0.5).numpy()
+    half = images.resize_and_crop(tf.constant(image), 20, 20, crop_fraction=0.5).numpy()
     np.testing.assert_array_equal(half, image[10:30, 20:40])
     # A non-square target: the shorter side goes to max(height, width) / crop_fraction = 60.
-    wide = predict.resize_and_crop(tf.constant(image), 40, 60).numpy()
+    wide = images.resize_and_crop(tf.constant(image), 40, 60).numpy()
     np.testing.assert_allclose(wide, tf.image.resize(image, (60, 90)).numpy()[10:50, 15:75], atol=1e-4)
     # Upscaling a small image.
-    assert predict.resize_and_crop(tf.constant(_pattern(5, 7)), 32, 32).shape == (32, 32, 3)
+    assert images.resize_and_crop(tf.constant(_pattern(5, 7)), 32, 32).shape == (32, 32, 3)
 
 
 def _image_folder(root):
@@ -121,7 +121,7 @@ def test_one_image_path_training_validation_predict_and_inspector(tmp_path, poli
     """A folder's validation images through the training pipeline equal predict's and the inspector's."""
     from keras_classics import inspect
     from keras_classics.data import get_source, make_pipeline
-    from keras_classics.data.augment import eval_crop_fraction
+    from keras_classics.transforms import eval_crop_fraction
 
     size = 32
     files = _image_folder(tmp_path / "val")
@@ -132,8 +132,8 @@ def test_one_image_path_training_validation_predict_and_inspector(tmp_path, poli
     crop = eval_crop_fraction(policy, size)  # the run's crop fraction, as predict and export read it
     assert len(from_training) == len(files)
     for path, expected in zip(files, from_training):
-        np.testing.assert_allclose(predict.load_image(path, (size, size), crop), expected, atol=1e-4, err_msg=path)
-        np.testing.assert_allclose(predict.load_image_bytes(open(path, "rb").read(), (size, size), crop), expected,
+        np.testing.assert_allclose(images.load_image(path, (size, size), crop), expected, atol=1e-4, err_msg=path)
+        np.testing.assert_allclose(images.load_image_bytes(open(path, "rb").read(), (size, size), crop), expected,
                                    atol=1e-4, err_msg=path)
         np.testing.assert_allclose(inspect.load_image(path, (size, size), crop), expected, atol=1e-4, err_msg=path)
 
@@ -141,7 +141,7 @@ def test_one_image_path_training_validation_predict_and_inspector(tmp_path, poli
 def test_one_list_of_image_suffixes():
     from keras_classics.data import IMAGE_EXTENSIONS, sources
 
-    assert IMAGE_EXTENSIONS is predict.IMAGE_SUFFIXES and sources.IMAGE_EXTENSIONS is predict.IMAGE_SUFFIXES
+    assert IMAGE_EXTENSIONS is images.IMAGE_SUFFIXES and sources.IMAGE_EXTENSIONS is images.IMAGE_SUFFIXES
 
 
 def test_list_images(tmp_path):
@@ -150,9 +150,9 @@ def test_list_images(tmp_path):
     _png(tmp_path / "1.png", _pattern(4, 4))
     (tmp_path / "readme.txt").write_text("x")
     (tmp_path / ".hidden.png").write_bytes(b"")
-    assert [os.path.relpath(p, tmp_path) for p in predict.list_images(tmp_path)] == ["1.png", os.path.join("b", "2.png")]
+    assert [os.path.relpath(p, tmp_path) for p in images.list_images(tmp_path)] == ["1.png", os.path.join("b", "2.png")]
     with pytest.raises(NotADirectoryError):
-        predict.list_images(tmp_path / "1.png")
+        images.list_images(tmp_path / "1.png")
 
 
 # --------------------------------------------------------------------------- loading formats
@@ -206,7 +206,7 @@ def test_load_every_format_gives_the_same_probabilities(toy_exports):
         results[fmt] = loaded.classify([image], top=3)[0]["predictions"]
         probs = [p["probability"] for p in results[fmt]]
         assert probs == sorted(probs, reverse=True) and abs(sum(probs) - 1) < 1e-5
-    pixels = predict.load_image(image, (16, 16))
+    pixels = images.load_image(image, (16, 16))
     expected = keras.ops.convert_to_numpy(keras.ops.softmax(model(pixels[None])))[0]
     for fmt, preds in results.items():
         got = np.array([p["probability"] for p in sorted(preds, key=lambda p: p["index"])])
@@ -267,19 +267,19 @@ def test_metadata_travels_with_the_keras_file(tmp_path):
 
     names = ["circle", "square", "star"]
     model = _aux_model()
-    meta = predict.make_metadata(names, 16, "none", policy="resnet", registry_name=None)
+    meta = metadata.make_metadata(names, 16, "none", policy="resnet", registry_name=None)
     assert meta["crop_fraction"] == pytest.approx(16 / 18) and meta["eval_resize"] == 18
     assert meta["keras_backend"] == keras.backend.backend()
-    predict.set_model_metadata(model, meta)
-    predict.save_model(model, tmp_path / "with_aux.keras")
+    metadata.set_model_metadata(model, meta)
+    metadata.save_model(model, tmp_path / "with_aux.keras")
     assert sorted(os.listdir(tmp_path)) == ["with_aux.keras"]  # no temporary file left
-    assert predict.read_keras_metadata(tmp_path / "with_aux.keras") == meta
+    assert metadata.read_keras_metadata(tmp_path / "with_aux.keras") == meta
     keras.saving.load_model(tmp_path / "with_aux.keras")  # Keras's own loader ignores the extra entry
 
     loaded = predict.load_keras_model(tmp_path / "with_aux.keras")
     stripped = strip_aux(loaded)
-    assert len(stripped.outputs) == 1 and predict.model_metadata(stripped) == meta
-    predict.save_model(stripped, tmp_path / "stripped.keras")
+    assert len(stripped.outputs) == 1 and metadata.model_metadata(stripped) == meta
+    metadata.save_model(stripped, tmp_path / "stripped.keras")
     ready = predict.load(tmp_path / "stripped.keras")
     assert ready.class_names == names and ready.crop_fraction == pytest.approx(16 / 18)
     assert ready.preprocessing == "none"
@@ -291,7 +291,7 @@ def test_metadata_travels_with_the_keras_file(tmp_path):
     with pytest.warns(UserWarning, match="assuming preprocessing 'none'"):
         assert predict.load(tmp_path / "plain.keras").class_names == ["0", "1", "2"]
     with pytest.raises(ValueError, match="must end in .keras"):
-        predict.save_model(stripped, tmp_path / "model.h5")
+        metadata.save_model(stripped, tmp_path / "model.h5")
 
 
 def test_a_run_directory_means_its_best_keras_everywhere(tmp_path, capsys):
@@ -301,19 +301,19 @@ def test_a_run_directory_means_its_best_keras_everywhere(tmp_path, capsys):
     run.mkdir()
     for file, names in (("final.keras", ["f0", "f1", "f2"]), ("best.keras", ["b0", "b1", "b2"])):
         model = _aux_model()
-        predict.set_model_metadata(model, predict.make_metadata(names, 16, "none"))
-        predict.save_model(model, run / file)
+        metadata.set_model_metadata(model, metadata.make_metadata(names, 16, "none"))
+        metadata.save_model(model, run / file)
     best = str(run / "best.keras")
-    assert predict.resolve_model_file(run) == best and resolve_model_path(run) == best
+    assert runs.resolve_model_file(run) == best and resolve_model_path(run) == best
     assert predict.load(run).class_names == ["b0", "b1", "b2"]
     assert main(["predict", str(run), _png(tmp_path / "a.png", _pattern(20, 20)), "--top", "1"]) == 0
     assert capsys.readouterr().out.splitlines()[1].split()[1] in ("b0", "b1", "b2")
     assert main(["summary", str(run)]) == 0
     assert "predictions" in capsys.readouterr().out
     os.remove(best)
-    assert predict.resolve_model_file(run) == str(run / "final.keras")
+    assert runs.resolve_model_file(run) == str(run / "final.keras")
     os.remove(run / "final.keras")
     with pytest.raises(ValueError, match="without best.keras or final.keras"):
-        predict.resolve_model_file(run)
+        runs.resolve_model_file(run)
     with pytest.raises(ValueError, match="--init-from: .* without best.keras or final.keras"):
         resolve_model_path(run)

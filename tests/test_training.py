@@ -306,10 +306,10 @@ def test_run_directory_contents(tmp_path):
     best_row = max(rows, key=lambda r: float(r["val_top1"]))
     assert str(metrics["best_epoch"]) == best_row["epoch"]
     # The model files carry class names, eval transform, registry name and backend.
-    from keras_classics import predict
+    from keras_classics.metadata import read_keras_metadata
 
     for name in ("best.keras", "final.keras"):
-        meta = predict.read_keras_metadata(run / name)
+        meta = read_keras_metadata(run / name)
         assert meta["class_names"] == config["class_names"] and meta["registry_name"] == "resnet18", name
         assert meta["image_size"] == [32, 32] and meta["policy"] == config["policy"] and meta["crop_fraction"] == 1.0
         assert meta["preprocessing"] == "caffe" and meta["keras_backend"] == keras.backend.backend()

@@ -9,7 +9,9 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from keras_classics import arithmetic, export, predict, transforms
+from keras_classics import arithmetic, export, transforms
+from keras_classics.images import load_image, load_image_bytes, resize_and_crop
+from keras_classics.metadata import make_metadata
 from keras_classics.data import POLICIES, augment, make_pipeline
 from keras_classics.inspect import pictures
 from keras_classics.transforms import (
@@ -42,7 +44,7 @@ def test_every_statement_of_the_rule_gives_the_same_shorter_side(size, crop_frac
     assert crop_shorter_side((size, size), crop_fraction) == shorter
     assert EvalTransform(size, crop_fraction, "none").resize == shorter
     assert arithmetic.crop_shorter_side is crop_shorter_side  # a public name there, the same function
-    meta = predict.make_metadata(["a"], size, "none", crop_fraction=crop_fraction)
+    meta = make_metadata(["a"], size, "none", crop_fraction=crop_fraction)
     assert meta["eval_resize"] == shorter and meta["crop_fraction"] == crop_fraction
 
 
@@ -65,13 +67,13 @@ def test_policy_crop_fractions_give_back_the_validation_resize():
     must give the pixels the training validation resized to: 256/224 of the crop, or the crop itself."""
     for policy in POLICIES:
         for size in range(8, 520):
-            fraction = augment.eval_crop_fraction(policy, size)
+            fraction = transforms.eval_crop_fraction(policy, size)
             expected = size if policy in ("cifar", "none") else crop_shorter_side(size, IMAGENET_CROP_FRACTION)
             assert crop_shorter_side(size, fraction) == expected, (policy, size)
-    assert crop_shorter_side(224, IMAGENET_CROP_FRACTION) == 256 and augment.eval_crop_fraction("resnet", 224) == 0.875
-    assert predict.make_metadata(["a"], 16, "tf", policy="vgg")["eval_resize"] == 18
+    assert crop_shorter_side(224, IMAGENET_CROP_FRACTION) == 256 and transforms.eval_crop_fraction("resnet", 224) == 0.875
+    assert make_metadata(["a"], 16, "tf", policy="vgg")["eval_resize"] == 18
     with pytest.raises(ValueError, match="Unknown policy 'bogus'"):
-        augment.eval_crop_fraction("bogus", 32)
+        transforms.eval_crop_fraction("bogus", 32)
 
 
 def test_every_weights_set_uses_the_one_eval_transform():
@@ -122,9 +124,9 @@ def test_predict_export_and_the_inspector_resize_by_the_rule(photo_file, size, c
     data = photo_file.read_bytes()
     outputs = {
         "transforms.eval_crop": transforms.eval_crop(tf.constant(image), size, crop_fraction).numpy(),
-        "predict.resize_and_crop": predict.resize_and_crop(tf.constant(image), size, size, crop_fraction).numpy(),
-        "predict.load_image": predict.load_image(photo_file, (size, size), crop_fraction),
-        "predict.load_image_bytes": predict.load_image_bytes(data, (size, size), crop_fraction),
+        "images.resize_and_crop": resize_and_crop(tf.constant(image), size, size, crop_fraction).numpy(),
+        "images.load_image": load_image(photo_file, (size, size), crop_fraction),
+        "images.load_image_bytes": load_image_bytes(data, (size, size), crop_fraction),
         "export calibration": export.image_samples(str(photo_file.parent), (size, size), 1,
                                                    crop_fraction=crop_fraction)[0][0],
         "inspector": pictures.load_image(str(photo_file), (size, size), crop_fraction),
@@ -136,14 +138,14 @@ def test_predict_export_and_the_inspector_resize_by_the_rule(photo_file, size, c
 @pytest.mark.parametrize("policy, size", [("resnet", 224), ("alexnet", 227), ("cifar", 32), ("none", 48)])
 def test_the_pipelines_validation_is_the_rule_with_the_policys_crop(policy, size):
     image = _photo()
-    crop_fraction = augment.eval_crop_fraction(policy, size)
+    crop_fraction = transforms.eval_crop_fraction(policy, size)
     ds = tf.data.Dataset.from_tensors((tf.constant(image), tf.constant(0, tf.int64)))
     validation = make_pipeline(ds, policy=policy, image_size=size, batch_size=1, training=False,
                                preprocessing="none", repeat=False)
     (images, _), = list(validation)
     expected = _by_the_rule(image, size, crop_fraction)
     np.testing.assert_allclose(images[0].numpy(), expected, atol=1e-3)
-    np.testing.assert_allclose(predict.resize_and_crop(tf.constant(image), size, size, crop_fraction).numpy(),
+    np.testing.assert_allclose(resize_and_crop(tf.constant(image), size, size, crop_fraction).numpy(),
                                images[0].numpy(), atol=1e-4)
 
 
@@ -213,4 +215,4 @@ def test_encoded_png_round_trip_is_exact():
     """The fixture's PNG decodes to the array the rule tests resize (no colour management on the way)."""
     buffer = io.BytesIO()
     Image.fromarray(_photo(16, 16)).save(buffer, format="PNG")
-    np.testing.assert_array_equal(predict.load_image_bytes(buffer.getvalue(), (16, 16)), _photo(16, 16))
+    np.testing.assert_array_equal(load_image_bytes(buffer.getvalue(), (16, 16)), _photo(16, 16))

@@ -84,7 +84,7 @@ def test_named_set_from_the_cache_carries_its_eval_transform(keras_home, resnet1
     weights_set = model_info("resnet18").weights["torchvision"]
     twin = keras_home / "models" / weights_set.file.replace(".pth", ".safetensors")
     twin.write_bytes(resnet18_file.read_bytes())
-    from keras_classics.predict import model_metadata
+    from keras_classics.metadata import model_metadata
 
     model = create_model("resnet18", weights="torchvision", input_shape=(32, 32, 3))
     metadata = model_metadata(model)
@@ -297,7 +297,8 @@ def test_convert_writes_the_file_and_a_card(tmp_path, resnet18_file):
     assert card["source_sha256"] == hashlib.sha256(resnet18_file.read_bytes()).hexdigest()
     assert card["eval_transform"] == {"size": 224, "resize": 256, "crop_fraction": 224 / 256, "preprocessing": "torch"}
     assert json.loads((tmp_path / "r18.keras.card.json").read_text()) == card
-    from keras_classics.predict import load_keras_model, model_metadata
+    from keras_classics.metadata import model_metadata
+    from keras_classics.predict import load_keras_model
 
     model = load_keras_model(str(out))
     assert model_metadata(model)["class_names"][0] == "tench" and model_metadata(model)["preprocessing"] == "torch"
@@ -395,7 +396,8 @@ def test_cli_weights_list_convert_predict_and_filters(tmp_path, resnet18_file):
     predicted = _cli("predict", str(keras_file), str(image), "--top", "2", env=env)
     assert predicted.returncode == 0, predicted.stderr
     # torchvision's 256 -> 224 crop and mean/std preprocessing, ImageNet's class names.
-    from keras_classics.predict import load_image, load_keras_model
+    from keras_classics.images import load_image
+    from keras_classics.predict import load_keras_model
 
     model = load_keras_model(str(keras_file))
     from keras_classics.transforms import preprocess

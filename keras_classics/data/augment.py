@@ -27,7 +27,7 @@ Policies (training):
 * ``"none"``: resize the shorter side and take the centre.
 
 Evaluation: :func:`keras_classics.transforms.eval_crop` with the policy's
-:func:`eval_crop_fraction`: the shorter side resized to ``image_size * 256 / 224``
+:func:`keras_classics.transforms.eval_crop_fraction`: the shorter side resized to ``image_size * 256 / 224``
 and the centre taken (``"cifar"`` and ``"none"``: resized to ``image_size``,
 nothing cut off); AlexNet's 10-crop test with :func:`ten_crop`. The resampling
 (:func:`keras_classics.transforms.resize` and its windowed forms) is the eval
@@ -42,6 +42,8 @@ import tensorflow as tf
 
 from keras_classics.transforms import (
     IMAGENET_CROP_FRACTION,
+    POLICIES,
+    eval_crop_fraction,
     crop_shorter_side,
     eval_crop,
     resize,
@@ -50,7 +52,6 @@ from keras_classics.transforms import (
     shorter_side_size,
 )
 
-POLICIES = ("alexnet", "vgg", "inception", "resnet", "cifar", "none")
 
 # Principal components of ImageNet RGB pixels in [0, 1] (the values released with
 # fb.resnet.torch and used since): eigenvalues, and eigenvectors as columns.
@@ -74,22 +75,6 @@ _NUM_SEEDS = 8  # per-image seeds: crop, scale, flip, lighting, colour order, br
 def scaled(pixels: float, image_size: int) -> int:
     """A size given for 224-pixel crops, scaled to ``image_size``."""
     return int(round(pixels * image_size / 224))
-
-
-def eval_crop_fraction(policy: str, image_size: int) -> float:
-    """The evaluation crop of a run trained with ``policy`` at ``image_size`` (its ``crop_fraction``).
-
-    ImageNet's "resize 256, crop 224" (:data:`~keras_classics.transforms.IMAGENET_CROP_FRACTION`),
-    rounded to the whole pixels the validation resizes to, so that
-    :func:`~keras_classics.transforms.crop_shorter_side` of the result gives those
-    pixels back (``16 / 18`` at 16: shorter side 18); ``"cifar"`` and ``"none"``: 1,
-    the whole image.
-    """
-    if policy not in POLICIES:
-        raise ValueError(f"Unknown policy {policy!r}. Accepted: {', '.join(POLICIES)}.")
-    if policy in ("cifar", "none"):
-        return 1.0
-    return image_size / crop_shorter_side(image_size, IMAGENET_CROP_FRACTION)
 
 
 # --------------------------------------------------------------------------- primitives

@@ -23,11 +23,12 @@ from __future__ import annotations
 import concurrent.futures
 import logging
 import os
-import tempfile
 import zipfile
 from pathlib import Path
 
 import numpy as np
+
+from keras_classics.io import atomic_path
 
 log = logging.getLogger("keras_classics.data")
 
@@ -392,14 +393,8 @@ def load_shapes(
     images, labels = generate_shapes(n, image_size, seed, split=split, progress=progress)
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=folder)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                np.savez(f, images=images, labels=labels)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        with atomic_path(path, suffix=".npz") as tmp:
+            np.savez(tmp, images=images, labels=labels)
     except OSError as e:
         log.warning("Could not write the shapes cache to %s (%s); continuing without it.", folder, e)
     return images, labels

@@ -37,8 +37,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_classics.data import shapes as _shapes
-from keras_classics.predict import IMAGE_SUFFIXES, pil_rgb
-from keras_classics.predict import tensorflow_decodes as _tf_decodes
+from keras_classics.images import IMAGE_SUFFIXES, decode_rgb, file_id, pil_rgb, tensorflow_decodes, walk_images
 
 log = logging.getLogger("keras_classics.data")
 
@@ -47,7 +46,7 @@ SOURCE_KINDS = ("shapes", "folder:", "tfds:")
 DEFAULT_SHAPES_TRAIN = 10_000
 DEFAULT_SHAPES_VAL = 1_000
 
-IMAGE_EXTENSIONS = IMAGE_SUFFIXES  # the package's one list (keras_classics.predict.IMAGE_SUFFIXES)
+IMAGE_EXTENSIONS = IMAGE_SUFFIXES  # data's public name for the package's one list (keras_classics.images)
 VALIDATE_MODES = ("full", "header")
 
 #: Images whose shorter side is below this many pixels are used, with a warning.
@@ -379,63 +378,12 @@ def _folder_path(spec: str, what: str) -> Path:
     return path
 
 
-def _file_id(entry: os.DirEntry):
-    """``(device, inode)`` of what ``entry`` names, following a symbolic link; None when it is dangling."""
-    try:
-        st = entry.stat(follow_symlinks=True)
-    except OSError:
-        return None
-    return st.st_dev, st.st_ino
-
-
-def _walk_class(top: str, seen: set, skipped: list) -> tuple[list[str], int]:
-    """Image paths under ``top`` (sorted, depth first) and the count of other files.
-
-    Symbolic links are followed, but each real directory and each file (hard
-    links included) is read once per dataset (``seen`` holds their device and inode): a link back to
-    a folder already read (a loop such as ``up -> ..``, or a second path to the
-    same images) is skipped and recorded in ``skipped``.
-    """
-    files, ignored = [], 0
-    stack = [top]
-    while stack:
-        folder = stack.pop()
-        try:
-            entries = sorted(os.scandir(folder), key=lambda e: e.name)
-        except OSError as e:
-            skipped.append(f"{folder} ({e.strerror or e})")
-            continue
-        subdirs = []
-        device = os.stat(folder).st_dev
-        for entry in entries:
-            if entry.name.startswith("."):
-                continue
-            is_dir = entry.is_dir(follow_symlinks=True)
-            # A plain file's inode comes with the directory listing (no stat per file).
-            key = _file_id(entry) if entry.is_symlink() or is_dir else (device, entry.inode())
-            if key is None:
-                skipped.append(f"{entry.path} (a broken link)")
-                continue
-            if key in seen:
-                skipped.append(f"{entry.path} -> {os.path.realpath(entry.path)} (already read)")
-                continue
-            seen.add(key)
-            if is_dir:
-                subdirs.append(entry.path)
-            elif entry.name.lower().endswith(IMAGE_EXTENSIONS):
-                files.append(entry.path)
-            else:
-                ignored += 1
-        stack.extend(reversed(subdirs))
-    return files, ignored
-
-
 def _list_images(folder: Path) -> tuple[dict[str, list[str]], int, list[str]]:
     """Class name -> image paths; count of files that are not images; sub-folders without images.
 
     Files at the top level (beside the class sub-folders) are counted among the
     ignored files. Symbolic links are followed once per real directory (see
-    :func:`_walk_class`); what was skipped is logged as a warning.
+    :func:`keras_classics.images.walk_images`); what was skipped is logged as a warning.
     """
     classes, ignored, empty = {}, 0, []
     root_stat = os.stat(folder)
@@ -448,14 +396,14 @@ def _list_images(folder: Path) -> tuple[dict[str, list[str]], int, list[str]]:
         if not entry.is_dir():
             loose.append(entry.name)
             continue
-        key = _file_id(entry)
+        key = file_id(entry)
         if key in seen:
             skipped.append(f"{entry.path} -> {os.path.realpath(entry.path)} (already read)")
             continue
         seen.add(key)
         class_dirs.append(entry)
     for entry in class_dirs:
-        files, n = _walk_class(entry.path, seen, skipped)
+        files, n = walk_images(entry.path, seen, skipped)
         ignored += n
         if files:
             classes[entry.name] = files
@@ -490,7 +438,7 @@ def _check_image(path: str, full: bool) -> tuple[bool, str, int]:
                     im.load()
     except Exception as e:  # noqa: BLE001 - every unreadable file is skipped, whatever the cause
         return False, f"{type(e).__name__}: {e}", 0
-    return not _tf_decodes(fmt, mode), "", side
+    return not tensorflow_decodes(fmt, mode), "", side
 
 
 def _pil_rgb(path) -> np.ndarray:
@@ -498,7 +446,7 @@ def _pil_rgb(path) -> np.ndarray:
 
 
 def _decode_with_tf(path):
-    return tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False, dtype=tf.uint8)
+    return decode_rgb(tf.io.read_file(path))
 
 
 def _decode_file(path, use_pil):
@@ -552,12 +500,12 @@ def _folder_files(spec, val):
     root = _folder_path(spec, "dataset")
     classes, ignored, empty = _list_images(root)
     if not classes:
-        loose = sum(1 for f in os.listdir(root) if f.lower().endswith(IMAGE_EXTENSIONS))
+        loose = sum(1 for f in os.listdir(root) if f.lower().endswith(IMAGE_SUFFIXES))
         subdirs = sum(1 for e in os.scandir(root) if e.is_dir() and not e.name.startswith("."))
         raise ValueError(
             f"The dataset folder {str(root)!r} has no class sub-folders with images (found {subdirs} "
             f"sub-folder(s) without images and {loose} image file(s) at its top level). Expected "
-            f"{root}/<class name>/<images> with extensions {', '.join(IMAGE_EXTENSIONS)}."
+            f"{root}/<class name>/<images> with extensions {', '.join(IMAGE_SUFFIXES)}."
         )
     if len(classes) == 1:
         (only,) = classes

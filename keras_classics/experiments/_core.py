@@ -19,9 +19,8 @@ from dataclasses import dataclass, field
 
 from keras_classics.experiments._runs import RUNNERS
 from keras_classics.experiments.stats import judge_rows
-from keras_classics.training.rundir import new_run_dir
-from keras_classics.training.rundir import write_json_atomic as write_json
-from keras_classics.training.rundir import write_text_atomic as write_text
+from keras_classics.io import write_json_atomic, write_text_atomic
+from keras_classics.runs import new_run_dir
 
 __all__ = [
     "EXPERIMENTS",
@@ -394,12 +393,12 @@ def run_experiment(name, *, quick=False, repeats=1, seed=0, dataset="shapes", va
         "created": datetime.datetime.now().isoformat(timespec="seconds"),
     }
     results_path = os.path.join(path, "results.json")
-    write_json(results_path, results)
+    write_json_atomic(results_path, results)
     with open(results_path, encoding="utf-8") as f:  # the figure and the table read the file back
         stored = json.load(f)
     figure = _figures.draw(stored, os.path.join(path, "figure.png"))
     table = render_table(stored)
-    write_text(os.path.join(path, "table.txt"), table)
+    write_text_atomic(os.path.join(path, "table.txt"), table)
     if verbose:
         print(table, end="")
         print(f"Wrote {results_path}, {figure} ({stored['wall_time_s']:.0f} s)")

@@ -12,7 +12,7 @@ One path for every model:
    itself, and the SavedModel that the TFLite converter reads);
 6. reload the written file and compare it with the Keras model on a fixed set
    of image files (:func:`parity_report`), read through the one image path
-   (:func:`keras_classics.predict.load_image_bytes`): the Keras model and the
+   (:func:`keras_classics.images.load_image_bytes`): the Keras model and the
    float signatures get those pixels, ``serving_bytes`` the same files; outside the tolerance of its format
    (:data:`TOLERANCES`) the export fails and nothing is written, unless
    ``allow_parity_failure=True``, which writes it with a warning naming the

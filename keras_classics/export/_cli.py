@@ -142,10 +142,11 @@ def _predict(args) -> int:
     if args.top < 1:
         raise ValueError(f"--top must be a positive integer. Received: {args.top}")
     from keras_classics import predict
+    from keras_classics.images import read_image_file
 
     # Check every image before loading the model: one bad file fails the command without partial output.
     for image in args.images:
-        predict.read_image_file(image)
+        read_image_file(image)
     results = predict.load(args.model, safe_mode=not args.unsafe_deserialization).classify(args.images, top=args.top)
     if args.json:
         json.dump(results, sys.stdout, indent=2)

@@ -12,7 +12,7 @@ import json
 import numpy as np
 
 from keras_classics import __version__
-from keras_classics.training.rundir import write_text_atomic
+from keras_classics.io import write_text_atomic
 from keras_classics.transforms import EVAL_CROP_DESCRIPTION
 
 __all__ = ["model_card", "read_card", "write_card", "summary"]

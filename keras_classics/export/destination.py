@@ -12,6 +12,7 @@ import os
 import shutil
 import tempfile
 
+from keras_classics import metadata
 from keras_classics import predict as _predict
 from keras_classics.export.card import read_card
 
@@ -38,7 +39,7 @@ def _describe(path) -> str:
     if os.path.isdir(path):
         if os.path.isfile(os.path.join(path, "config.json")) or os.path.isdir(os.path.join(path, "checkpoints")):
             return "a training run directory"
-        card = read_card(os.path.join(path, _predict.CARD_FILENAME))
+        card = read_card(os.path.join(path, metadata.CARD_FILENAME))
         if card is not None:
             return f"a {card.get('format')} export directory"
         return f"a directory with {len(os.listdir(path))} entries and no model card"
@@ -60,7 +61,7 @@ def _own_output(path, kind) -> bool:
     if os.path.islink(path):
         return False
     if kind in ("savedmodel", "tflite"):
-        card = read_card(os.path.join(path, _predict.CARD_FILENAME)) if os.path.isdir(path) else None
+        card = read_card(os.path.join(path, metadata.CARD_FILENAME)) if os.path.isdir(path) else None
         inner = "saved_model.pb" if kind == "savedmodel" else _predict.TFLITE_FILENAME
         return bool(card) and card.get("format") == kind and os.path.isfile(os.path.join(path, inner))
     if not os.path.isfile(path):
@@ -130,4 +131,4 @@ def tflite_paths(dest):
     """``(tflite_file, card_file)`` for a ``.tflite`` path or an export directory."""
     if dest.endswith(".tflite"):
         return dest, os.path.splitext(dest)[0] + ".card.json"
-    return os.path.join(dest, _predict.TFLITE_FILENAME), os.path.join(dest, _predict.CARD_FILENAME)
+    return os.path.join(dest, _predict.TFLITE_FILENAME), os.path.join(dest, metadata.CARD_FILENAME)

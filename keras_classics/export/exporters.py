@@ -15,6 +15,7 @@ import shutil
 
 import numpy as np
 
+from keras_classics import metadata
 from keras_classics import predict as _predict
 from keras_classics.transforms import preprocess
 from keras_classics.export.card import model_card, summary, write_card
@@ -77,7 +78,7 @@ def to_saved_model(
         class_names: overrides the run's class names.
         preprocessing: overrides the run's (or the registry's) preprocessing.
         crop_fraction: centre crop used by the ``serving_bytes`` signature and
-            by ``predict`` (see :func:`keras_classics.predict.resize_and_crop`);
+            by ``predict`` (see :func:`keras_classics.images.resize_and_crop`);
             default: the run's evaluation crop, else 1 (the whole shorter side).
         parity_data: images for the parity report (see :func:`encoded_samples`);
             default: the run's own validation images (from its ``config.json``),
@@ -112,7 +113,7 @@ def to_saved_model(
         shutil.copytree(source.saved_model_dir(), work)
         _say(verbose, f"Parity against the Keras model on {len(images)} images ({image_source})")
         reference, inputs = reference_predictions(source, images)
-        runner = _predict._SavedModelRunner(work)
+        runner = _predict.SavedModelRunner(work)
         report = parity_report(reference, runner(inputs), TOLERANCES["none"])
         report["image_source"] = image_source
         report["reference"] = "Keras model, float32"
@@ -127,7 +128,7 @@ def to_saved_model(
         if drift:
             card["drift_from_trained_model"] = drift
         check_parity(report, "SavedModel", allow_parity_failure)
-        write_card(os.path.join(work, _predict.CARD_FILENAME), card)
+        write_card(os.path.join(work, metadata.CARD_FILENAME), card)
         commit([(work, dest)], scratch)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
@@ -231,7 +232,7 @@ def to_tflite(
 
         _say(verbose, f"Parity against the Keras model on {len(images)} images ({image_source})")
         reference, inputs = reference_predictions(source, images)
-        runner = _predict._TFLiteRunner(work_file, num_threads)
+        runner = _predict.TFLiteRunner(work_file, num_threads)
         step = output_step(runner) if quantize == "int8" else None
         report = parity_report(reference, runner(inputs), TOLERANCES[quantize], quantization_step=step)
         report["image_source"] = image_source
@@ -259,7 +260,7 @@ def to_tflite(
             write_card(card_tmp, card)
             commit([(work_file, tflite_dest), (card_tmp, card_dest)], scratch)
         else:
-            write_card(os.path.join(work, _predict.CARD_FILENAME), card)
+            write_card(os.path.join(work, metadata.CARD_FILENAME), card)
             commit([(work, dest)], scratch)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)

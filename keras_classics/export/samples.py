@@ -1,7 +1,7 @@
 """Calibration and parity images: which image files, from where, read through the one image path.
 
 Parity and calibration images are encoded image files, read through the one
-image path (:func:`keras_classics.predict.load_image_bytes`: decode, resize the
+image path (:func:`keras_classics.images.load_image_bytes`: decode, resize the
 shorter side, centre crop): the Keras reference, ``serving_default`` and TFLite
 get the floats, ``serving_bytes`` the same files. A run's own data is listed,
 and only the images taken are read.
@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from keras_classics import predict as _predict
+from keras_classics import images
 from keras_classics.data.shapes import generate_shapes
 from keras_classics.training.config import RecipeConfig, source_arguments
 
@@ -78,10 +78,10 @@ def encoded_samples(spec, n: int = DEFAULT_SAMPLES, *, size=None, purpose: str =
             raise FileNotFoundError(
                 f"Image source {directory!r} not found. Accepted: 'shapes', 'noise' or a directory of images."
             )
-        files = _predict.list_images(directory)
+        files = images.list_images(directory)
         if not files:
             raise ValueError(
-                f"No image files ({', '.join(_predict.IMAGE_SUFFIXES)}) under {directory!r}."
+                f"No image files ({', '.join(images.IMAGE_SUFFIXES)}) under {directory!r}."
             )
         chosen = files[:n] if purpose == "calibration" else files[-n:]
         return [_file_bytes(f) for f in chosen], f"folder {os.path.abspath(directory)} ({len(files)} images)"
@@ -102,7 +102,7 @@ def image_samples(spec, size, n: int = DEFAULT_SAMPLES, *, purpose: str = "calib
     """Up to ``n`` float32 RGB images ``(n, h, w, 3)`` in [0, 255], and a description of where they came from.
 
     The files of :func:`encoded_samples` read as ``predict`` reads image files
-    (:func:`keras_classics.predict.load_image_bytes`, with ``crop_fraction``).
+    (:func:`keras_classics.images.load_image_bytes`, with ``crop_fraction``).
 
     Args:
         spec, purpose, seed: see :func:`encoded_samples`.
@@ -122,7 +122,7 @@ def _samples(spec, size, n, purpose, crop_fraction, seed=0) -> Samples:
 
 def _decode_all(encoded, size, crop_fraction):
     return np.stack([
-        _predict.load_image_bytes(data, size, crop_fraction, name=f"image {i}") for i, data in enumerate(encoded)
+        images.load_image_bytes(data, size, crop_fraction, name=f"image {i}") for i, data in enumerate(encoded)
     ]).astype(np.float32)
 
 
@@ -140,8 +140,8 @@ def _png(image) -> bytes:
 
 def _file_bytes(path) -> bytes:
     """An image file's bytes, checked; re-encoded as PNG where TensorFlow cannot decode it (TIFF …)."""
-    data, fmt, mode = _predict._read_checked(path, _predict.MAX_IMAGE_PIXELS)
-    return data if _predict.tensorflow_decodes(fmt, mode) else _png(_predict.pil_rgb(data))
+    data, fmt, mode = images.read_checked(path, images.MAX_IMAGE_PIXELS)
+    return data if images.tensorflow_decodes(fmt, mode) else _png(images.pil_rgb(data))
 
 
 def _dataset_images(ds, n):

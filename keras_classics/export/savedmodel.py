@@ -2,7 +2,7 @@
 
 ``serving_bytes`` takes encoded JPEG/PNG/GIF/BMP/WebP files and decodes,
 resizes, centre-crops and preprocesses them in the graph, with the one image
-path's own function (:func:`keras_classics.predict.decode_image`).
+path's own function (:func:`keras_classics.images.decode_image`).
 """
 
 from __future__ import annotations
@@ -11,7 +11,8 @@ import os
 
 import numpy as np
 
-from keras_classics import predict as _predict
+from keras_classics.images import decode_image
+from keras_classics import metadata
 from keras_classics.transforms import preprocess
 
 __all__ = ["SIGNATURES", "write_archive", "bytes_check", "size_on_disk"]
@@ -55,7 +56,7 @@ def write_archive(model, path, *, bytes_signature=None):
 
         def serve_bytes(image_bytes):
             images = tf.map_fn(
-                lambda b: _predict.decode_image(b, height, width, crop),
+                lambda b: decode_image(b, height, width, crop),
                 image_bytes,
                 fn_output_signature=tf.TensorSpec((height, width, 3), tf.float32),
             )
@@ -87,5 +88,5 @@ def size_on_disk(path) -> int:
         return os.path.getsize(path)
     total = 0
     for root, _, files in os.walk(path):
-        total += sum(os.path.getsize(os.path.join(root, f)) for f in files if f != _predict.CARD_FILENAME)
+        total += sum(os.path.getsize(os.path.join(root, f)) for f in files if f != metadata.CARD_FILENAME)
     return total

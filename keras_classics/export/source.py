@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from keras_classics import metadata
+from keras_classics import runs
 from keras_classics import predict as _predict
 from keras_classics.transforms import check_crop_fraction, preprocessing_mode
 from keras_classics.export.savedmodel import write_archive
@@ -161,7 +163,7 @@ def float32_copy(model):
     leftover = _reduced_precision_policy(clone)
     if leftover:
         raise ValueError(f"The rebuild of {model.name!r} still has a layer with policy {leftover!r}.")
-    return _predict.keep_metadata(model, clone)
+    return metadata.keep_metadata(model, clone)
 
 
 def load_for_export(model_or_path, custom_objects=None):
@@ -219,7 +221,7 @@ def prepare(model_or_path, *, class_names=None, preprocessing=None, crop_fractio
     if isinstance(model_or_path, keras.Model):
         loaded = model_or_path
     else:
-        path = _predict.resolve_model_file(model_or_path)
+        path = runs.resolve_model_file(model_or_path)
         loaded = _predict.load_keras_model(path, custom_objects, safe_mode)
     if len(loaded.inputs) != 1:
         raise ValueError(f"Expected a model with one image input; {loaded.name!r} has {len(loaded.inputs)}.")
@@ -246,7 +248,7 @@ def prepare(model_or_path, *, class_names=None, preprocessing=None, crop_fractio
         if preprocessing is not None:  # given: no warning about guessing it
             warnings.filterwarnings("ignore", message=".*assuming preprocessing")
         meta = _predict.run_metadata(path, loaded.name, int(model.outputs[0].shape[-1]),
-                                     _predict.model_metadata(loaded))
+                                     metadata.model_metadata(loaded))
     if class_names is not None:
         class_names = [str(n) for n in class_names]
         if len(class_names) != int(model.outputs[0].shape[-1]):

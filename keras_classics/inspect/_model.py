@@ -13,6 +13,8 @@ import os
 import keras
 
 from keras_classics.models import list_models, model_info
+from keras_classics.predict import load_keras_model
+from keras_classics.runs import is_run_dir, resolve_model_file
 
 
 def parse_spec(spec: str) -> tuple[str, dict]:
@@ -66,18 +68,14 @@ def literal(value: str):
 
 def is_model_file(spec) -> bool:
     """A ``.keras`` path, or a training run directory (which means its model file)."""
-    from keras_classics.predict import is_run_dir
-
     if not isinstance(spec, (str, os.PathLike)):
         return False
     return os.fspath(spec).endswith(".keras") or is_run_dir(spec)
 
 
 def load_model_file(path) -> keras.Model:
-    """Load a ``.keras`` file, or a run directory's (:func:`keras_classics.predict.resolve_model_file`),
-    in safe mode (no arbitrary code from lambdas)."""
-    from keras_classics.predict import is_run_dir, resolve_model_file
-
+    """Load a ``.keras`` file, or a run directory's (:func:`keras_classics.runs.resolve_model_file`), with
+    its metadata, in safe mode (no arbitrary code from lambdas): :func:`keras_classics.predict.load_keras_model`."""
     path = os.fspath(path)
     if not os.path.exists(path):
         raise FileNotFoundError(f"Model file not found: {path!r}")
@@ -86,12 +84,7 @@ def load_model_file(path) -> keras.Model:
     if os.path.isdir(path):
         raise IsADirectoryError(f"Expected a .keras file or a training run directory, received a directory "
                                 f"without best.keras or final.keras: {path!r}")
-    import keras_classics.models  # noqa: F401  (registers the custom layers)
-
-    try:
-        return keras.saving.load_model(path, compile=False, safe_mode=True)
-    except (ValueError, OSError) as e:
-        raise ValueError(f"Could not load {path!r} as a Keras model: {e}") from None
+    return load_keras_model(path)
 
 
 def info_for(model_or_name):

@@ -18,10 +18,12 @@ from __future__ import annotations
 import csv
 import math
 import os
-import tempfile
 
 import numpy as np
 
+from keras_classics import images
+from keras_classics.io import atomic_path
+from keras_classics.metadata import model_metadata
 from keras_classics.transforms import preprocess, preprocessing_mode
 
 __all__ = [
@@ -74,26 +76,11 @@ def _new_figure(width, height):
     return fig
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
 def save_figure(fig, path: str, dpi: int = _DPI) -> str:
-    """Write ``fig`` to a temporary PNG beside ``path``, then rename it into place (the package's
-    pictures, the experiments' figures)."""
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".png", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            fig.savefig(f, format="png", dpi=dpi)
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0600; give the file the usual mode
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    """Write ``fig`` as a PNG to ``path`` through a temporary file and a rename
+    (:func:`keras_classics.io.atomic_path`; the package's pictures, the experiments' figures)."""
+    with atomic_path(path, suffix=".png") as tmp:
+        fig.savefig(tmp, format="png", dpi=dpi)
     return path
 
 
@@ -193,24 +180,22 @@ def load_image(image, size, crop_fraction: float = 1.0):
     """An RGB image as a float32 ``(H, W, 3)`` array in [0, 255], resized and centre-cropped.
 
     The image path of ``predict`` and of training's validation
-    (:func:`keras_classics.predict.load_image`): shorter side resized, centre
+    (:func:`keras_classics.images.load_image`): shorter side resized, centre
     cropped, bilinear with antialiasing where it shrinks.
 
     Args:
         image: a path to an image file (JPEG, PNG, GIF, BMP, WebP, TIFF) or an
             array ``(H, W, 3)`` / ``(H, W)`` of values in [0, 255].
         size: ``(height, width)`` of the result.
-        crop_fraction: see :func:`keras_classics.predict.resize_and_crop`.
+        crop_fraction: see :func:`keras_classics.images.resize_and_crop`.
 
     Raises:
         FileNotFoundError, IsADirectoryError: for a bad path.
         ValueError: for a file that is not an image, or an array of the wrong shape.
     """
-    from keras_classics import predict
-
     h, w = size
     if isinstance(image, (str, os.PathLike)):
-        return predict.load_image(image, (h, w), crop_fraction)
+        return images.load_image(image, (h, w), crop_fraction)
     arr = np.asarray(image)
     if arr.ndim == 2:
         arr = np.stack([arr] * 3, axis=-1)
@@ -221,7 +206,7 @@ def load_image(image, size, crop_fraction: float = 1.0):
     import tensorflow as tf
 
     pixels = tf.constant(np.clip(arr, 0, 255).astype(np.float32))
-    return predict.resize_and_crop(pixels, h, w, crop_fraction).numpy()
+    return images.resize_and_crop(pixels, h, w, crop_fraction).numpy()
 
 
 def _mosaic(tiles, cols, gap=1, fill=1.0):
@@ -378,8 +363,6 @@ def plot_activations(
         side = input_size or (info.default_size if info else 224)
         h, w = side, side
     # A model built with a weights set carries that set's eval transform: the one image path.
-    from keras_classics.predict import model_metadata
-
     transform = model_metadata(model) or {}
     rgb = load_image(image, (h, w), transform.get("crop_fraction", 1.0))
     mode = preprocessing or transform.get("preprocessing") or (info.preprocessing if info else "none")

@@ -20,7 +20,6 @@ Only ``keras`` is imported here: the models run on every Keras backend.
 from __future__ import annotations
 
 import inspect
-import os
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -29,6 +28,8 @@ from keras import layers, ops
 
 from keras_classics import arithmetic
 from keras_classics.registry import model_info, torchvision_set, unknown_weights_set
+from keras_classics.metadata import keep_metadata
+from keras_classics.models.weights_hook import weights_hook
 
 __all__ = [
     "LocalResponseNormalization",
@@ -286,9 +287,7 @@ def make_builder(model: str, network: Callable, options: dict, doc: str, module:
         # Pretrained weights choose the variant they were trained as: fill in the options they
         # need unless given; a different value given explicitly is refused by check_args.
         if values["weights"] is not None:
-            from keras_classics.weights import weights_requires
-
-            for key, needed in weights_requires(model, values["weights"]).items():
+            for key, needed in weights_hook().requires(model, values["weights"]).items():
                 if key in options and key not in kwargs:
                     values[key] = needed
         # An option may also change a shared default (``classes=10`` for the CIFAR networks): that
@@ -303,9 +302,6 @@ def make_builder(model: str, network: Callable, options: dict, doc: str, module:
     builder.__module__ = module
     builder.__doc__ = doc.replace("{base_args}", BASE_DOCSTRING.strip("\n"))
     return builder
-
-
-_WEIGHTS_FILES = "a path to a .weights.h5, .safetensors or .pth file"
 
 
 def check_args(args: BuildArgs, options=None):
@@ -333,7 +329,6 @@ def check_args(args: BuildArgs, options=None):
     if weights is None:
         return
     sets = model_info(args.model).weights
-    names = ", ".join(repr(s) for s in sets) or "none"
     if isinstance(weights, str) and weights in sets:
         sets[weights].check_options(args.model, options or {})
         if args.include_top and args.classes != 1000:
@@ -343,33 +338,7 @@ def check_args(args: BuildArgs, options=None):
                 "head on."
             )
         return
-    if not isinstance(weights, (str, os.PathLike)):
-        raise ValueError(
-            f"`weights` must be None, a weights set of {args.model!r} ({names}) or {_WEIGHTS_FILES}. "
-            f"Received: weights={weights!r}"
-        )
-    path = os.fspath(weights)
-    from keras_classics.weights import STATE_DICT_SUFFIXES, converted_options
-
-    if not path.endswith((".h5",) + STATE_DICT_SUFFIXES):
-        if os.sep not in path and "." not in path:  # a set name, not a path
-            raise unknown_weights_set(args.model, path)
-        raise ValueError(
-            f"`weights` must be None, a weights set of {args.model!r} ({names}) or {_WEIGHTS_FILES}. "
-            f"Received: {path!r}"
-        )
-    if not os.path.isfile(path):
-        raise ValueError(f"`weights` file not found: {path!r}")
-    if path.endswith(STATE_DICT_SUFFIXES):
-        torchvision_set(args.model).check_options(
-            args.model, options or {}, what=f"A torchvision-layout file for {args.model!r} ({os.path.basename(path)})")
-    else:
-        for key, needed in converted_options(path).items():  # a converted file remembers its variant
-            if key in (options or {}) and options[key] != needed:
-                raise ValueError(
-                    f"{path!r} was converted from torchvision weights for {key}={needed!r}. Received: "
-                    f"{key}={options[key]!r}. Leave {key} out (the builder sets it) or use weights=None."
-                )
+    weights_hook().check_file(args.model, weights, options or {})  # a weights file, or refused
 
 
 def model_input(args: BuildArgs, *, default_size, min_size, fixed_top_size=False):
@@ -499,16 +468,14 @@ def finish(inputs, outputs, args: BuildArgs, **options):
     """Create the functional model and load its weights.
 
     ``outputs`` is a tensor or a dict of named tensors (auxiliary heads).
-    ``options`` (the family's) are passed to
-    :func:`keras_classics.weights.load_pretrained`.
+    ``options`` (the family's) are passed to the weights hook's ``load``
+    (:mod:`keras_classics.models.weights_hook`).
     """
     if args.input_tensor is not None and keras.utils.is_keras_tensor(args.input_tensor):
         inputs = keras.utils.get_source_inputs(args.input_tensor)
     model = keras.Model(inputs, outputs, name=args.name)
     if args.weights is not None:
-        from keras_classics.weights import load_pretrained
-
-        load_pretrained(model, args.model, args.weights, options)
+        weights_hook().load(model, args.model, args.weights, options)
     return model
 
 
@@ -527,19 +494,6 @@ def strip_aux(model):
             f"outputs: {[t.name for t in model.outputs]}"
         ) from None
     return keep_metadata(model, keras.Model(_model_inputs(model), main, name=model.name))
-
-
-#: Attribute holding a model's metadata in memory (class names, eval transform, registry
-#: name, backend: see ``keras_classics.predict.make_metadata``); ``.keras`` files carry it.
-METADATA_ATTRIBUTE = "_keras_classics_metadata"
-
-
-def keep_metadata(source, target):
-    """``target``, given the metadata of ``source`` (a model derived from it keeps it); returns ``target``."""
-    metadata = vars(source).get(METADATA_ATTRIBUTE)
-    if metadata is not None and target is not source:
-        object.__setattr__(target, METADATA_ATTRIBUTE, metadata)  # untracked by Keras
-    return target
 
 
 def feature_extractor(model, endpoints):

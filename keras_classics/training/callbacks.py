@@ -2,8 +2,8 @@
 decay, non-finite loss guard, throughput and learning-rate logging.
 
 Files are written to a temporary name in the same directory and renamed into
-place (``os.replace``), so a run killed at any moment leaves either the old or
-the new file, never half of one.
+place (:mod:`keras_classics.io`), so a run killed at any moment leaves either
+the old or the new file, never half of one.
 """
 
 from __future__ import annotations
@@ -14,9 +14,10 @@ import os
 import time
 
 import keras
-
-from keras_classics.training.rundir import write_json_atomic, write_text_atomic  # noqa: F401 (re-exported)
 import numpy as np
+
+from keras_classics.io import atomic_path, write_json_atomic
+from keras_classics.metadata import keep_metadata, save_model
 
 __all__ = [
     "StopOnNonFiniteLoss",
@@ -28,8 +29,6 @@ __all__ = [
     "HistoryCSV",
     "Checkpointer",
     "inference_model",
-    "save_model_atomic",
-    "write_json_atomic",
     "latest_checkpoint",
     "usable_checkpoint",
     "restore_checkpoint",
@@ -47,17 +46,7 @@ def inference_model(model):
     file loads anywhere with ``keras.saving.load_model`` and is a third of the size.
     The model's metadata (class names, eval transform) goes with it.
     """
-    from keras_classics.predict import keep_metadata
-
     return keep_metadata(model, keras.Model(model.inputs, model.output, name=model.name))
-
-
-def save_model_atomic(model, path) -> None:
-    """``model.save(path)`` with the model's metadata, through a temporary ``.keras`` file and a rename
-    (:func:`keras_classics.predict.save_model`)."""
-    from keras_classics.predict import save_model
-
-    save_model(model, path)
 
 
 def monitor_mode(monitor: str, mode: str = "auto") -> str:
@@ -318,7 +307,7 @@ class BestModel(keras.callbacks.Callback):
         if _improved(value, self.best, self.mode):
             self.best, self.best_epoch = value, epoch + 1
             if self.enabled:
-                save_model_atomic(inference_model(self.model), self.path)
+                save_model(inference_model(self.model), self.path)
 
     def get_state(self) -> dict:
         return {"best": self.best, "best_epoch": self.best_epoch}
@@ -374,12 +363,8 @@ class Checkpointer(keras.callbacks.Callback):
         os.makedirs(self.directory, exist_ok=True)
         name = f"ckpt-{epoch:04d}.npz"
         path = os.path.join(self.directory, name)
-        tmp = os.path.join(self.directory, f".{name}.tmp-{os.getpid()}")
-        with open(tmp, "wb") as f:
-            np.savez(f, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+        with atomic_path(path, suffix=".npz") as tmp:
+            np.savez(tmp, **arrays)
         index = {
             "epoch": epoch,
             "step": int(keras.ops.convert_to_numpy(self.model.optimizer.iterations)),

@@ -39,7 +39,7 @@ import time
 from dataclasses import dataclass
 
 from keras_classics.training import interrupts, run_files, workers
-from keras_classics.training import rundir as _rundir
+from keras_classics import runs as _rundir
 from keras_classics.training.config import (
     FROZEN_ON_RESUME,
     RecipeConfig,

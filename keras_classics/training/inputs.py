@@ -13,7 +13,8 @@ from dataclasses import dataclass
 import tensorflow as tf
 
 from keras_classics.data import POLICIES, get_source, make_pipeline
-from keras_classics.predict import read_keras_metadata, resolve_model_file
+from keras_classics.metadata import read_keras_metadata
+from keras_classics.runs import resolve_model_file
 from keras_classics.training.config import source_arguments
 
 __all__ = ["RunData", "prepare_data", "load_source", "train_dataset", "val_dataset"]

@@ -12,7 +12,7 @@ from __future__ import annotations
 import keras
 
 from keras_classics.models import create_model
-from keras_classics.predict import make_metadata, set_model_metadata
+from keras_classics.metadata import make_metadata, set_model_metadata
 from keras_classics.training.callbacks import restore_checkpoint
 from keras_classics.training.losses import compile_arguments, constrain_filter_rms, l2_regularize, output_names
 from keras_classics.training.schedules import ClassicSchedule

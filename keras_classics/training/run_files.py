@@ -18,7 +18,9 @@ import os
 import shutil
 
 from keras_classics import __version__
-from keras_classics.training import rundir as _rundir
+from keras_classics import runs as _rundir
+from keras_classics.io import write_json_atomic, write_text_atomic
+from keras_classics.metadata import save_model
 from keras_classics.training.config import load_run_config
 
 __all__ = ["open_run_dir", "prepare_run_dir", "discard_if_unused", "run_record", "write_config", "save_final_model",
@@ -173,7 +175,7 @@ def run_record(config, data, build_kwargs, lr, replicas) -> dict:
 def write_config(run_dir, record, resumed_epoch=None):
     """Write ``config.json``; a resumed run (``resumed_epoch``: its checkpoint's epoch) also drops the
     ``history.csv`` rows of the epochs it trains again."""
-    _rundir.write_json_atomic(os.path.join(run_dir, "config.json"), record)
+    write_json_atomic(os.path.join(run_dir, "config.json"), record)
     if resumed_epoch is not None:
         _truncate_history(os.path.join(run_dir, "history.csv"), resumed_epoch)
 
@@ -193,22 +195,19 @@ def _truncate_history(path, initial_epoch):
     writer = csv.writer(buf)
     writer.writerow(header)
     writer.writerows(kept)
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "w", newline="", encoding="utf-8") as f:
-        f.write(buf.getvalue())
-    os.replace(tmp, path)
+    write_text_atomic(path, buf.getvalue(), newline="")
 
 
 # ---------------------------------------------------------------------- final.keras and metrics.json
 def save_final_model(model, run_dir) -> str:
     """Save the trained model, without its auxiliary heads and optimizer, as ``final.keras``; return its path."""
-    from keras_classics.training.callbacks import inference_model, save_model_atomic  # callbacks imports Keras
+    from keras_classics.training.callbacks import inference_model  # callbacks imports Keras
 
     path = os.path.join(run_dir, "final.keras")
-    save_model_atomic(inference_model(model), path)
+    save_model(inference_model(model), path)
     return path
 
 
 def write_metrics(run_dir, metrics):
     """Write ``metrics.json``."""
-    _rundir.write_json_atomic(os.path.join(run_dir, "metrics.json"), metrics)
+    write_json_atomic(os.path.join(run_dir, "metrics.json"), metrics)

@@ -20,7 +20,9 @@ import os
 
 import keras
 
+from keras_classics.metadata import read_keras_metadata
 from keras_classics.models import model_info
+from keras_classics.runs import resolve_model_file
 
 __all__ = ["resolve_model_path", "source_model_name", "initialize_from", "VGG_FC_LAYERS"]
 
@@ -30,9 +32,7 @@ VGG_CONV_LAYERS_COPIED = 4
 
 def resolve_model_path(path) -> str:
     """A ``.keras`` file, or a run directory: its ``best.keras``, else ``final.keras``, as everywhere
-    (:func:`keras_classics.predict.resolve_model_file`)."""
-    from keras_classics.predict import resolve_model_file
-
+    (:func:`keras_classics.runs.resolve_model_file`)."""
     try:
         return resolve_model_file(path)
     except (FileNotFoundError, ValueError) as e:
@@ -42,8 +42,6 @@ def resolve_model_path(path) -> str:
 def source_model_name(path: str, model) -> str:
     """The registry name of a saved model: the file's metadata, else its run's ``config.json``, else the
     model name."""
-    from keras_classics.predict import read_keras_metadata
-
     name = (read_keras_metadata(path) or {}).get("registry_name")
     if isinstance(name, str):
         return name

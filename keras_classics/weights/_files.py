@@ -12,12 +12,13 @@ from __future__ import annotations
 import hashlib
 import os
 import sys
-import tempfile
 import urllib.error
 import urllib.request
 from collections.abc import Mapping
 
 import numpy as np
+
+from keras_classics.io import atomic_path
 
 #: Environment variable: when set to 1, weights are never downloaded (the cache or a path only).
 OFFLINE_ENV = "KERAS_CLASSICS_OFFLINE"
@@ -79,6 +80,10 @@ def torch_available() -> bool:
     import importlib.util
 
     return importlib.util.find_spec("torch") is not None
+
+
+class _HashMismatch(Exception):
+    """A download whose SHA-256 is not the published one (kept for the next attempt's error message)."""
 
 
 class TorchRequiredError(ImportError):
@@ -153,16 +158,15 @@ def download(url: str, path, sha256_prefix: str, *, progress: bool | None = None
     os.makedirs(folder, exist_ok=True)
     got = None
     for _ in range(attempts):
-        fd, tmp = tempfile.mkstemp(prefix=os.path.basename(path) + ".", suffix=".part", dir=folder)
         try:
-            with os.fdopen(fd, "wb") as out:
-                got = _stream(url, out, progress)
-            if got.startswith(sha256_prefix.lower()):
-                os.replace(tmp, path)
-                return path
-        finally:
-            if os.path.exists(tmp):
-                os.remove(tmp)
+            with atomic_path(path, suffix=".part") as tmp:
+                with open(tmp, "wb") as out:
+                    got = _stream(url, out, progress)
+                if not got.startswith(sha256_prefix.lower()):
+                    raise _HashMismatch  # the temporary file is removed, nothing replaced
+            return path
+        except _HashMismatch:
+            continue
     raise WeightsHashError(
         f"The file downloaded from {url} has SHA-256 {got}, which does not start with the published "
         f"{sha256_prefix} (downloaded {attempts} times; nothing was kept). The server or a proxy served other "

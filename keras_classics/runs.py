@@ -1,4 +1,11 @@
-"""Claiming a run directory: one training process per directory, claimed atomically.
+"""Run-directory rules: which model file a run directory means, what its files say, and its lock.
+
+A training run directory holds the run's model files (``best.keras``,
+``final.keras``), its ``config.json`` and ``metrics.json``. One rule says which
+model file a run directory means (:func:`resolve_model_file`: ``best.keras``,
+else ``final.keras``), for every command that takes one; :func:`keras_classics.predict.run_metadata`
+reads what is known about a model file from its own metadata and its run's
+files.
 
 A run holds ``RUN_DIR/run.lock`` while it writes there. The lock file is
 created with ``O_CREAT | O_EXCL``, so of two processes started together with
@@ -19,30 +26,55 @@ import errno
 import json
 import os
 import socket
+import warnings
 
-__all__ = ["LOCK_FILENAME", "RunDirInUse", "claim", "release", "new_run_dir", "writes_run_dir",
-           "write_text_atomic", "write_json_atomic"]
+from keras_classics.metadata import default_class_names, read_json, read_keras_metadata
+from keras_classics.transforms import eval_crop_fraction, is_crop_fraction
+
+__all__ = ["RUN_MODEL_FILES", "resolve_model_file", "is_run_dir", "LOCK_FILENAME", "RunDirInUse",
+           "claim", "release", "is_stale", "writes_run_dir", "new_run_dir"]
+
+#: The model files a training run directory holds, in the order a run directory is read.
+RUN_MODEL_FILES = ("best.keras", "final.keras")
 
 
-def write_text_atomic(path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file and a rename; a failed write leaves nothing."""
+# --------------------------------------------------------------------------- model files
+
+
+def resolve_model_file(path) -> str:
+    """The ``.keras`` file that ``path`` means: the file itself, or a run directory's model.
+
+    One rule for every command that takes a run directory (predict, export,
+    summary, visualize, ``--init-from``): its ``best.keras`` (the best
+    validation epoch), else its ``final.keras``.
+
+    Raises:
+        FileNotFoundError: nothing at ``path``.
+        ValueError: a directory without either file, or a file that is not a ``.keras`` file.
+    """
+    path = os.path.expanduser(os.fspath(path))
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"Model not found: {path!r}")
+    if os.path.isdir(path):
+        for name in RUN_MODEL_FILES:
+            if os.path.isfile(os.path.join(path, name)):
+                return os.path.join(path, name)
+        raise ValueError(
+            f"{path!r} is a directory without {' or '.join(RUN_MODEL_FILES)}. Expected a .keras file or a "
+            "training run directory."
+        )
+    if not path.endswith(".keras"):
+        raise ValueError(f"Expected a .keras model file or a training run directory, received {path!r}.")
+    return path
+
+
+def is_run_dir(path) -> bool:
+    """Whether ``path`` is a directory holding a run's model file (see :func:`resolve_model_file`)."""
     path = os.fspath(path)
-    tmp = f"{path}.tmp-{os.getpid()}"
-    try:
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    return os.path.isdir(path) and any(os.path.isfile(os.path.join(path, n)) for n in RUN_MODEL_FILES)
 
 
-def write_json_atomic(path, data) -> None:
-    """Write ``data`` as JSON to ``path`` through a temporary file and a rename."""
-    write_text_atomic(path, json.dumps(data, indent=2) + "\n")
-
+# --------------------------------------------------------------------------- the lock
 
 LOCK_FILENAME = "run.lock"
 

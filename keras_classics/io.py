@@ -1,0 +1,73 @@
+"""Atomic file writes: every file the package writes goes to a temporary name beside it, then is renamed.
+
+A reader (or a run killed mid-write) sees the old file or the new one, never a
+part. The temporary file is hidden (its name starts with ``.``), lives in the
+destination's folder (so the rename stays on one file system), gets the usual
+permissions (``0o666`` less the umask) and is removed when the write fails.
+
+Only the standard library is imported here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import uuid
+
+__all__ = ["atomic_path", "write_text_atomic", "write_json_atomic"]
+
+
+@contextlib.contextmanager
+def atomic_path(path, suffix: str = ""):
+    """A temporary path beside ``path``; renamed onto ``path`` when the block ends without an exception.
+
+    The block writes the temporary file (by its name: ``model.save(tmp)``,
+    ``np.savez(tmp, …)``); its bytes are flushed to disk, then it replaces
+    ``path``. An exception in the block, or a failed rename, removes it and
+    leaves ``path`` as it was.
+
+    Args:
+        path: the destination file.
+        suffix: the temporary name's ending, for writers that choose a format by
+            it (``".keras"``, ``".weights.h5"``).
+
+    Example:
+        >>> with atomic_path("runs/x/final.keras", suffix=".keras") as tmp:
+        ...     model.save(tmp)
+    """
+    folder, base = os.path.split(os.path.abspath(os.fspath(path)))
+    tmp = os.path.join(folder, f".{base}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp{suffix}")
+    try:
+        yield tmp
+        _fsync(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.lexists(tmp):
+            os.remove(tmp)
+
+
+def _fsync(path):
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_text_atomic(path, text: str, newline: str | None = None) -> None:
+    """Write ``text`` (UTF-8) to ``path`` through a temporary file and a rename; a failed write leaves nothing.
+
+    ``newline=""`` writes line endings as they are in ``text`` (CSV files).
+    """
+    with atomic_path(path) as tmp:
+        with open(tmp, "w", encoding="utf-8", newline=newline) as f:
+            f.write(text)
+
+
+def write_json_atomic(path, data, default=None) -> None:
+    """Write ``data`` as indented JSON (and a final newline) to ``path`` through a temporary file and a rename.
+
+    ``default``: as in :func:`json.dumps`, for values JSON does not know.
+    """
+    write_text_atomic(path, json.dumps(data, indent=2, default=default) + "\n")
