@@ -285,6 +285,62 @@ def test_a_port_in_use_is_refused_naming_it():
         release_port()
 
 
+def _time_wait_port():
+    """A port whose only socket is a connection in TCP TIME_WAIT, as a worker that just died leaves it.
+
+    The server side closes first, so the TIME_WAIT is on the listening port; the listener sets
+    SO_REUSEADDR, as TensorFlow's gRPC server does (its accepted connections inherit it).
+    """
+    listener = socket.socket()
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind(("", 0))
+    listener.listen()
+    port = listener.getsockname()[1]
+    client = socket.create_connection(("localhost", port))
+    accepted, _ = listener.accept()
+    accepted.close()
+    client.close()
+    listener.close()
+    plain = socket.socket()
+    with pytest.raises(OSError):  # what reserve_port's plain bind used to meet: "already in use"
+        plain.bind(("", port))
+    plain.close()
+    return port
+
+
+def test_a_port_in_time_wait_is_free_and_then_held():
+    port = _time_wait_port()
+    try:
+        reserve_port(cluster_task(tf_config([port, port + 1], 0)))
+        # Held as before: a second worker with the same index is refused, even one that binds as gRPC does.
+        second = socket.socket()
+        second.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        with pytest.raises(OSError):
+            second.bind(("", port))
+        second.close()
+    finally:
+        release_port()
+
+
+def test_a_port_another_process_listens_on_is_refused():
+    listener = subprocess.Popen(
+        [sys.executable, "-c", "import socket, sys\n"
+         "s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(('', 0)); "
+         "s.listen(); print(s.getsockname()[1], flush=True); sys.stdin.read()"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        port = int(listener.stdout.readline())
+        with pytest.raises(ValueError) as e:
+            reserve_port(cluster_task(tf_config([port, port + 1], 0)))
+        assert str(e.value) == (
+            f"Port {port} of this worker's address localhost:{port} (TF_CONFIG task worker 0) is already in use: "
+            "another worker was started with the same index (0), or another program holds the port. Accepted: "
+            "each worker its own index, 0..1, at an address whose port is free.")
+    finally:
+        release_port()
+        listener.communicate("", timeout=30)
+
+
 # ---------------------------------------------------------------------- two real workers
 @SLOW
 def test_two_workers_train_as_one_process_would(two_workers, workdir):
