@@ -32,6 +32,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -43,6 +44,7 @@ pytestmark = pytest.mark.xdist_group("multiworker")
 SLOW = pytest.mark.slow
 
 TIMEOUT = 300  # seconds: no subprocess of this module may run longer
+DOCS = Path(__file__).resolve().parent.parent / "docs"
 RTOL, ATOL = 1e-4, 1e-6  # two workers against one process, same global batch and seed (module docstring)
 
 COMMON = ["--dataset-options", '{"num_train": 256, "num_val": 64}', "--image-size", "32", "--batch-size", "32",
@@ -81,11 +83,13 @@ DRIVER = textwrap.dedent(
     config = resolve_target(args.target).replace(**overrides_from_args(args))
 
     class KillMidEpoch2(keras.callbacks.Callback):
+        # Once: $KILL_MID_EPOCH_2 names a file, made just before the kill, that stops a restart doing it again.
         def on_epoch_begin(self, epoch, logs=None):
             self.epoch = epoch
 
         def on_train_batch_end(self, batch, logs=None):
-            if self.epoch == 1 and batch == 1:
+            if self.epoch == 1 and batch == 1 and not os.path.exists(os.environ["KILL_MID_EPOCH_2"]):
+                open(os.environ["KILL_MID_EPOCH_2"], "w").close()
                 print(f"KILLED {time.time()}", flush=True)
                 os.kill(os.getpid(), signal.SIGKILL)
 
@@ -162,7 +166,7 @@ def pair(tmp, run_dir, extra=(), kill=False, weights=None):
     chief = cli(args, env_for(tmp, tf_config(ports, 0)))
     env1 = env_for(tmp, tf_config(ports, 1), TMPDIR=str(worker_tmp))
     if kill:
-        env1["KILL_MID_EPOCH_2"] = "1"
+        env1["KILL_MID_EPOCH_2"] = str(worker_tmp.parent / f"killed-{ports[1]}")
     if weights:
         env1["WEIGHTS_OUT"] = str(weights)
     worker = driver(tmp, args, env1)
@@ -409,6 +413,105 @@ def test_losing_a_worker_stops_the_other_and_a_restart_resumes(two_workers, work
     epochs = [line.split(",")[0] for line in (run / "history.csv").read_text().splitlines()[1:]]
     assert epochs == ["1", "2", "3"]
     print(f"\nlost peer noticed after {noticed:.1f} s; resumed metrics {got}")
+
+
+# ---------------------------------------------------------------------- restarting every worker at once
+# What a scheduler does after a loss: every worker starts again on its own port within a second of the
+# survivor's exit, while the ports the old workers used may still be in TCP TIME_WAIT.
+# A smaller network than the other tests' (ResNet-18) keeps these many runs short.
+SMALL = ["convnet4", "--dataset", "shapes", *COMMON, "--strategy", "multiworker"]
+RESTARTS = {"the same command": None, "--resume RUN": ["--resume"]}
+
+
+def _start_workers(workdir, ports, args, victim=None, marker=None):
+    """One process per worker (the CLI); the victim, if any, runs the driver that kills itself in epoch 2."""
+    procs = []
+    for i in range(len(ports)):
+        env = env_for(workdir, tf_config(ports, i))
+        if i == victim:
+            procs.append(driver(workdir, args, dict(env, KILL_MID_EPOCH_2=str(marker))))
+        else:
+            procs.append(cli(args, env))
+    return procs
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(workdir):
+    """The final metrics of the small job, run by two workers without a loss."""
+    run = workdir / "small"
+    workers = _start_workers(workdir, free_ports(2), [*SMALL, "--run-dir", str(run)])
+    for code, out, err, _ in [finish(p) for p in workers]:
+        assert code == 0, out[-3000:] + err[-3000:]
+    return json.loads((run / "metrics.json").read_text())
+
+
+def _assert_finished_as_uninterrupted(run, uninterrupted):
+    got = json.loads((run / "metrics.json").read_text())
+    for key in ("loss", "top1", "train_loss", "train_top1"):
+        assert got[key] == pytest.approx(uninterrupted[key], rel=RTOL, abs=ATOL), key
+    epochs = [line.split(",")[0] for line in (run / "history.csv").read_text().splitlines()[1:]]
+    assert epochs == ["1", "2", "3"]
+    return got
+
+
+@SLOW
+@pytest.mark.parametrize("restart", list(RESTARTS))
+@pytest.mark.parametrize("victim", [1, 0], ids=["worker 1 killed", "chief killed"])
+def test_every_worker_restarted_at_once_after_a_kill_finishes_the_run(uninterrupted, workdir, victim, restart):
+    run = workdir / f"restart-{victim}-{'resume' if RESTARTS[restart] else 'same'}"
+    ports = free_ports(2)
+    args = [*SMALL, "--run-dir", str(run)]
+    first = _start_workers(workdir, ports, args, victim, workdir / f"killed-{ports[victim]}")
+    vcode, vout, _, _ = finish(first[victim])
+    assert vcode == -signal.SIGKILL, vout[-3000:]
+    killed_at = float(vout.split("KILLED ", 1)[1].split()[0])
+    scode, sout, serr, survivor_exit = finish(first[1 - victim])
+    assert scode == 1, sout[-3000:] + serr[-3000:]
+    line = _one_line_error(serr)
+    assert "Lost a worker" in line and f"with the same command or with `keras-classics train --resume {run}`" in line, line
+
+    # No sleep: the same ports, at once.
+    again = args if RESTARTS[restart] is None else ["--resume", str(run)]
+    restarted = [finish(p) for p in _start_workers(workdir, ports, again)]
+    for code, out, err, _ in restarted:
+        assert code == 0, out[-3000:] + err[-3000:]
+    assert "Resuming after epoch 1" in restarted[0][1]
+    got = _assert_finished_as_uninterrupted(run, uninterrupted)
+    done = max(r[3] for r in restarted)
+    print(f"\n{restart}, worker {victim} killed: survivor exited {survivor_exit - killed_at:.1f} s after the "
+          f"kill, the run finished {done - killed_at:.1f} s after it; metrics {got}")
+
+
+@SLOW
+@pytest.mark.parametrize("victim", [1, 0], ids=["worker 1 killed", "chief killed"])
+def test_a_supervisor_restarting_the_killed_worker_finishes_the_run(uninterrupted, workdir, victim):
+    """docs/supervise.py, a stand-in for a scheduler's restart policy, restarts each worker that fails, at once."""
+    import shlex
+
+    run = workdir / f"supervised-{victim}"
+    ports = free_ports(2)
+    marker = workdir / f"killed-{ports[victim]}"
+    (workdir / "driver.py").write_text(DRIVER)
+    args = [*SMALL, "--run-dir", str(run)]
+    commands = []
+    for i in range(2):
+        program = [str(workdir / "driver.py")] if i == victim else ["-m", "keras_classics.cli", "train"]
+        kill = f"KILL_MID_EPOCH_2={shlex.quote(str(marker))} " if i == victim else ""
+        commands.append(f"TF_CONFIG={shlex.quote(tf_config(ports, i))} {kill}exec "
+                        f"{shlex.join([sys.executable, *program, *args])}")
+    supervisor = subprocess.Popen([sys.executable, str(DOCS / "supervise.py"), "--max-restarts", "6", *commands],
+                                  env=env_for(workdir), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    code, out, err, done = finish(supervisor, 2 * TIMEOUT)
+    assert code == 0, out[-5000:] + err[-5000:]
+    events = re.findall(r"supervise: ([\d.]+) worker (\d) exited with status (-?\d+)", out)
+    killed_at = float(out.split("KILLED ", 1)[1].split()[0])
+    assert (str(victim), str(-signal.SIGKILL)) in [(w, c) for _, w, c in events]
+    survivor = [float(t) for t, w, c in events if w == str(1 - victim) and c != "0" and float(t) > killed_at]
+    got = _assert_finished_as_uninterrupted(run, uninterrupted)
+    restarts = out.count("start worker") - 2
+    print(f"\nsupervised, worker {victim} killed: {restarts} restart(s); survivor exited "
+          f"{survivor[0] - killed_at if survivor else float('nan'):.1f} s after the kill, the run finished "
+          f"{done - killed_at:.1f} s after it; metrics {got}")
 
 
 # ---------------------------------------------------------------------- misconfiguration

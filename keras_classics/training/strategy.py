@@ -62,7 +62,8 @@ _JOBS = ("chief", "worker")  # the task types MultiWorkerMirroredStrategy trains
 class WorkerLostError(RuntimeError):
     """A multi-worker job lost a worker (or never gathered them all); the job stopped.
 
-    Restart every worker with the same command: the run continues from its last
+    Restart every worker, at once, with the same command (or with
+    ``keras-classics train --resume RUN_DIR``): the run continues from its last
     checkpoint.
     """
 
@@ -391,14 +392,14 @@ def _coordinated_job(name, num_tasks):
     return coordination_config_pb2.CoordinatedJob(name=name, num_tasks=num_tasks)
 
 
-def lost_worker_message(task, error, where: str) -> str:
-    """The one-line explanation of a collective that stopped because a peer went away."""
+def lost_worker_message(task, error, where: str, run_dir: str) -> str:
+    """The one-line explanation of a collective that stopped because a peer went away, and how to continue."""
     detail = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
     who = f"this worker ({task.name} at {task.address})" if task is not None else "this worker"
     return (
         f"Lost a worker {where}: {who} stopped because a peer stopped answering ({detail[:200]}). A lost peer is "
-        f"noticed within {LOST_PEER_BOUND_S} s. Restart every worker with the same command: the run continues "
-        "from its last checkpoint."
+        f"noticed within {LOST_PEER_BOUND_S} s. Restart every worker, at once, with the same command or with "
+        f"`keras-classics train --resume {run_dir}`: the run continues from its last checkpoint."
     )
 
 
