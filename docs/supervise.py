@@ -16,6 +16,8 @@ the epoch), for the tests that measure the recovery.
 """
 
 import argparse
+import os
+import signal
 import subprocess
 import sys
 import time
@@ -25,29 +27,34 @@ def supervise(commands, max_restarts=5, poll_s=0.1) -> int:
     """Run ``commands`` (shell strings), restarting each that fails; return the exit status above."""
     def start(i):
         print(f"supervise: {time.time():.3f} start worker {i}", flush=True)
-        return subprocess.Popen(commands[i], shell=True)
+        return subprocess.Popen(commands[i], shell=True, start_new_session=True)  # its own group: see below
 
     running = {i: start(i) for i in range(len(commands))}
     restarts = 0
-    while running:
-        for i, proc in list(running.items()):
-            code = proc.poll()
-            if code is None:
-                continue
-            print(f"supervise: {time.time():.3f} worker {i} exited with status {code}", flush=True)
-            del running[i]
-            if code == 0:
-                continue
-            if restarts == max_restarts:
-                print(f"supervise: {max_restarts} restart(s) used up; stopping the other workers", flush=True)
-                for other in running.values():
-                    other.kill()
-                    other.wait()
-                return 1
-            restarts += 1
-            running[i] = start(i)
-        time.sleep(poll_s)
-    return 0
+    try:
+        while running:
+            for i, proc in list(running.items()):
+                code = proc.poll()
+                if code is None:
+                    continue
+                print(f"supervise: {time.time():.3f} worker {i} exited with status {code}", flush=True)
+                del running[i]
+                if code == 0:
+                    continue
+                if restarts == max_restarts:
+                    print(f"supervise: {max_restarts} restart(s) used up; stopping the other workers", flush=True)
+                    return 1
+                restarts += 1
+                running[i] = start(i)
+            time.sleep(poll_s)
+        return 0
+    finally:  # restarts used up, Ctrl-C or SIGTERM: no worker (nor what its shell started) outlives this
+        for proc in running.values():
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            proc.wait()
 
 
 def main(argv=None) -> int:
@@ -56,6 +63,7 @@ def main(argv=None) -> int:
     parser.add_argument("--max-restarts", type=int, default=5, metavar="N",
                         help="restarts allowed over all workers together (default: 5)")
     args = parser.parse_args(argv)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop the workers too, as on Ctrl-C
     return supervise(args.commands, args.max_restarts)
 
 
