@@ -25,7 +25,7 @@ Time, on 2 CPU cores shared with other work (load 4-5): the pair and the
 reference 87 s, the lost worker and the restart 161 s, the misconfigurations
 95 s, the in-process sharding and TF_CONFIG tests 12 s: about 6 minutes, so
 the multi-process tests are marked slow. The restart tests (a smaller network)
-took 20 minutes together at load 9-15: about 4 minutes each, kill and restart.
+took 15 to 20 minutes together at load 9-15: 1.5 to 4 minutes each.
 """
 
 import json
