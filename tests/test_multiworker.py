@@ -3,8 +3,12 @@
 The chief (worker 0) runs the ``keras-classics train`` command itself; worker 1
 runs the same options through a small driver that also records, with Python's
 audit hooks, every file it opens for writing (TensorFlow's own C++ writes are
-not seen by the hook), saves its final weights for the comparison, and in one
-test kills itself with SIGKILL half-way through epoch 2 of 3.
+not seen by the hook), saves its final weights for the comparison, and in the
+tests of a lost worker kills itself with SIGKILL half-way through epoch 2 of 3
+(once: its restart trains on). Those tests run the driver as worker 1 or as the
+chief, then restart every worker at once on the same ports (TCP TIME_WAIT
+there must not refuse them), or let docs/supervise.py restart the killed one;
+the restarted job must end as an uninterrupted one does.
 
 The reference for the metrics is one process with the same global batch and
 seed, with MirroredStrategy over two logical CPUs: like the two workers, two
@@ -20,18 +24,21 @@ reordering per step for 12 Adam steps, and is far below what a wrong shard
 Time, on 2 CPU cores shared with other work (load 4-5): the pair and the
 reference 87 s, the lost worker and the restart 161 s, the misconfigurations
 95 s, the in-process sharding and TF_CONFIG tests 12 s: about 6 minutes, so
-the multi-process tests are marked slow.
+the multi-process tests are marked slow. The restart tests (a smaller network)
+took 15 to 20 minutes together at load 9-15: 1.5 to 4 minutes each.
 """
 
 import json
 import os
 import re
+import shlex
 import signal
 import socket
 import subprocess
 import sys
 import textwrap
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -43,6 +50,7 @@ pytestmark = pytest.mark.xdist_group("multiworker")
 SLOW = pytest.mark.slow
 
 TIMEOUT = 300  # seconds: no subprocess of this module may run longer
+DOCS = Path(__file__).resolve().parent.parent / "docs"
 RTOL, ATOL = 1e-4, 1e-6  # two workers against one process, same global batch and seed (module docstring)
 
 COMMON = ["--dataset-options", '{"num_train": 256, "num_val": 64}', "--image-size", "32", "--batch-size", "32",
@@ -81,11 +89,13 @@ DRIVER = textwrap.dedent(
     config = resolve_target(args.target).replace(**overrides_from_args(args))
 
     class KillMidEpoch2(keras.callbacks.Callback):
+        # Once: $KILL_MID_EPOCH_2 names a file, made just before the kill, that stops a restart doing it again.
         def on_epoch_begin(self, epoch, logs=None):
             self.epoch = epoch
 
         def on_train_batch_end(self, batch, logs=None):
-            if self.epoch == 1 and batch == 1:
+            if self.epoch == 1 and batch == 1 and not os.path.exists(os.environ["KILL_MID_EPOCH_2"]):
+                open(os.environ["KILL_MID_EPOCH_2"], "w").close()
                 print(f"KILLED {time.time()}", flush=True)
                 os.kill(os.getpid(), signal.SIGKILL)
 
@@ -162,7 +172,7 @@ def pair(tmp, run_dir, extra=(), kill=False, weights=None):
     chief = cli(args, env_for(tmp, tf_config(ports, 0)))
     env1 = env_for(tmp, tf_config(ports, 1), TMPDIR=str(worker_tmp))
     if kill:
-        env1["KILL_MID_EPOCH_2"] = "1"
+        env1["KILL_MID_EPOCH_2"] = str(worker_tmp.parent / f"killed-{ports[1]}")
     if weights:
         env1["WEIGHTS_OUT"] = str(weights)
     worker = driver(tmp, args, env1)
@@ -285,6 +295,62 @@ def test_a_port_in_use_is_refused_naming_it():
         release_port()
 
 
+def _time_wait_port():
+    """A port whose only socket is a connection in TCP TIME_WAIT, as a worker that just died leaves it.
+
+    The server side closes first, so the TIME_WAIT is on the listening port; the listener sets
+    SO_REUSEADDR, as TensorFlow's gRPC server does (its accepted connections inherit it).
+    """
+    listener = socket.socket()
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind(("", 0))
+    listener.listen()
+    port = listener.getsockname()[1]
+    client = socket.create_connection(("localhost", port))
+    accepted, _ = listener.accept()
+    accepted.close()
+    client.close()
+    listener.close()
+    plain = socket.socket()
+    with pytest.raises(OSError):  # what reserve_port's plain bind used to meet: "already in use"
+        plain.bind(("", port))
+    plain.close()
+    return port
+
+
+def test_a_port_in_time_wait_is_free_and_then_held():
+    port = _time_wait_port()
+    try:
+        reserve_port(cluster_task(tf_config([port, port + 1], 0)))
+        # Held as before: a second worker with the same index is refused, even one that binds as gRPC does.
+        second = socket.socket()
+        second.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        with pytest.raises(OSError):
+            second.bind(("", port))
+        second.close()
+    finally:
+        release_port()
+
+
+def test_a_port_another_process_listens_on_is_refused():
+    listener = subprocess.Popen(
+        [sys.executable, "-c", "import socket, sys\n"
+         "s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(('', 0)); "
+         "s.listen(); print(s.getsockname()[1], flush=True); sys.stdin.read()"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        port = int(listener.stdout.readline())
+        with pytest.raises(ValueError) as e:
+            reserve_port(cluster_task(tf_config([port, port + 1], 0)))
+        assert str(e.value) == (
+            f"Port {port} of this worker's address localhost:{port} (TF_CONFIG task worker 0) is already in use: "
+            "another worker was started with the same index (0), or another program holds the port. Accepted: "
+            "each worker its own index, 0..1, at an address whose port is free.")
+    finally:
+        release_port()
+        listener.communicate("", timeout=30)
+
+
 # ---------------------------------------------------------------------- two real workers
 @SLOW
 def test_two_workers_train_as_one_process_would(two_workers, workdir):
@@ -353,6 +419,104 @@ def test_losing_a_worker_stops_the_other_and_a_restart_resumes(two_workers, work
     epochs = [line.split(",")[0] for line in (run / "history.csv").read_text().splitlines()[1:]]
     assert epochs == ["1", "2", "3"]
     print(f"\nlost peer noticed after {noticed:.1f} s; resumed metrics {got}")
+
+
+# ---------------------------------------------------------------------- restarting every worker at once
+# What a scheduler does after a loss: every worker starts again on its own port within a second of the
+# survivor's exit, while the ports the old workers used may still be in TCP TIME_WAIT.
+# A smaller network than the other tests' (ResNet-18) keeps these many runs short.
+SMALL = ["convnet4", "--dataset", "shapes", *COMMON, "--strategy", "multiworker"]
+RESTARTS = {"the same command": None, "--resume RUN": ["--resume"]}
+
+
+def _start_workers(workdir, ports, args, victim=None, marker=None):
+    """One process per worker (the CLI); the victim, if any, runs the driver that kills itself in epoch 2."""
+    procs = []
+    for i in range(len(ports)):
+        env = env_for(workdir, tf_config(ports, i))
+        if i == victim:
+            procs.append(driver(workdir, args, dict(env, KILL_MID_EPOCH_2=str(marker))))
+        else:
+            procs.append(cli(args, env))
+    return procs
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(workdir):
+    """The final metrics of the small job, run by two workers without a loss."""
+    run = workdir / "small"
+    workers = _start_workers(workdir, free_ports(2), [*SMALL, "--run-dir", str(run)])
+    for code, out, err, _ in [finish(p) for p in workers]:
+        assert code == 0, out[-3000:] + err[-3000:]
+    return json.loads((run / "metrics.json").read_text())
+
+
+def _assert_finished_as_uninterrupted(run, uninterrupted):
+    got = json.loads((run / "metrics.json").read_text())
+    for key in ("loss", "top1", "train_loss", "train_top1"):
+        assert got[key] == pytest.approx(uninterrupted[key], rel=RTOL, abs=ATOL), key
+    epochs = [line.split(",")[0] for line in (run / "history.csv").read_text().splitlines()[1:]]
+    assert epochs == ["1", "2", "3"]
+    return got
+
+
+@SLOW
+@pytest.mark.parametrize("restart", list(RESTARTS))
+@pytest.mark.parametrize("victim", [1, 0], ids=["worker 1 killed", "chief killed"])
+def test_every_worker_restarted_at_once_after_a_kill_finishes_the_run(uninterrupted, workdir, victim, restart):
+    run = workdir / f"restart-{victim}-{'resume' if RESTARTS[restart] else 'same'}"
+    ports = free_ports(2)
+    args = [*SMALL, "--run-dir", str(run)]
+    first = _start_workers(workdir, ports, args, victim, workdir / f"killed-{ports[victim]}")
+    vcode, vout, _, _ = finish(first[victim])
+    assert vcode == -signal.SIGKILL, vout[-3000:]
+    killed_at = float(vout.split("KILLED ", 1)[1].split()[0])
+    scode, sout, serr, survivor_exit = finish(first[1 - victim])
+    assert scode == 1, sout[-3000:] + serr[-3000:]
+    line = _one_line_error(serr)
+    assert "Lost a worker" in line, line
+    assert f"with the same command or with `keras-classics train --resume {run}`: the run continues" in line, line
+
+    # No sleep: the same ports, at once.
+    again = args if RESTARTS[restart] is None else ["--resume", str(run)]
+    restarted = [finish(p) for p in _start_workers(workdir, ports, again)]
+    for code, out, err, _ in restarted:
+        assert code == 0, out[-3000:] + err[-3000:]
+    assert "Resuming after epoch 1" in restarted[0][1]
+    got = _assert_finished_as_uninterrupted(run, uninterrupted)
+    done = max(r[3] for r in restarted)
+    print(f"\n{restart}, worker {victim} killed: survivor exited {survivor_exit - killed_at:.1f} s after the "
+          f"kill, the run finished {done - killed_at:.1f} s after it; metrics {got}")
+
+
+@SLOW
+@pytest.mark.parametrize("victim", [1, 0], ids=["worker 1 killed", "chief killed"])
+def test_a_supervisor_restarting_the_killed_worker_finishes_the_run(uninterrupted, workdir, victim):
+    """docs/supervise.py, a stand-in for a scheduler's restart policy, restarts each worker that fails, at once."""
+    run = workdir / f"supervised-{victim}"
+    ports = free_ports(2)
+    marker = workdir / f"killed-{ports[victim]}"
+    (workdir / "driver.py").write_text(DRIVER)
+    args = [*SMALL, "--run-dir", str(run)]
+    commands = []
+    for i in range(2):
+        program = [str(workdir / "driver.py")] if i == victim else ["-m", "keras_classics.cli", "train"]
+        kill = f"KILL_MID_EPOCH_2={shlex.quote(str(marker))} " if i == victim else ""
+        commands.append(f"TF_CONFIG={shlex.quote(tf_config(ports, i))} {kill}exec "
+                        f"{shlex.join([sys.executable, *program, *args])}")
+    supervisor = subprocess.Popen([sys.executable, str(DOCS / "supervise.py"), "--max-restarts", "6", *commands],
+                                  env=env_for(workdir), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    code, out, err, done = finish(supervisor, 2 * TIMEOUT)
+    assert code == 0, out[-5000:] + err[-5000:]
+    events = re.findall(r"supervise: ([\d.]+) worker (\d) exited with status (-?\d+)", out)
+    killed_at = float(out.split("KILLED ", 1)[1].split()[0])
+    assert (str(victim), str(-signal.SIGKILL)) in [(w, c) for _, w, c in events]
+    survivor = [float(t) for t, w, c in events if w == str(1 - victim) and c != "0" and float(t) > killed_at]
+    got = _assert_finished_as_uninterrupted(run, uninterrupted)
+    restarts = out.count("start worker") - 2
+    print(f"\nsupervised, worker {victim} killed: {restarts} restart(s); survivor exited "
+          f"{survivor[0] - killed_at if survivor else float('nan'):.1f} s after the kill, the run finished "
+          f"{done - killed_at:.1f} s after it; metrics {got}")
 
 
 # ---------------------------------------------------------------------- misconfiguration

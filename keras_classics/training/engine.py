@@ -166,7 +166,7 @@ def train(config: RecipeConfig, *, source=None, callbacks=(), resume=None) -> Tr
     except (tf.errors.UnavailableError, tf.errors.DeadlineExceededError, tf.errors.CancelledError) as e:
         if task is None:
             raise
-        raise WorkerLostError(lost_worker_message(task, e, "during training")) from None
+        raise WorkerLostError(lost_worker_message(task, e, "during training", run_dir)) from None
     except BaseException:
         if created and not ready:
             run_files.discard_if_unused(run_dir, lock)

@@ -18,7 +18,9 @@ forever:
 * :func:`cluster_task` checks ``TF_CONFIG`` before TensorFlow starts (the task
   type and index exist in the cluster, addresses are ``host:port`` and appear
   once) and :func:`reserve_port` checks that this task's port is free, which
-  also catches two workers started with the same index on one machine.
+  also catches two workers started with the same index on one machine. A
+  port left in TCP TIME_WAIT by a worker that just died counts as free, so
+  every worker can be restarted at once after a loss.
 * A worker waits at most :data:`CLUSTER_TIMEOUT_S` seconds (or
   ``$KERAS_CLASSICS_CLUSTER_TIMEOUT``) for the others to start.
 * TensorFlow's coordination service watches the running workers by their
@@ -60,7 +62,8 @@ _JOBS = ("chief", "worker")  # the task types MultiWorkerMirroredStrategy trains
 class WorkerLostError(RuntimeError):
     """A multi-worker job lost a worker (or never gathered them all); the job stopped.
 
-    Restart every worker with the same command: the run continues from its last
+    Restart every worker, at once, with the same command (or with
+    ``keras-classics train --resume RUN_DIR``): the run continues from its last
     checkpoint.
     """
 
@@ -160,6 +163,12 @@ def reserve_port(task: ClusterTask) -> None:
     one machine, the second is refused here (TensorFlow's own server would
     share the port silently and the cluster would never form).
 
+    A port whose only sockets are connections in TCP TIME_WAIT, which a worker
+    that just died leaves for up to a minute, is free: TensorFlow's server
+    binds it as well (with ``SO_REUSEADDR``, as here), and a scheduler that
+    restarts every worker at once after a loss must not be refused. A port
+    that a process listens on, or holds as this function does, is in use.
+
     Raises:
         ValueError: the port is in use.
     """
@@ -168,7 +177,15 @@ def reserve_port(task: ClusterTask) -> None:
     port = int(task.address.rpartition(":")[2])
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     try:
+        # POSIX SO_REUSEADDR lets the bind through TIME_WAIT and still refuses a listener or a held port
+        # (Windows' would take over a port in use: a plain bind there); turned off once bound, so that
+        # this reservation refuses a second worker with the same index.
+        reuse = os.name == "posix"
+        if reuse:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(("", port))
+        if reuse:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 0)
     except OSError as e:
         sock.close()
         if e.errno != errno.EADDRINUSE:
@@ -375,14 +392,14 @@ def _coordinated_job(name, num_tasks):
     return coordination_config_pb2.CoordinatedJob(name=name, num_tasks=num_tasks)
 
 
-def lost_worker_message(task, error, where: str) -> str:
-    """The one-line explanation of a collective that stopped because a peer went away."""
+def lost_worker_message(task, error, where: str, run_dir: str) -> str:
+    """The one-line explanation of a collective that stopped because a peer went away, and how to continue."""
     detail = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
     who = f"this worker ({task.name} at {task.address})" if task is not None else "this worker"
     return (
         f"Lost a worker {where}: {who} stopped because a peer stopped answering ({detail[:200]}). A lost peer is "
-        f"noticed within {LOST_PEER_BOUND_S} s. Restart every worker with the same command: the run continues "
-        "from its last checkpoint."
+        f"noticed within {LOST_PEER_BOUND_S} s. Restart every worker, at once, with the same command or with "
+        f"`keras-classics train --resume {run_dir}`: the run continues from its last checkpoint."
     )
 
 
