@@ -25,9 +25,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from keras_classics.cli import main
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from tests.helpers import ROOT, image_folder, run_cli
 
 
 # --------------------------------------------------------------------------- helpers
@@ -47,17 +45,6 @@ def tree_hash(path) -> dict:
             else:
                 out[rel] = "dir"
     return out
-
-
-def cli(capsys, *argv):
-    """``(exit status, stdout, stderr)`` of ``keras-classics ARGV`` run in this process."""
-    capsys.readouterr()
-    try:
-        code = main([str(a) for a in argv])
-    except SystemExit as e:  # argparse errors
-        code = e.code
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def tiny_classifier(size=16, classes=3):
@@ -106,18 +93,18 @@ def fake_export(path, fmt):
 # --------------------------------------------------------------------------- data loss: export destinations
 def test_export_onto_its_own_run_directory_is_refused_even_with_overwrite(tmp_path, run_dir, capsys):
     before = tree_hash(tmp_path)
-    code, _, err = cli(capsys, "export", run_dir, "-o", run_dir, "--overwrite")
+    code, _, err = run_cli(capsys, "export", run_dir, "-o", run_dir, "--overwrite")
     assert code == 2
     assert "is a training run directory, not a savedmodel export" in err and "even with overwrite" in err
     assert tree_hash(tmp_path) == before
-    code, _, err = cli(capsys, "export", run_dir, "--format", "tflite", "-o", run_dir, "--overwrite")
+    code, _, err = run_cli(capsys, "export", run_dir, "--format", "tflite", "-o", run_dir, "--overwrite")
     assert code == 2 and "training run directory, not a tflite export" in err
     assert tree_hash(tmp_path) == before
 
 
 def test_export_onto_a_model_file_is_refused_even_with_overwrite(tmp_path, run_dir, capsys):
     before = tree_hash(tmp_path)
-    code, _, err = cli(capsys, "export", run_dir, "-o", run_dir / "best.keras", "--overwrite")
+    code, _, err = run_cli(capsys, "export", run_dir, "-o", run_dir / "best.keras", "--overwrite")
     assert code == 2 and "is a .keras model file, not a savedmodel export" in err
     assert tree_hash(tmp_path) == before
 
@@ -139,7 +126,7 @@ def test_export_replaces_only_its_own_output_of_the_same_kind(tmp_path, run_dir,
     (out / "user_file.tflite").write_bytes(b"\0\0\0\0TFL3 someone else's model")
     (out / "link").symlink_to(out / "user_dir")
     before = tree_hash(tmp_path)
-    code, _, err = cli(capsys, "export", run_dir, "--format", fmt, "-o", out / existing, "--overwrite")
+    code, _, err = run_cli(capsys, "export", run_dir, "--format", fmt, "-o", out / existing, "--overwrite")
     assert code == 2 and expected in err and "choose another output" in err
     assert tree_hash(tmp_path) == before
 
@@ -147,24 +134,17 @@ def test_export_replaces_only_its_own_output_of_the_same_kind(tmp_path, run_dir,
 def test_export_below_a_file_names_the_file(tmp_path, run_dir, capsys):
     (tmp_path / "notes.txt").write_text("keep me")
     before = tree_hash(tmp_path)
-    code, _, err = cli(capsys, "export", run_dir, "-o", tmp_path / "notes.txt" / "sm")
+    code, _, err = run_cli(capsys, "export", run_dir, "-o", tmp_path / "notes.txt" / "sm")
     assert code == 2 and "notes.txt' is a file, not a directory" in err and "Errno" not in err
     assert tree_hash(tmp_path) == before
 
 
 # --------------------------------------------------------------------------- data loss: symbolic link loops
-def _images(folder, colour, n=6, size=8):
-    folder.mkdir(parents=True, exist_ok=True)
-    for i in range(n):
-        Image.new("RGB", (size, size), colour).save(folder / f"{i}.png")
-
-
 def test_folder_symlink_loops_are_read_once_and_reported(tmp_path, caplog):
     from keras_classics.data import get_source
 
     root = tmp_path / "data"
-    _images(root / "cat", "red")
-    _images(root / "dog", "blue")
+    image_folder(root, ["cat", "dog"], 6, colour={"cat": "red", "dog": "blue"})
     (root / "cat" / "up").symlink_to("..")
     (root / "dog" / "self").symlink_to(".")
     (root / "cat" / "dogs").symlink_to(root / "dog")  # a second path to another class's images
@@ -189,6 +169,7 @@ RACE_DRIVER = textwrap.dedent(
     import os, sys, time
     ready, go, run_dir = sys.argv[1:4]
     from keras_classics.cli import main
+from tests.helpers import ROOT, image_folder, run_cli
     from keras_classics.training import engine  # noqa: F401  (imported before the start line)
     open(ready, "w").close()
     while not os.path.exists(go):
@@ -202,7 +183,7 @@ RACE_DRIVER = textwrap.dedent(
 
 def _quiet_env(tmp_path):
     return dict(os.environ, KERAS_CLASSICS_CACHE=str(tmp_path / "cache"), TF_CPP_MIN_LOG_LEVEL="3",
-                KERAS_BACKEND="tensorflow", PYTHONPATH=ROOT)
+                KERAS_BACKEND="tensorflow", PYTHONPATH=str(ROOT))
 
 
 @pytest.mark.parametrize("existing", ["new", "empty"])
@@ -323,7 +304,7 @@ def test_command_refuses_bad_input(case, zoo, capsys, monkeypatch):
     argv, expected_code, expected = CLI_CASES[case]
     monkeypatch.chdir(zoo)
     before = tree_hash(zoo)
-    code, _, err = cli(capsys, *argv)
+    code, _, err = run_cli(capsys, *argv)
     assert code == expected_code, err
     for text in expected:
         assert text in err, (text, err)
@@ -340,13 +321,13 @@ def test_awkward_but_valid_images_are_classified(image, zoo, capsys, monkeypatch
     """
     monkeypatch.chdir(zoo)
     before = tree_hash(zoo)
-    code, out, err = cli(capsys, "predict", "m.keras", image, "--json")
+    code, out, err = run_cli(capsys, "predict", "m.keras", image, "--json")
     assert code == 0, err
     result = json.loads(out)[0]
     assert result["image"] == image and len(result["predictions"]) == 3
     assert tree_hash(zoo) == before
     if image == "exif.jpg":
-        _, plain, _ = cli(capsys, "predict", "m.keras", "plain.jpg", "--json")
+        _, plain, _ = run_cli(capsys, "predict", "m.keras", "plain.jpg", "--json")
         assert json.loads(plain)[0]["predictions"] == result["predictions"]
 
 
@@ -380,9 +361,9 @@ def _folder_case(root, kind):
         (root / "f").write_text("x")
         return root / "f"
     if kind == "one class":
-        _images(root / "d" / "cat", "red", 3)
+        image_folder(root / "d", ["cat"], 3, colour="red")
     elif kind == "images at the top only":
-        _images(root / "d", "red", 3)
+        image_folder(root / "d", None, 3, colour="red")
     elif kind == "nothing readable":
         for c in ("cat", "dog"):
             (root / "d" / c).mkdir(parents=True)
@@ -415,8 +396,8 @@ def test_dataset_folder_refused(kind, tmp_path):
 def test_dataset_folder_warns_about_tiny_images_and_top_level_files(tmp_path, caplog):
     from keras_classics.data import get_source
 
-    _images(tmp_path / "cat", "red", 3, size=1)
-    _images(tmp_path / "dog", "blue", 3)
+    image_folder(tmp_path, ["cat"], 3, colour="red", sizes=1)
+    image_folder(tmp_path, ["dog"], 3, colour="blue")
     (tmp_path / "notes.txt").write_text("x")
     Image.new("RGB", (8, 8)).save(tmp_path / "bird.png")
     before = tree_hash(tmp_path)
@@ -439,7 +420,7 @@ def test_full_disk_during_export_leaves_nothing(tmp_path, run_dir, capsys, monke
 
     monkeypatch.setattr(export, "_write_json", full)
     before = tree_hash(tmp_path)
-    code, _, err = cli(capsys, "export", run_dir, "-o", tmp_path / "out", "--parity-samples", "4", "-q")
+    code, _, err = run_cli(capsys, "export", run_dir, "-o", tmp_path / "out", "--parity-samples", "4", "-q")
     assert code == 1 and "No space left on device" in err and "Traceback" not in err
     assert tree_hash(tmp_path) == before  # no half-written export, no temporary left
 
@@ -449,6 +430,6 @@ def test_read_only_destination(tmp_path, run_dir, capsys):
     if os.geteuid() != 0:
         (tmp_path / "ro").mkdir(mode=0o500)
     before = tree_hash(tmp_path)
-    code, _, err = cli(capsys, "export", run_dir, "-o", target, "--parity-samples", "4", "-q")
+    code, _, err = run_cli(capsys, "export", run_dir, "-o", target, "--parity-samples", "4", "-q")
     assert code in (1, 2) and str(target) in err and "Traceback" not in err
     assert tree_hash(tmp_path) == before

@@ -12,11 +12,11 @@ import statistics
 import subprocess
 import sys
 import tempfile
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from tests.helpers import ROOT
+
 BENCHMARKS = ROOT / "benchmarks"
 
 

@@ -14,6 +14,7 @@ from PIL import Image
 
 from keras_classics import _startup, cli
 from keras_classics.data import generate_shapes
+from tests.helpers import ROOT, run_cli_process
 
 # C++ log lines (I0000 00:00:…  port.cc:153] …) and absl's banner: what TensorFlow prints on import.
 TF_LINE = re.compile(r"^([IWEF]\d{4} \d\d:\d\d:[\d.]+\s+\d+ \S+\] |WARNING: All log messages before absl)")
@@ -76,10 +77,8 @@ def test_list_imports_no_tensorflow_and_prints_the_same_table(capsys):
 
 def test_a_tensorflow_command_is_quiet_and_verbose_brings_the_lines_back(tmp_path):
     raw = run_python("import tensorflow")
-    default = subprocess.run([sys.executable, "-m", "keras_classics.cli", "summary", "convnet4"],
-                             env=clean_env(), capture_output=True, text=True, timeout=600)
-    verbose = subprocess.run([sys.executable, "-m", "keras_classics.cli", "--verbose", "summary", "convnet4"],
-                             env=clean_env(), capture_output=True, text=True, timeout=600)
+    default = run_cli_process("summary", "convnet4", env=clean_env())
+    verbose = run_cli_process("--verbose", "summary", "convnet4", env=clean_env())
     assert default.returncode == verbose.returncode == 0, default.stderr + verbose.stderr
     assert default.stdout == verbose.stdout and "conv" in default.stdout
     assert default.stderr == "", default.stderr  # no start-up line, no CUDA probe error
@@ -112,8 +111,7 @@ def test_verbose_is_a_top_level_option_and_train_keeps_its_own():
 
 # ---------------------------------------------------------------------- logs that are not a terminal
 def export_cli(tmp_path, *args):
-    return subprocess.run([sys.executable, "-m", "keras_classics.cli", "export", *map(str, args)], env=clean_env(),
-                          capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    return run_cli_process("export", *args, env=clean_env(), cwd=tmp_path)
 
 
 # TensorFlow Lite's own lines: the int8 quantizer's settings and LiteRT's delegate note.
@@ -145,17 +143,14 @@ def test_tflite_export_and_predict_are_quiet_and_verbose_brings_the_lines_back(i
     tmp_path, result = int8_export
     assert result.stderr == "", result.stderr  # no converter or interpreter line
     assert "Parity passed on 8 images" in result.stdout
-    verbose = subprocess.run(
-        [sys.executable, "-m", "keras_classics.cli", "--verbose", "export", "c4.keras", "--format", "tflite",
-         "--quantize", "int8", "--representative", "shapes", "--representative-samples", "4",
-         "--parity-samples", "4", "-o", "verbose.tflite"],
-        env=clean_env(), capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    verbose = run_cli_process("--verbose", "export", "c4.keras", "--format", "tflite", "--quantize", "int8",
+                              "--representative", "shapes", "--representative-samples", "4", "--parity-samples", "4",
+                              "-o", "verbose.tflite", env=clean_env(), cwd=tmp_path)
     assert verbose.returncode == 0, verbose.stderr
     for line in LITE_LINES:
         assert line in verbose.stderr, verbose.stderr
     Image.fromarray(generate_shapes(1, 32, split="validation")[0][0]).save(tmp_path / "shape.png")
-    predict = subprocess.run([sys.executable, "-m", "keras_classics.cli", "predict", "c4.tflite", "shape.png"],
-                             env=clean_env(), capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    predict = run_cli_process("predict", "c4.tflite", "shape.png", env=clean_env(), cwd=tmp_path)
     assert predict.returncode == 0 and predict.stdout.startswith("shape.png"), predict.stderr
     assert predict.stderr == "", predict.stderr  # the interpreter's delegate line held back here too
 
@@ -209,7 +204,7 @@ def test_alexnet_export_prints_no_retracing_warning(tmp_path):
 def test_the_start_up_benchmark_smoke_run(tmp_path):
     out = tmp_path / "cli.json"
     result = subprocess.run([sys.executable, "benchmarks/cli_startup.py", "--tiny", "--json", str(out)],
-                            cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))), env=clean_env(),
+                            cwd=ROOT, env=clean_env(),
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     record = json.loads(out.read_text())

@@ -24,10 +24,7 @@ from keras_classics.data import (
 from keras_classics.data import augment
 from keras_classics.data.preprocessing import IMAGENET_MEAN_RGB
 
-
-@pytest.fixture(autouse=True)
-def _cache_in_tmp(tmp_path_factory, monkeypatch):
-    monkeypatch.setenv("KERAS_CLASSICS_CACHE", str(tmp_path_factory.getbasetemp() / "kc_cache"))
+pytestmark = pytest.mark.usefixtures("shapes_cache")
 
 
 @pytest.fixture(scope="module")

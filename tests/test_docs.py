@@ -32,8 +32,8 @@ import pytest
 from keras_classics import cli
 from keras_classics.training import load_recipe
 from keras_classics.training._cli import run_recipe
+from tests.helpers import ROOT, run_cli
 
-ROOT = Path(__file__).resolve().parent.parent
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 
 # Tiny sizes for what runs here. A command: keyed by its start, the arguments appended to it. A Python
@@ -223,13 +223,6 @@ def test_every_name_a_snippet_imports_from_the_package_exists():
 
 
 # ---------------------------------------------------------------------- cheap ones run
-def run_cli(*args):
-    with contextlib.redirect_stdout(io.StringIO()) as out:
-        code = cli.main(list(args))
-    assert code == 0, args
-    return out.getvalue()
-
-
 def shown_lines(path, start):
     """The lines of the first plain block of ``path`` whose first line starts with ``start``."""
     for lang, text in blocks(path):
@@ -242,19 +235,24 @@ def squash(line):
     return " ".join(line.split())
 
 
-def test_documented_inspector_output_is_what_the_tool_prints():
+def test_documented_inspector_output_is_what_the_tool_prints(capsys):
+    def printed(*args):
+        code, out, err = run_cli(capsys, *args)
+        assert code == 0, (args, err)
+        return out
+
     inspect_md = ROOT / "docs" / "inspect.md"
-    printed = {squash(line) for line in run_cli("compare", "--inception-module", "3a").splitlines()}
+    lines = {squash(line) for line in printed("compare", "--inception-module", "3a").splitlines()}
     for line in shown_lines(inspect_md, "Inception 3a: naive"):
-        assert squash(line) in printed, line
-    printed = {squash(line) for line in run_cli("compare", "alexnet", "googlenet", "vgg16", "resnet152").splitlines()}
+        assert squash(line) in lines, line
+    lines = {squash(line) for line in printed("compare", "alexnet", "googlenet", "vgg16", "resnet152").splitlines()}
     for line in shown_lines(inspect_md, "model           params"):
-        assert squash(line) in printed, line
-    printed = {squash(line) for line in run_cli("summary", "alexnet").splitlines()}
+        assert squash(line) in lines, line
+    lines = {squash(line) for line in printed("summary", "alexnet").splitlines()}
     for line in shown_lines(inspect_md, "conv5 "):
-        assert squash(line) in printed, line
+        assert squash(line) in lines, line
     for command in (["train", "--list"], ["experiment", "--list"], ["train", "vgg16_cifar10", "--print-config"]):
-        assert run_cli(*command).strip()
+        assert printed(*command).strip()
 
 
 def test_the_course_claims_quoted_are_what_the_inspector_computes():

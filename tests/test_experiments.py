@@ -9,6 +9,7 @@ import pytest
 
 from keras_classics import cli
 from keras_classics.experiments import EXPERIMENTS, render_table, run_experiment
+from tests.helpers import image_folder
 
 NAMES = ["relu-vs-tanh", "dropout", "augmentation", "plain-vs-residual", "aux-classifiers", "shallow-first",
          "sharing"]
@@ -107,22 +108,13 @@ def test_bad_input_is_refused_before_writing(tmp_path, capsys):
     assert not os.listdir(tmp_path)
 
 
-def _folder(root, classes, per_class):
-    from PIL import Image
-
-    for c in range(classes):
-        d = root / f"class{c}"
-        d.mkdir(parents=True)
-        for i in range(per_class):
-            Image.new("RGB", (20, 20), (40 * c, 10 * i, 0)).save(d / f"{i}.png")
-    return root
-
-
 def test_dataset_without_enough_classes_or_images(tmp_path):
-    one = _folder(tmp_path / "one", 1, 4)
+    one = tmp_path / "one"
+    image_folder(one, ["class0"], 4, sizes=20)
     with pytest.raises(ValueError, match="class"):
         run_experiment("sharing", quick=True, dataset=f"folder:{one}", run_dir=tmp_path / "r1", verbose=0)
-    few = _folder(tmp_path / "few", 2, 6)
+    few = tmp_path / "few"
+    image_folder(few, ["class0", "class1"], 6, sizes=20)
     with pytest.raises(ValueError, match=r"needs at least 64 training images.*Received.*Accepted"):
         run_experiment("sharing", quick=True, dataset=f"folder:{few}", run_dir=tmp_path / "r2", verbose=0)
     assert not (tmp_path / "r1").exists() and not (tmp_path / "r2").exists()

@@ -21,6 +21,7 @@ from keras_classics import create_model, export, predict
 from keras_classics.cli import main
 from keras_classics.data.preprocessing import preprocess
 from keras_classics.data.shapes import SHAPE_CLASSES, generate_shapes
+from tests.helpers import ROOT
 
 SIZE = 32
 COLOURS = ["red", "green", "blue"]
@@ -494,7 +495,7 @@ def test_benchmark_smoke(tmp_path):
     import math
 
     spec = importlib.util.spec_from_file_location(
-        "benchmark_export", os.path.join(os.path.dirname(__file__), "..", "benchmarks", "export.py"))
+        "benchmark_export", ROOT / "benchmarks" / "export.py")
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
     out = tmp_path / "bench.json"

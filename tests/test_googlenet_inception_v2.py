@@ -15,7 +15,8 @@ import pytest  # noqa: E402
 
 import keras_classics  # noqa: E402
 from keras_classics import googlenet, inception_module, inception_v2, model_info, naive_inception_module  # noqa: E402
-from reference import expected  # noqa: E402
+from tests.helpers import count_trainable  # noqa: E402
+from tests.reference import expected  # noqa: E402
 
 googlenet_module = importlib.import_module("keras_classics.models.googlenet")
 
@@ -42,7 +43,7 @@ def test_googlenet_variants_differ_where_documented(variant):
 
 
 @pytest.mark.parametrize("variant", ["paper", "caffe"])
-def test_inception_v2_caffe_difference_itemized(variant, trainable):
+def test_inception_v2_caffe_difference_itemized(variant):
     with keras.StatelessScope(initialize_variables=False):
         model = inception_v2(variant=variant)
     # Figure 5: 576 channels out of every 14x14 module; the Caffe release widens 4c/4d to 608.
@@ -54,14 +55,14 @@ def test_inception_v2_caffe_difference_itemized(variant, trainable):
     biases = sum(int(np.prod(w.shape)) for w in model.trainable_weights if w.path.endswith("_conv/bias"))
     assert biases == (10_016 if variant == "caffe" else 0)
     kwargs = {"variant": "caffe"} if variant == "caffe" else {}
-    assert trainable(model) - biases - expected("inception_v2") == (90_240 if variant == "caffe" else 0)
-    assert trainable(model) == expected("inception_v2", **kwargs)
+    assert count_trainable(model) - biases - expected("inception_v2") == (90_240 if variant == "caffe" else 0)
+    assert count_trainable(model) == expected("inception_v2", **kwargs)
 
 
 # --------------------------------------------------------------------------- modules
 
 
-def test_naive_and_reduced_module_counts_by_hand(fresh, trainable):
+def test_naive_and_reduced_module_counts_by_hand(fresh):
     """Module 3a on its 28x28x192 input: why the 1x1 reductions were needed."""
     cin = 192
 
@@ -80,15 +81,15 @@ def test_naive_and_reduced_module_counts_by_hand(fresh, trainable):
     x = keras.Input((28, 28, cin))
     y_naive = naive_inception_module(x, (64, 128, 32), name="naive")
     y_reduced = inception_module(x, (64, 96, 128, 16, 32, 32), name="inception_3a")
-    assert trainable(keras.Model(x, y_naive)) == naive
-    assert trainable(keras.Model(x, y_reduced)) == reduced
+    assert count_trainable(keras.Model(x, y_naive)) == naive
+    assert count_trainable(keras.Model(x, y_reduced)) == reduced
     # The naive pooling branch passes all 192 input channels through.
     assert y_naive.shape[-1] == 64 + 128 + 32 + cin == 416
     assert y_reduced.shape[-1] == 256
 
     # With batch norm: no conv bias, gamma and beta per channel (one extra weight each).
     y_bn = inception_module(x, (64, 96, 128, 16, 32, 32), name="bn_3a", batch_norm=True)
-    assert trainable(keras.Model(x, y_bn)) == reduced + (64 + 96 + 128 + 16 + 32 + 32)
+    assert count_trainable(keras.Model(x, y_bn)) == reduced + (64 + 96 + 128 + 16 + 32 + 32)
 
 
 def test_module_filters_are_validated():

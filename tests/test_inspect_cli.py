@@ -13,15 +13,10 @@ import pytest
 from keras import layers
 from PIL import Image
 
-from keras_classics import cli, create_model
+from keras_classics import create_model
+from tests.helpers import run_cli
 
 IMAGE = matplotlib.cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)  # ships with matplotlib
-
-
-def run(capsys, *argv):
-    code = cli.main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def assert_png(path, width=None):
@@ -48,7 +43,7 @@ def small_keras(tmp_path_factory):
 
 
 def test_list(capsys):
-    code, out, _ = run(capsys, "list", "alex*", "--format", "json")
+    code, out, _ = run_cli(capsys, "list", "alex*", "--format", "json")
     assert code == 0
     (row,) = json.loads(out)["rows"]
     assert row["name"] == "alexnet" and row["params"] == 60_965_224 and row["year"] == 2012
@@ -56,42 +51,42 @@ def test_list(capsys):
 
 
 def test_summary(capsys, small_keras):
-    code, out, _ = run(capsys, "summary", "resnet18", "--input-size", "32", "--format", "csv")
+    code, out, _ = run_cli(capsys, "summary", "resnet18", "--input-size", "32", "--format", "csv")
     assert code == 0
     rows = list(csv.DictReader(io.StringIO(out)))
     assert rows[-1]["name"] == "total" and int(rows[-1]["params"]) == 11_689_512 + 9_600  # + BN statistics
     conv1 = next(r for r in rows if r["name"] == "conv1_conv")
     assert (conv1["kernel"], conv1["stride"], conv1["receptive_field"]) == ("7x7", "2x2", "7")
-    code, out, _ = run(capsys, "summary", "resnet18", "--input-size", "32", "--stride-in", "3x3")
+    code, out, _ = run_cli(capsys, "summary", "resnet18", "--input-size", "32", "--stride-in", "3x3")
     assert code == 2  # resnet18 has basic blocks: no such option
-    code, out, _ = run(capsys, "summary", small_keras, "--format", "markdown")
+    code, out, _ = run_cli(capsys, "summary", small_keras, "--format", "markdown")
     assert code == 0 and "| conv2" in out and "**total**" in out
-    code, out, _ = run(capsys, "summary", "googlenet", "-O", "variant='torchvision'", "--input-size", "64")
+    code, out, _ = run_cli(capsys, "summary", "googlenet", "-O", "variant='torchvision'", "--input-size", "64")
     assert code == 0 and "6,624,904 trainable" in out and "inception_3a_5x5_conv" in out
-    code, _, err = run(capsys, "summary", "resnet_18")
+    code, _, err = run_cli(capsys, "summary", "resnet_18")
     assert code == 2 and "Did you mean 'resnet18'" in err
-    code, _, err = run(capsys, "summary", "resnet18", "-O", "oops")
+    code, _, err = run_cli(capsys, "summary", "resnet18", "-O", "oops")
     assert code == 2 and "KEY=VALUE" in err
 
 
 def test_compare(capsys):
-    code, out, _ = run(capsys, "compare", "--inception-module", "3a")
+    code, out, _ = run_cli(capsys, "compare", "--inception-module", "3a")
     assert code == 0 and "naive_inception_3a" in out and "save 175M multiply-adds (58%)" in out
-    code, out, _ = run(capsys, "compare", "vgg11", "resnet18", "--input-size", "32", "--format", "json")
+    code, out, _ = run_cli(capsys, "compare", "vgg11", "resnet18", "--input-size", "32", "--format", "json")
     assert code == 0
     rows = json.loads(out)["rows"]
     assert [r["model"] for r in rows] == ["vgg11", "resnet18"]
     assert rows[0]["params_ratio"] == 1 and rows[1]["weighted_depth"] == 18
-    code, _, err = run(capsys, "compare")
+    code, _, err = run_cli(capsys, "compare")
     assert code == 2 and "at least one model" in err
 
 
 def test_visualize_filters_and_weights(capsys, tmp_path, small_keras):
     out = tmp_path / "filters.png"
-    code, stdout, _ = run(capsys, "visualize", "filters", "resnet18", "-o", out)
+    code, stdout, _ = run_cli(capsys, "visualize", "filters", "resnet18", "-o", out)
     assert code == 0 and str(out) in stdout
     assert_png(out, 1000)
-    code, _, _ = run(capsys, "visualize", "filters", small_keras, "--layer", "conv2", "-o", tmp_path / "f2.png")
+    code, _, _ = run_cli(capsys, "visualize", "filters", small_keras, "--layer", "conv2", "-o", tmp_path / "f2.png")
     assert code == 0
     assert_png(tmp_path / "f2.png", 1000)
     # Trained (here: saved) weights load into a freshly built architecture ...
@@ -106,18 +101,18 @@ def test_visualize_filters_and_weights(capsys, tmp_path, small_keras):
     assert note == "weights: r18.weights.h5"
     del loaded, model
     # ... and weights of another architecture are refused.
-    code, _, err = run(capsys, "visualize", "filters", "resnet18", "--weights", small_keras, "-o", tmp_path / "f4.png")
+    code, _, err = run_cli(capsys, "visualize", "filters", "resnet18", "--weights", small_keras, "-o", tmp_path / "f4.png")
     assert code == 2 and "Could not load" in err and not (tmp_path / "f4.png").exists()
 
 
 def test_visualize_activations_and_receptive_field(capsys, tmp_path):
     out = tmp_path / "maps.png"
-    code, _, _ = run(capsys, "visualize", "activations", "resnet18", IMAGE, "--layer", "conv2_block1_out",
+    code, _, _ = run_cli(capsys, "visualize", "activations", "resnet18", IMAGE, "--layer", "conv2_block1_out",
                      "--input-size", "64", "-o", out)
     assert code == 0
     assert_png(out, 1200)
     rf = tmp_path / "rf.png"
-    code, _, _ = run(capsys, "visualize", "receptive-field", "alexnet", "resnet18", "-o", rf)
+    code, _, _ = run_cli(capsys, "visualize", "receptive-field", "alexnet", "resnet18", "-o", rf)
     assert code == 0
     with Image.open(rf) as im:
         assert im.size == (900, 550)
@@ -133,7 +128,7 @@ def test_plot(capsys, tmp_path):
         for e in range(5):
             w.writerow([e, 0.3 + 0.1 * e, 0.1 / (e + 1), 2 - 0.3 * e, 0.6 + 0.05 * e, 0.25 + 0.1 * e, 2.1 - 0.3 * e,
                         0.55 + 0.05 * e])
-    code, _, _ = run(capsys, "plot", run_dir, "-o", tmp_path / "curves.png")
+    code, _, _ = run_cli(capsys, "plot", run_dir, "-o", tmp_path / "curves.png")
     assert code == 0
     with Image.open(tmp_path / "curves.png") as im:
         assert im.size == (1500, 850)  # loss, accuracy, top5 | learning rate
@@ -143,7 +138,7 @@ def test_plot(capsys, tmp_path):
 def test_bad_input_exits_2_and_writes_nothing(capsys, tmp_path, small_keras):
     def refused(*argv, match):
         before = sorted(os.listdir(tmp_path))
-        code, _, err = run(capsys, *argv)
+        code, _, err = run_cli(capsys, *argv)
         assert code == 2, err
         assert match in err, err
         assert len(err.strip().splitlines()) == 1
@@ -169,6 +164,6 @@ def test_bad_input_exits_2_and_writes_nothing(capsys, tmp_path, small_keras):
     out.write_bytes(b"old")
     refused("visualize", "receptive-field", small_keras, "-o", out, match="--overwrite")
     assert out.read_bytes() == b"old"
-    code, _, _ = run(capsys, "visualize", "receptive-field", small_keras, "-o", out, "--overwrite")
+    code, _, _ = run_cli(capsys, "visualize", "receptive-field", small_keras, "-o", out, "--overwrite")
     assert code == 0
     assert_png(out)

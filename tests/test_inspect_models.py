@@ -12,6 +12,7 @@ import pytest
 
 from keras_classics import inspect
 from keras_classics.models import list_models, model_info
+from tests.helpers import count_trainable
 
 # The classifier of these families flattens a feature map, so its size (and the
 # parameter count) depends on the input size; the others end in global pooling.
@@ -41,7 +42,7 @@ def measure(name, size, **kwargs):
         _MEASURED[key] = {
             "summary": s,
             "count_params": model.count_params(),
-            "trainable": sum(math.prod(w.shape) for w in model.trainable_weights),
+            "trainable": count_trainable(model),
             "per_layer": {l.name: sum(math.prod(w.shape) for w in l.weights) for l in model.layers},
         }
         del model

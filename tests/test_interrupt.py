@@ -19,6 +19,7 @@ import time
 import pytest
 
 from keras_classics.training import callbacks as cb
+from tests.helpers import cli_argv
 
 # The run every case trains: the quickstart recipe made tiny (48 training images, 6 steps per epoch).
 OVERRIDES = {"model": "convnet4", "model_kwargs": {}, "dataset_options": {"num_train": 48, "num_val": 16},
@@ -169,10 +170,6 @@ def test_no_intact_checkpoint_is_refused_naming_the_damaged_files(tmp_path):
 
 
 # ---------------------------------------------------------------------- through the command line
-def cli(*args):
-    return [sys.executable, "-m", "keras_classics.cli", *map(str, args)]
-
-
 def flags():
     out = []
     for key, value in CLI_OVERRIDES.items():
@@ -184,7 +181,7 @@ def flags():
 def test_the_command_stopped_by_sigterm_then_resumed_in_a_new_process(driver, tmp_path):
     results, _, root = driver
     run_dir = tmp_path / "run"
-    proc = subprocess.Popen(cli("train", "quickstart", *flags(), "--run-dir", run_dir), env=env(root / "cache"),
+    proc = subprocess.Popen(cli_argv("train", "quickstart", *flags(), "--run-dir", run_dir), env=env(root / "cache"),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     index = run_dir / "checkpoints" / "checkpoint.json"
     deadline = time.monotonic() + 300
@@ -199,7 +196,7 @@ def test_the_command_stopped_by_sigterm_then_resumed_in_a_new_process(driver, tm
     checkpoint, damaged = cb.usable_checkpoint(run_dir / "checkpoints")
     assert checkpoint is not None and damaged == []
 
-    resumed = subprocess.run(cli("train", "--resume", run_dir), env=env(root / "cache"), capture_output=True,
+    resumed = subprocess.run(cli_argv("train", "--resume", run_dir), env=env(root / "cache"), capture_output=True,
                              text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     metrics = json.loads((run_dir / "metrics.json").read_text())

@@ -14,11 +14,12 @@ import textwrap
 import keras
 import numpy as np
 import pytest
-from reference import REFERENCE_PARAMS, key
 
 import keras_classics
 from keras_classics import create_model, list_models, model_info
 from keras_classics.data.preprocessing import preprocess
+from tests.helpers import count_trainable
+from tests.reference import REFERENCE_PARAMS, key
 
 ALL_MODELS = list_models()
 FAMILY_REPS = ["alexnet", "zfnet", "vgg11", "googlenet", "inception_v2", "inception_v3", "resnet18"]
@@ -86,24 +87,24 @@ def test_model_info_is_complete(name):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name,kwargs,registered", CONFIGURATIONS, ids=[f"{n}{k or ''}" for n, k, _ in CONFIGURATIONS])
-def test_exact_trainable_parameters(name, kwargs, registered, trainable):
+def test_exact_trainable_parameters(name, kwargs, registered):
     # Deferred initialisation: the real layers and weight shapes, without drawing
     # ~100 M random numbers per model.
     with keras.StatelessScope(initialize_variables=False):
         model = create_model(name, **kwargs)
-        assert trainable(model) == REFERENCE_PARAMS[key(name, kwargs)]
+        assert count_trainable(model) == REFERENCE_PARAMS[key(name, kwargs)]
 
 
-def test_deferred_count_equals_initialised_count(trainable):
+def test_deferred_count_equals_initialised_count():
     def build():
         return create_model("alexnet", input_shape=(67, 67, 3), classes=10)
 
     with keras.StatelessScope(initialize_variables=False):
-        deferred = trainable(build())
+        deferred = count_trainable(build())
     keras.backend.clear_session(free_memory=False)
     model = build()  # real random initialisation
     # 67x67 leaves a 1x1x256 map: fc6 sees 256 inputs instead of 6*6*256, and 10 classes.
-    assert trainable(model) == deferred == REFERENCE_PARAMS[key("alexnet")] - 35 * 256 * 4096 - 990 * 4097
+    assert count_trainable(model) == deferred == REFERENCE_PARAMS[key("alexnet")] - 35 * 256 * 4096 - 990 * 4097
     assert np.std(keras.ops.convert_to_numpy(model.get_layer("fc7").kernel)) > 0
 
 

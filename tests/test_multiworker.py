@@ -37,6 +37,7 @@ import numpy as np
 import pytest
 
 from keras_classics.training.strategy import LOST_PEER_BOUND_S, cluster_task, release_port, reserve_port
+from tests.helpers import cli_argv, image_folder
 
 # One xdist worker runs the module: the two-worker run is shared by two tests.
 pytestmark = pytest.mark.xdist_group("multiworker")
@@ -126,7 +127,7 @@ def env_for(tmp, tf_conf=None, **extra):
 
 
 def cli(args, env):
-    return subprocess.Popen([sys.executable, "-m", "keras_classics.cli", "train", *args], env=env,
+    return subprocess.Popen(cli_argv("train", *args), env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
@@ -205,22 +206,11 @@ def test_shards_of_shapes_are_disjoint_and_together_are_the_batches():
         np.testing.assert_array_equal(np.concatenate([p[1] for p in parts]), y.numpy())
 
 
-def _folder(root, n_per_class):
-    from PIL import Image
-
-    k = 0
-    for c in ("a", "b"):
-        (root / c).mkdir(parents=True)
-        for i in range(n_per_class):
-            Image.new("RGB", (8, 8), (k * 9 % 256, k * 5 % 256, k)).save(root / c / f"{i}.png")
-            k += 1
-    return root
-
-
 def test_folder_shards_read_disjoint_files_that_cover_the_epoch(tmp_path):
     from keras_classics.data import get_source, make_pipeline
 
-    src = get_source(f"folder:{_folder(tmp_path / 'data', 7)}", val_fraction=0, verbose=False)
+    image_folder(tmp_path / "data", per_class=7)
+    src = get_source(f"folder:{tmp_path / 'data'}", val_fraction=0, verbose=False)
     kw = dict(policy="none", image_size=8, batch_size=4, seed=1, preprocessing="none")
     seen = []
     for i in range(2):
@@ -255,7 +245,8 @@ def test_record_shards_decode_only_their_own_records():
 def test_fewer_files_than_workers_is_an_error_naming_both(tmp_path):
     from keras_classics.data import get_source, make_pipeline
 
-    src = get_source(f"folder:{_folder(tmp_path / 'data', 1)}", val_fraction=0, verbose=False)
+    image_folder(tmp_path / "data", per_class=1)
+    src = get_source(f"folder:{tmp_path / 'data'}", val_fraction=0, verbose=False)
     with pytest.raises(ValueError, match=r"has 2 element\(s\) \(images or files\), fewer than the 3 shards"):
         make_pipeline(src.train, policy="none", image_size=8, batch_size=3, shard=(0, 3))
 

@@ -11,6 +11,7 @@ from PIL import Image
 
 from keras_classics import predict
 from keras_classics.cli import main
+from tests.helpers import image_folder
 
 # Module fixtures are expensive: one pytest-xdist worker runs this file.
 pytestmark = pytest.mark.xdist_group("predict")
@@ -101,21 +102,6 @@ def test_resize_and_crop():
     assert predict.resize_and_crop(tf.constant(_pattern(5, 7)), 32, 32).shape == (32, 32, 3)
 
 
-def _image_folder(root):
-    """Two classes of images in six formats and several sizes (TIFF decodes with Pillow, the others with TensorFlow)."""
-    files = []
-    for c, (name, specs) in enumerate({
-        "a": [("PNG", "png", 50, 70), ("JPEG", "jpg", 33, 21), ("TIFF", "tif", 40, 90)],
-        "b": [("BMP", "bmp", 64, 64), ("GIF", "gif", 20, 20), ("WEBP", "webp", 90, 45)],
-    }.items()):
-        (root / name).mkdir(parents=True)
-        for i, (fmt, ext, h, w) in enumerate(specs):
-            path = root / name / f"{i}.{ext}"
-            Image.fromarray(_pattern(h, w, seed=10 * c + i)).save(path, format=fmt)
-            files.append(str(path))
-    return files
-
-
 @pytest.mark.parametrize("policy", ["resnet", "cifar"])
 def test_one_image_path_training_validation_predict_and_inspector(tmp_path, policy):
     """A folder's validation images through the training pipeline equal predict's and the inspector's."""
@@ -124,7 +110,10 @@ def test_one_image_path_training_validation_predict_and_inspector(tmp_path, poli
     from keras_classics.data.augment import eval_resize
 
     size = 32
-    files = _image_folder(tmp_path / "val")
+    # Two classes of random images in six formats and sizes (TIFF decodes with Pillow, the others with TensorFlow).
+    files = image_folder(tmp_path / "val", ["a", "b"], 3, noise=True,
+                         sizes=[(50, 70), (33, 21), (40, 90), (64, 64), (20, 20), (90, 45)],
+                         formats=("PNG", "JPEG", "TIFF", "BMP", "GIF", "WEBP"))
     source = get_source(f"folder:{tmp_path / 'val'}", val=f"folder:{tmp_path / 'val'}", verbose=False)
     pipeline = make_pipeline(source.validation, policy=policy, image_size=size, batch_size=1, training=False,
                              preprocessing="none", repeat=False)

@@ -4,24 +4,20 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
 from keras_classics import list_models, model_info
 from keras_classics.training import RecipeConfig, list_recipes, load_recipe, run_recipe
+from tests.helpers import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 RECIPES = sorted(list_recipes())
 
 # Smallest convenient sizes: AlexNet's and ZFNet's strides and the auxiliary heads' fixed pooling
 # need more than 32 px (Inception v3's auxiliary head needs its full 299).
 TEST_SIZES = {"alexnet": 67, "zfnet": 64, "googlenet": 72, "inception_v3": 299}
 
-
-@pytest.fixture(autouse=True)
-def _shapes_cache(tmp_path_factory, monkeypatch):
-    monkeypatch.setenv("KERAS_CLASSICS_CACHE", str(tmp_path_factory.getbasetemp() / "shapes-cache"))
+pytestmark = pytest.mark.usefixtures("shapes_cache")
 
 
 def test_recipes_are_found_by_name(tmp_path, monkeypatch, capsys):

@@ -3,16 +3,13 @@
 import keras
 import numpy as np
 import pytest
-from reference import REFERENCE_PARAMS, key
 
 from keras_classics import create_model, list_models, model_info
 from keras_classics.models.resnet_cifar import CIFAR_DEPTHS, ZeroPadShortcut
+from tests.helpers import count_trainable
+from tests.reference import REFERENCE_PARAMS, key
 
 CIFAR = ["resnet20_cifar", "resnet32_cifar", "resnet44_cifar", "resnet56_cifar", "resnet110_cifar"]
-
-
-def _trainable(model):
-    return sum(int(np.prod(w.shape)) for w in model.trainable_weights)
 
 
 def test_registered_in_depth_order():
@@ -25,7 +22,7 @@ def test_registered_in_depth_order():
 def test_exact_counts_and_6n_plus_2_layers(name, plain):
     with keras.StatelessScope(initialize_variables=False):
         model = create_model(name, plain=plain)
-        assert _trainable(model) == REFERENCE_PARAMS[key(name, {"plain": True} if plain else {})]
+        assert count_trainable(model) == REFERENCE_PARAMS[key(name, {"plain": True} if plain else {})]
         assert model.output.shape == (None, 10)
         depth = int(name[len("resnet"):-len("_cifar")])
         weighted = [l for l in model.layers if isinstance(l, (keras.layers.Conv2D, keras.layers.Dense))]
@@ -74,9 +71,9 @@ def test_bad_options_name_what_is_accepted():
 
 
 def test_small_networks_counts():
-    assert _trainable(create_model("convnet4")) == REFERENCE_PARAMS[key("convnet4")]
-    assert _trainable(create_model("convnet4", activation="tanh")) == REFERENCE_PARAMS[key("convnet4")]
-    assert _trainable(create_model("mlp")) == REFERENCE_PARAMS[key("mlp")]
+    assert count_trainable(create_model("convnet4")) == REFERENCE_PARAMS[key("convnet4")]
+    assert count_trainable(create_model("convnet4", activation="tanh")) == REFERENCE_PARAMS[key("convnet4")]
+    assert count_trainable(create_model("mlp")) == REFERENCE_PARAMS[key("mlp")]
     from keras_classics.models.small_nets import mlp_params
 
-    assert _trainable(create_model("mlp", hidden=(29, 7), classes=4)) == mlp_params(3072, (29, 7), 4)
+    assert count_trainable(create_model("mlp", hidden=(29, 7), classes=4)) == mlp_params(3072, (29, 7), 4)

@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 
 import keras_classics
-from conftest import count_trainable
-from reference import expected
 from keras_classics import model_info
 from keras_classics.models import resnet
+from tests.helpers import count_trainable
+from tests.reference import expected
 
 @functools.lru_cache(maxsize=None)
 def _built(name, **kwargs):

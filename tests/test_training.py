@@ -20,10 +20,7 @@ from keras_classics.training.config import add_config_arguments, overrides_from_
 from keras_classics.training.losses import compile_arguments, l2_regularize
 from keras_classics.training.schedules import ClassicSchedule, scaled_learning_rate
 
-
-@pytest.fixture(autouse=True)
-def _shapes_cache(tmp_path_factory, monkeypatch):
-    monkeypatch.setenv("KERAS_CLASSICS_CACHE", str(tmp_path_factory.getbasetemp() / "shapes-cache"))
+pytestmark = pytest.mark.usefixtures("shapes_cache")
 
 
 def tiny(tmp_path, **changes):

@@ -11,13 +11,10 @@ import dataclasses
 import hashlib
 import json
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 from safetensors.numpy import save_file
-from torchvision_golden import load_golden, random_state_dict
 
 from keras_classics.models import create_model, model_info
 from keras_classics.weights import (
@@ -34,6 +31,8 @@ from keras_classics.weights import (
     torch_layout_requires,
 )
 from keras_classics.weights._files import torch_available
+from tests.helpers import ROOT, run_cli_process
+from tests.torchvision_golden import load_golden, random_state_dict
 
 CASES, _ = load_golden()
 
@@ -285,11 +284,6 @@ def test_the_bad_state_dict_type_is_named():
 # ------------------------------------------------------------------ convert, and the command line
 
 
-def _cli(*args, env=None):
-    return subprocess.run([sys.executable, "-m", "keras_classics.cli", *args], capture_output=True, text=True,
-                          env={**os.environ, **(env or {})}, timeout=300)
-
-
 def test_convert_writes_the_file_and_a_card(tmp_path, resnet18_file):
     out = tmp_path / "r18.keras"
     card = convert("resnet18", resnet18_file, out)
@@ -367,8 +361,8 @@ def test_converted_files_remember_their_variant(tmp_path):
 def test_cli_weights_list_convert_predict_and_filters(tmp_path, resnet18_file):
     home = tmp_path / "home"
     (home / "models").mkdir(parents=True)
-    env = {"KERAS_HOME": str(home), OFFLINE_ENV: "1"}
-    listed = _cli("weights", "list", "--format", "json", env=env)
+    env = {**os.environ, "KERAS_HOME": str(home), OFFLINE_ENV: "1"}
+    listed = run_cli_process("weights", "list", "--format", "json", env=env)
     assert listed.returncode == 0, listed.stderr
     rows = json.loads(listed.stdout)
     assert len([r for r in rows if r["source"] == "torchvision"]) >= 18
@@ -378,21 +372,21 @@ def test_cli_weights_list_convert_predict_and_filters(tmp_path, resnet18_file):
     assert r50["sha256_prefix"] == "11ad3fa6" and r50["url"].endswith("/resnet50-11ad3fa6.pth")
 
     out = tmp_path / "backbone.weights.h5"
-    converted = _cli("weights", "convert", "resnet18", str(resnet18_file), "-o", str(out), "--no-top", env=env)
+    converted = run_cli_process("weights", "convert", "resnet18", str(resnet18_file), "-o", str(out), "--no-top", env=env)
     assert converted.returncode == 0, converted.stderr
     assert "set 'torchvision' (not a published file: assumed)" in converted.stdout
     backbone = create_model("resnet18", include_top=False, weights=str(out), input_shape=(32, 32, 3))
     assert backbone.get_layer("conv1_conv").kernel.shape == (7, 7, 3, 64)
-    again = _cli("weights", "convert", "resnet18", str(resnet18_file), "-o", str(out), "--no-top", env=env)
+    again = run_cli_process("weights", "convert", "resnet18", str(resnet18_file), "-o", str(out), "--no-top", env=env)
     assert again.returncode == 2 and "exists. Pass --overwrite" in again.stderr
 
     keras_file = tmp_path / "r18.keras"
-    assert _cli("weights", "convert", "resnet18", str(resnet18_file), "-o", str(keras_file), env=env).returncode == 0
+    assert run_cli_process("weights", "convert", "resnet18", str(resnet18_file), "-o", str(keras_file), env=env).returncode == 0
     image = tmp_path / "cat.png"
     from PIL import Image
 
     Image.fromarray(np.random.RandomState(0).randint(0, 255, (300, 280, 3), np.uint8)).save(image)
-    predicted = _cli("predict", str(keras_file), str(image), "--top", "2", env=env)
+    predicted = run_cli_process("predict", str(keras_file), str(image), "--top", "2", env=env)
     assert predicted.returncode == 0, predicted.stderr
     # torchvision's 256 -> 224 crop and mean/std preprocessing, ImageNet's class names.
     from keras_classics.predict import load_image, load_keras_model
@@ -409,20 +403,20 @@ def test_cli_weights_list_convert_predict_and_filters(tmp_path, resnet18_file):
     twin = home / "models" / "alexnet-owt-7be5be79.safetensors"
     save_file(_state("alexnet/torchvision"), str(twin))
     picture = tmp_path / "alexnet_filters.png"
-    drawn = _cli("visualize", "filters", "alexnet", "--weights", "torchvision", "-o", str(picture), env=env)
+    drawn = run_cli_process("visualize", "filters", "alexnet", "--weights", "torchvision", "-o", str(picture), env=env)
     assert drawn.returncode == 0, drawn.stderr
     assert picture.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    listed = json.loads(_cli("weights", "list", "alexnet", "--format", "json", env=env).stdout)
+    listed = json.loads(run_cli_process("weights", "list", "alexnet", "--format", "json", env=env).stdout)
     assert listed[0]["cached"] == "safetensors"
 
 
 def test_cli_weights_errors_are_one_line(tmp_path, resnet18_file):
-    missing = _cli("weights", "convert", "resnet18", str(tmp_path / "nope.pth"), "-o", str(tmp_path / "x.keras"))
+    missing = run_cli_process("weights", "convert", "resnet18", str(tmp_path / "nope.pth"), "-o", str(tmp_path / "x.keras"))
     assert missing.returncode == 2 and missing.stderr.strip().endswith("Weights file not found: "
                                                                        f"{str(tmp_path / 'nope.pth')!r}")
-    unknown = _cli("weights", "list", "lenet*")
+    unknown = run_cli_process("weights", "list", "lenet*")
     assert unknown.returncode == 2 and "No weights sets for models matching 'lenet*'" in unknown.stderr
-    wrong_model = _cli("weights", "convert", "vgg11", str(resnet18_file), "-o", str(tmp_path / "v.keras"))
+    wrong_model = run_cli_process("weights", "convert", "vgg11", str(resnet18_file), "-o", str(tmp_path / "v.keras"))
     assert wrong_model.returncode == 2 and "does not fit 'vgg11'" in wrong_model.stderr
     assert not (tmp_path / "v.keras").exists() and not (tmp_path / "v.keras.card.json").exists()
 
@@ -431,7 +425,7 @@ def test_make_images_skips_the_pretrained_picture_without_the_file(tmp_path, ker
     import importlib.util
 
     spec = importlib.util.spec_from_file_location(
-        "make_images", os.path.join(os.path.dirname(__file__), "..", "docs", "make_images.py"))
+        "make_images", ROOT / "docs" / "make_images.py")
     make_images = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(make_images)
     out = lambda name: str(tmp_path / name)  # noqa: E731
@@ -445,8 +439,8 @@ def test_make_images_skips_the_pretrained_picture_without_the_file(tmp_path, ker
 
 # ------------------------------------------------------------------ the README's section, as written
 
-README = os.path.join(os.path.dirname(__file__), "..", "README.md")
-PARITY = os.path.join(os.path.dirname(__file__), "..", "docs", "results", "torchvision_parity.json")
+README = ROOT / "README.md"
+PARITY = ROOT / "docs" / "results" / "torchvision_parity.json"
 
 
 def _readme_section():
@@ -520,7 +514,7 @@ def test_the_documented_differences_are_the_measured_ones():
     import re
 
     results = json.load(open(PARITY))
-    doc = open(os.path.join(os.path.dirname(README), "docs", "models_resnet_inception_v3.md"), encoding="utf-8").read()
+    doc = open(ROOT / "docs" / "models_resnet_inception_v3.md", encoding="utf-8").read()
     rows = {f"{m}/{s}": errors for m, s, errors in re.findall(r"^\| `(\w+)` \| `([\w-]+)` \| (.+) \|$", doc, re.M)}
     assert rows.keys() == results["results"].keys()
     for case, errors in results["results"].items():
@@ -534,7 +528,7 @@ def test_fine_tune_a_converted_model_with_a_recipe(tmp_path, resnet18_file):
     converted = tmp_path / "r18.keras"
     convert("resnet18", resnet18_file, converted)
     run = tmp_path / "run"
-    trained = _cli("train", "quickstart", "--init-from", str(converted), "--epochs", "1", "--steps-per-epoch", "1",
+    trained = run_cli_process("train", "quickstart", "--init-from", str(converted), "--epochs", "1", "--steps-per-epoch", "1",
                    "--batch-size", "16", "--dataset-options", '{"num_train": 32, "num_val": 16}',
                    "--run-dir", str(run))
     assert trained.returncode == 0, trained.stderr
@@ -545,7 +539,7 @@ def test_fine_tune_a_converted_model_with_a_recipe(tmp_path, resnet18_file):
     save_file(_state("resnet50/torchvision"), str(source))
     convert("resnet50", source, tmp_path / "r50.keras")
     run50 = tmp_path / "run50"
-    trained = _cli("train", "quickstart", "--model", "resnet50", "--init-from", str(tmp_path / "r50.keras"),
+    trained = run_cli_process("train", "quickstart", "--model", "resnet50", "--init-from", str(tmp_path / "r50.keras"),
                    "--epochs", "1", "--steps-per-epoch", "1", "--batch-size", "16",
                    "--dataset-options", '{"num_train": 32, "num_val": 16}', "--run-dir", str(run50))
     assert trained.returncode == 0, trained.stderr
@@ -553,7 +547,7 @@ def test_fine_tune_a_converted_model_with_a_recipe(tmp_path, resnet18_file):
     from PIL import Image
 
     Image.fromarray(np.full((40, 40, 3), 200, np.uint8)).save(tmp_path / "grey.png")
-    predicted = _cli("predict", str(run), str(tmp_path / "grey.png"))
+    predicted = run_cli_process("predict", str(run), str(tmp_path / "grey.png"))
     assert predicted.returncode == 0, predicted.stderr
 
 

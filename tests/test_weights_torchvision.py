@@ -11,11 +11,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from safetensors.numpy import save_file
-from torchvision_golden import load_golden, random_pixels, random_state_dict
 
 from keras_classics.data.preprocessing import preprocess
 from keras_classics.models import create_model, list_models, model_info
 from keras_classics.weights import to_torchvision_state_dict
+from tests.torchvision_golden import load_golden, random_pixels, random_state_dict
 
 CASES, ARRAYS = load_golden()
 TOLERANCE = 1e-4  # max |Δ| / max |y|
