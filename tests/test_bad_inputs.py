@@ -186,6 +186,7 @@ def _quiet_env(tmp_path):
                 KERAS_BACKEND="tensorflow", PYTHONPATH=str(ROOT))
 
 
+@pytest.mark.slow  # two training processes per case
 @pytest.mark.parametrize("existing", ["new", "empty"])
 def test_two_runs_racing_for_one_run_directory(tmp_path, existing):
     script = tmp_path / "race.py"

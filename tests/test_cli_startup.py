@@ -189,6 +189,7 @@ def test_held_native_lines_are_filtered_and_shown_in_full_when_the_call_fails():
     assert failed.splitlines() == [*plain.splitlines(), "ERROR: the converter's explanation"]
 
 
+@pytest.mark.slow  # AlexNet to a SavedModel with 40 parity images, in a new process
 def test_alexnet_export_prints_no_retracing_warning(tmp_path):
     import keras_classics
 

@@ -93,6 +93,7 @@ def test_shapes_source(small):
     assert "shapes" in repr(small)
 
 
+@pytest.mark.slow  # six epochs of training on 2,000 images
 def test_shapes_learnable():
     """A tiny conv net trained for a few seconds does far better than chance (10%)."""
     import keras

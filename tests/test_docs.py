@@ -61,6 +61,11 @@ NOT_RUN = {
 }
 # Python snippets that run but take long, keyed the same way, with the reason: marked slow.
 SLOW = {
+    "model = resnet152(classes=10, input_shape=(224, 224, 3))": "builds ResNet-152, GoogLeNet and Inception v3 at full "
+                                                                "size (random initial values for ~100 M weights)",
+    "wide = zfnet(wide=True)": "builds AlexNet and ZFNet at full size (random initial values for ~230 M weights)",
+    "bn = inception_v2(include_top=False": "builds GoogLeNet at full size, twice",
+    'v15 = resnet50(stride_in="3x3")': "builds two ResNet-50s and Inception v3 at full size",
     "inception_v3(classes=5, aux_logits=True)": "a training step of Inception v3 at 299x299, its smallest input "
                                                 "with the auxiliary head (about 40 s on 2 cores)",
 }
@@ -310,6 +315,7 @@ def run_line(line):
     return out.getvalue()
 
 
+@pytest.mark.slow  # a training run and six exports, about two minutes of CPU
 def test_the_export_flow_of_the_docs_runs_end_to_end(tmp_path, monkeypatch):
     """docs/export.md's block, then the README's, as written, with TINY sizes, in a fresh directory; then
     the Python snippets that use their files, in page order."""

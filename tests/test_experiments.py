@@ -53,6 +53,9 @@ def test_list_shows_the_seven(capsys):
     assert [line.split()[0] for line in out.splitlines()] == NAMES == list(EXPERIMENTS)
 
 
+# Each trains every arm of its experiment: slow. The sharing experiment, through the command line below,
+# runs the same machinery daily.
+@pytest.mark.slow
 @pytest.mark.parametrize("name", [n for n in NAMES if n != "sharing"])
 def test_quick_run(name, tmp_path, capsys):
     run_dir = tmp_path / "exp"

@@ -26,8 +26,12 @@ from tests.helpers import ROOT
 SIZE = 32
 COLOURS = ["red", "green", "blue"]
 FAST = dict(parity_samples=24, verbose=False)
-# The tests that read the quickstart model's exports run on one pytest-xdist worker (one fixture).
-QUICK = pytest.mark.xdist_group("export_quick")
+
+
+def QUICK(test):
+    """The tests that read the quickstart model's exports: one fixture (a training run and six exports, about a
+    minute of CPU) on one pytest-xdist worker; slow."""
+    return pytest.mark.slow(pytest.mark.xdist_group("export_quick")(test))
 
 
 def _listing(directory):
@@ -232,7 +236,7 @@ def test_predict_reads_every_format(quick_run, quick_exports, tmp_path, capsys):
 # type to the quantized graphs, so they check SavedModel and TFLite float32.
 ALL = ("none", "float16", "dynamic", "int8")
 FAMILIES = [
-    pytest.param("googlenet", {}, 32, ALL, id="googlenet"),
+    pytest.param("googlenet", {}, 32, ALL, id="googlenet", marks=pytest.mark.slow),
     pytest.param("alexnet", {"groups": 2}, 67, ALL, id="alexnet-groups", marks=pytest.mark.slow),
     pytest.param("inception_v2", {}, 32, ("none",), id="inception_v2", marks=pytest.mark.slow),
     pytest.param("inception_v3", {}, 75, ("none",), id="inception_v3", marks=pytest.mark.slow),
@@ -284,6 +288,7 @@ def _preprocessing(name):
 # --------------------------------------------------------------------------- aux heads and mixed precision
 
 
+@pytest.mark.slow  # GoogLeNet at 65 pixels to SavedModel and TFLite
 def test_aux_heads_absent_from_exports(tmp_path):
     import tensorflow as tf
 
@@ -311,6 +316,7 @@ def test_aux_heads_absent_from_exports(tmp_path):
     assert [d["shape"].tolist() for d in interpreter.get_output_details()] == [[1, 3]]
 
 
+@pytest.mark.slow  # a training step, then TFLite and SavedModel
 def test_mixed_precision_model_is_rebuilt_in_float32(tmp_path):
     keras.utils.set_random_seed(0)
     keras.config.set_dtype_policy("mixed_float16")

@@ -116,6 +116,10 @@ def same_metrics(got, want):
         assert got[key] == pytest.approx(want[key], rel=1e-5, abs=1e-6), key
 
 
+# The driver's runs (two uninterrupted, twelve interrupted or resumed) and the command's two processes: slow.
+SLOW = pytest.mark.slow
+
+
 @pytest.fixture(scope="module")
 def driver(tmp_path_factory):
     root = tmp_path_factory.mktemp("interrupt")
@@ -128,6 +132,7 @@ def driver(tmp_path_factory):
     return json.loads(proc.stdout.split("RESULT ", 1)[1].splitlines()[0]), proc.stderr, root
 
 
+@SLOW
 @pytest.mark.xdist_group("interrupt")
 def test_sigint_and_sigterm_at_random_steps_then_resume_matches_an_uninterrupted_run(driver):
     results, _, root = driver
@@ -145,6 +150,7 @@ def test_sigint_and_sigterm_at_random_steps_then_resume_matches_an_uninterrupted
     assert signals == {"SIGINT", "SIGTERM"}
 
 
+@SLOW
 @pytest.mark.xdist_group("interrupt")
 def test_a_damaged_last_checkpoint_falls_back_to_the_previous_one(driver):
     results, stderr, _ = driver
@@ -177,6 +183,7 @@ def flags():
     return out
 
 
+@SLOW
 @pytest.mark.xdist_group("interrupt")
 def test_the_command_stopped_by_sigterm_then_resumed_in_a_new_process(driver, tmp_path):
     results, _, root = driver

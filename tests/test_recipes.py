@@ -47,7 +47,13 @@ def test_recipes_are_found_by_name(tmp_path, monkeypatch, capsys):
     assert any(line.startswith("quickstart") and "shapes" in line for line in listed)
 
 
-@pytest.mark.parametrize("name", RECIPES)
+def _at_full_size(name):
+    model = load_recipe(name).model
+    return model in list_models() and TEST_SIZES.get(model_info(model).family, 32) > 128
+
+
+# Inception v3's recipe trains at its full 299 pixels (the auxiliary head): slow.
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if _at_full_size(n) else n for n in RECIPES])
 def test_recipe_runs_offline_on_shapes(name, tmp_path):
     config = load_recipe(name)
     assert isinstance(config, RecipeConfig) and config.name == name

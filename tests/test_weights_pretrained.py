@@ -255,6 +255,7 @@ def test_a_truncated_file_is_refused(tmp_path, resnet18_file):
         create_model("resnet18", weights=str(path), input_shape=(32, 32, 3))
 
 
+@pytest.mark.slow  # two VGG-11s at 224 pixels (their flattened fc1 takes timm's 7x7 kernels)
 def test_timm_keys_and_prefixes_are_accepted():
     state = _state("vgg11/torchvision")
     timm = {("module." + k): v for k, v in state.items() if not k.startswith("classifier.")}
@@ -358,6 +359,7 @@ def test_converted_files_remember_their_variant(tmp_path):
         load_state_dict(create_model("resnet18", name="backbone", input_shape=(32, 32, 3)), {})
 
 
+@pytest.mark.slow  # seven command-line processes
 def test_cli_weights_list_convert_predict_and_filters(tmp_path, resnet18_file):
     home = tmp_path / "home"
     (home / "models").mkdir(parents=True)
@@ -476,6 +478,7 @@ def test_readme_parity_claim_is_the_measured_one():
     assert "agree with torchvision's to about 1e-6" in _readme_section()
 
 
+@pytest.mark.slow  # the README's section at full size: AlexNet, GoogLeNet and ResNet-50 at 224 pixels, a training run
 def test_readme_pretrained_section_runs_offline(tmp_path, monkeypatch):
     """Every command and snippet of the section, as written, in a fresh directory with a cache holding
     torchvision-layout files (built from a seed) for the sets it names."""
@@ -523,6 +526,7 @@ def test_the_documented_differences_are_the_measured_ones():
     assert f"off by {ablation['logits']:.1e} (logits) and {ablation['aux']:.1e}" in doc
 
 
+@pytest.mark.slow  # two training runs and a prediction, each in its own process
 def test_fine_tune_a_converted_model_with_a_recipe(tmp_path, resnet18_file):
     """weights convert -> train quickstart --init-from (the weights' preprocessing is kept) -> predict."""
     converted = tmp_path / "r18.keras"
