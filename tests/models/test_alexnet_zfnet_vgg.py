@@ -1,9 +1,9 @@
-"""Family-specific tests of AlexNet, ZFNet and VGG: map sizes, LRN, towers (counts: test_models.py).
+"""Family-specific tests of AlexNet, ZFNet and VGG: map sizes, LRN, towers (counts: test_harness.py).
 
 Most models here are built inside ``keras.StatelessScope(initialize_variables=False)``:
 the layers and their weight shapes are the real ones, only the random draws for
 ~140 M weights are skipped (they would cost seconds per model on a CPU).
-``test_models.test_deferred_count_equals_initialised_count`` checks that the two agree.
+``test_harness.test_deferred_count_equals_initialised_count`` checks that the two agree.
 """
 
 import importlib

@@ -1,4 +1,4 @@
-"""ResNet 18-152 and Inception v3: shapes, stride placement, blocks, errors (counts: test_models.py).
+"""ResNet 18-152 and Inception v3: shapes, stride placement, blocks, errors (counts: test_harness.py).
 
 Models at the paper's size are built once per module (``_built``) and shared by
 the tests that only inspect them.

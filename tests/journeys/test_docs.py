@@ -55,9 +55,9 @@ NOT_RUN = {
     'get_source("tfds:': "TFDS datasets: CIFAR-10 is a download, ImageNet is prepared by hand",
     'weights="imagenet"': "ImageNet weights are a download (keras.applications)",
     'weights="torchvision': "torchvision's ImageNet weights are a download (the README's section runs offline on "
-                            "seeded files in tests/test_weights_pretrained.py)",
+                            "seeded files in tests/weights/test_pretrained.py)",
     'weights="resnet18_backbone.weights.h5"': "reads the file that `keras-classics weights convert` writes from "
-                                              "torchvision's download (also run by tests/test_weights_pretrained.py)",
+                                              "torchvision's download (also run by tests/weights/test_pretrained.py)",
 }
 # Python snippets that run but take long, keyed the same way, with the reason: marked slow.
 SLOW = {
