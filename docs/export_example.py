@@ -8,7 +8,7 @@ drawn to ``shape.png`` and two predictions) runs line by line, at its documented
 shell with this Python first on ``PATH``. What each line printed (progress bars reduced to each
 epoch's closing line) and how long it took, the model cards of the exports, the run's final metrics and the versions go to
 ``docs/results/export_example.json`` (``--json``): the predict output and the figures that
-docs/export.md quotes are read from there (tests/test_docs.py holds the page to that file).
+docs/export.md quotes are read from there (tests/journeys/test_docs.py holds the page to that file).
 """
 
 from __future__ import annotations

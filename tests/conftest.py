@@ -1,4 +1,4 @@
-"""Test configuration shared by every test module."""
+"""Test configuration shared by every test module: environment, Keras state, shared fixtures."""
 
 import os
 
@@ -6,19 +6,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
 import keras  # noqa: E402
-import numpy as np  # noqa: E402
 import pytest  # noqa: E402
-
-
-def count_trainable(model) -> int:
-    """Trainable parameters of a model (torch's convention: BN statistics left out)."""
-    return sum(int(np.prod(w.shape)) for w in model.trainable_weights)
-
-
-@pytest.fixture
-def trainable():
-    """:func:`count_trainable`, for the tests that count parameters."""
-    return count_trainable
 
 
 @pytest.fixture(autouse=True)
@@ -27,3 +15,11 @@ def _fresh_keras_state():
     yield
     keras.config.set_dtype_policy("float32")
     keras.backend.clear_session(free_memory=False)
+
+
+@pytest.fixture
+def shapes_cache(tmp_path_factory, monkeypatch):
+    """One cache of generated shapes images per test session (per pytest-xdist worker), not the user's."""
+    path = tmp_path_factory.getbasetemp() / "shapes-cache"
+    monkeypatch.setenv("KERAS_CLASSICS_CACHE", str(path))
+    return path
