@@ -185,7 +185,7 @@ def save_model(model, path, metadata: dict | None = None) -> str:
     The file is Keras's own (``keras.saving.load_model`` reads it) with one
     more entry, :data:`METADATA_ENTRY`, read back by
     :func:`read_keras_metadata` (and with the model by
-    :func:`keras_classics.predict.load_keras_model`). It is written under a
+    :func:`keras_classics.models.files.load_keras_model`). It is written under a
     temporary name in the same directory and renamed into place
     (:func:`keras_classics.io.atomic_path`).
 

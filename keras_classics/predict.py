@@ -24,12 +24,12 @@ TFLite files run on the LiteRT interpreter (``ai_edge_litert``); the deprecated
 from __future__ import annotations
 
 import os
-import re
 import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from keras_classics._lazy import lazy_exports
 from keras_classics._startup import quiet_native_log
 from keras_classics.images import load_image
 from keras_classics.metadata import (
@@ -41,7 +41,6 @@ from keras_classics.metadata import (
     model_metadata,
     read_json,
     read_keras_metadata,
-    set_model_metadata,
 )
 from keras_classics.runs import RUN_MODEL_FILES, is_run_dir, resolve_model_file
 from keras_classics.transforms import eval_crop_fraction, is_crop_fraction, preprocess
@@ -57,6 +56,10 @@ __all__ = [
     "interpreter_class",
     "run_metadata",
 ]
+
+# The one .keras loader lives with the models (it needs their layers); it is predict's too, loaded on
+# first use so that reading a TFLite model starts no Keras.
+__getattr__, __dir__ = lazy_exports(__name__, {"keras_classics.models.files": ("load_keras_model",)})
 
 #: Name of the TFLite file inside an export directory.
 TFLITE_FILENAME = "model.tflite"
@@ -183,54 +186,6 @@ class _KerasRunner:
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
         return np.asarray(self.model.predict(np.asarray(batch, np.float32), batch_size=32, verbose=0), np.float32)
-
-
-def load_keras_model(path, custom_objects=None, safe_mode: bool = True):
-    """Load a ``.keras`` file with safe mode on (unless ``safe_mode=False``), without compiling it.
-
-    Safe mode refuses ``Lambda`` layers, whose Python code is stored in the
-    file and runs when it is loaded; ``safe_mode=False`` (CLI:
-    ``--unsafe-deserialization``) loads them, for files you trust.
-
-    The metadata the file carries (see :func:`keras_classics.metadata.save_model`)
-    is attached to the model (:func:`keras_classics.metadata.model_metadata`).
-
-    Raises:
-        FileNotFoundError: no such file.
-        ValueError: not a ``.keras`` file, unreadable, or using a custom object
-            that is not registered (import the module that defines it first).
-    """
-    import keras
-
-    path = os.fspath(path)
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"Model not found: {path!r}")
-    if not path.endswith(".keras") or not os.path.isfile(path):
-        raise ValueError(f"Expected a .keras model file, received {path!r}.")
-    import keras_classics.models  # noqa: F401  (registers the package's layers with Keras)
-
-    try:
-        model = keras.saving.load_model(path, compile=False, safe_mode=safe_mode, custom_objects=custom_objects)
-    except TypeError as e:
-        missing = re.search(r"Could not locate (?:class|function) '([^']+)'", str(e))
-        registered = re.search(r"'registered_name': '([^']+)'", str(e)[missing.end():]) if missing else None
-        if missing:
-            name = registered.group(1) if registered else missing.group(1)
-            raise ValueError(
-                f"{path!r} uses {missing.group(1)!r} ({name}), a layer or function that is not registered "
-                "with Keras in this process. Import the module that defines it (decorated with "
-                "@keras.saving.register_keras_serializable) or pass custom_objects; safe mode stays on."
-            ) from None
-        raise ValueError(f"{path!r} could not be loaded as a Keras model: {e}") from None
-    except Exception as e:  # zip errors, bad config, Lambda layers refused by safe mode
-        if "safe_mode" in str(e):
-            raise ValueError(
-                f"{path!r} holds a Lambda layer: Python code stored in the file, which runs when it is loaded, "
-                "so it is refused by default. Accepted: files without Lambda layers; for a file you trust, "
-                "the CLI's --unsafe-deserialization (Python: safe_mode=False)."
-            ) from None
-        raise ValueError(f"{path!r} could not be loaded as a Keras model: {type(e).__name__}: {e}") from None
-    return set_model_metadata(model, read_keras_metadata(path))
 
 
 def probability_model(model):
@@ -373,7 +328,8 @@ def load(path, num_threads: int | None = None, custom_objects=None, safe_mode: b
             "a SavedModel directory, a .tflite file or a TFLite export directory."
         )
     if model_file is not None:
-        from keras_classics.models import strip_aux
+        from keras_classics.models import strip_aux  # deferred: the models import Keras
+        from keras_classics.models.files import load_keras_model
 
         model = probability_model(strip_aux(load_keras_model(model_file, custom_objects, safe_mode)))
         fmt, runner = "keras", _KerasRunner(model)

@@ -26,10 +26,7 @@ import errno
 import json
 import os
 import socket
-import warnings
 
-from keras_classics.metadata import default_class_names, read_json, read_keras_metadata
-from keras_classics.transforms import eval_crop_fraction, is_crop_fraction
 
 __all__ = ["RUN_MODEL_FILES", "resolve_model_file", "is_run_dir", "LOCK_FILENAME", "RunDirInUse",
            "claim", "release", "is_stale", "writes_run_dir", "new_run_dir"]

@@ -183,7 +183,7 @@ def load_for_export(model_or_path, custom_objects=None):
 
     Raises:
         FileNotFoundError, ValueError: not a loadable model (see
-            :func:`keras_classics.predict.load_keras_model`).
+            :func:`keras_classics.models.files.load_keras_model`).
     """
     return prepare(model_or_path, custom_objects=custom_objects).model
 
@@ -200,7 +200,7 @@ def prepare(model_or_path, *, class_names=None, preprocessing=None, crop_fractio
         preprocessing: overrides the run's (or the registry's) preprocessing.
         crop_fraction: overrides the run's evaluation crop (in (0, 1]).
         safe_mode: ``False`` loads ``.keras`` files with Lambda layers (see
-            :func:`keras_classics.predict.load_keras_model`).
+            :func:`keras_classics.models.files.load_keras_model`).
 
     Returns:
         An :class:`ExportSource`.
@@ -208,6 +208,7 @@ def prepare(model_or_path, *, class_names=None, preprocessing=None, crop_fractio
     import keras  # imported on use, as above (keras_classics.models imports Keras)
 
     from keras_classics.models import strip_aux
+    from keras_classics.models.files import load_keras_model
 
     if preprocessing is not None:
         preprocessing_mode(preprocessing)
@@ -222,7 +223,7 @@ def prepare(model_or_path, *, class_names=None, preprocessing=None, crop_fractio
         loaded = model_or_path
     else:
         path = runs.resolve_model_file(model_or_path)
-        loaded = _predict.load_keras_model(path, custom_objects, safe_mode)
+        loaded = load_keras_model(path, custom_objects, safe_mode)
     if len(loaded.inputs) != 1:
         raise ValueError(f"Expected a model with one image input; {loaded.name!r} has {len(loaded.inputs)}.")
     main = strip_aux(loaded)

@@ -13,7 +13,7 @@ import os
 import keras
 
 from keras_classics.models import list_models, model_info
-from keras_classics.predict import load_keras_model
+from keras_classics.models.files import load_keras_model
 from keras_classics.runs import is_run_dir, resolve_model_file
 
 
@@ -75,7 +75,7 @@ def is_model_file(spec) -> bool:
 
 def load_model_file(path) -> keras.Model:
     """Load a ``.keras`` file, or a run directory's (:func:`keras_classics.runs.resolve_model_file`), with
-    its metadata, in safe mode (no arbitrary code from lambdas): :func:`keras_classics.predict.load_keras_model`."""
+    its metadata, in safe mode (no arbitrary code from lambdas): :func:`keras_classics.models.files.load_keras_model`."""
     path = os.fspath(path)
     if not os.path.exists(path):
         raise FileNotFoundError(f"Model file not found: {path!r}")

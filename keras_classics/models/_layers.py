@@ -27,7 +27,7 @@ import keras
 from keras import layers, ops
 
 from keras_classics import arithmetic
-from keras_classics.registry import model_info, torchvision_set, unknown_weights_set
+from keras_classics.registry import model_info
 from keras_classics.metadata import keep_metadata
 from keras_classics.models.weights_hook import weights_hook
 

@@ -22,6 +22,7 @@ import keras
 
 from keras_classics.metadata import read_keras_metadata
 from keras_classics.models import model_info
+from keras_classics.models.files import load_keras_model
 from keras_classics.runs import resolve_model_file
 
 __all__ = ["resolve_model_path", "source_model_name", "initialize_from", "VGG_FC_LAYERS"]
@@ -78,9 +79,7 @@ def initialize_from(model, model_name: str, path, verbose: bool = True) -> list[
         ['block1_conv1', 'block2_conv1', 'block3_conv1', 'block3_conv2', 'fc1', 'fc2', 'predictions']
     """
     path = resolve_model_path(path)
-    import keras_classics.models  # noqa: F401  (registers the package's layers with Keras)
-
-    source = keras.saving.load_model(path, compile=False)
+    source = load_keras_model(path)
     src_name = source_model_name(path, source)
     target_info = model_info(model_name)
     try:

@@ -169,7 +169,6 @@ RACE_DRIVER = textwrap.dedent(
     import os, sys, time
     ready, go, run_dir = sys.argv[1:4]
     from keras_classics.cli import main
-from tests.helpers import ROOT, image_folder, run_cli
     from keras_classics.training import engine  # noqa: F401  (imported before the start line)
     open(ready, "w").close()
     while not os.path.exists(go):
