@@ -75,6 +75,7 @@ def test_list_imports_no_tensorflow_and_prints_the_same_table(capsys):
     assert result.stdout.count("\n") == 4
 
 
+@pytest.mark.slow  # two command-line processes that start TensorFlow
 def test_a_tensorflow_command_is_quiet_and_verbose_brings_the_lines_back(tmp_path):
     raw = run_python("import tensorflow")
     default = run_cli_process("summary", "convnet4", env=clean_env())
@@ -139,6 +140,7 @@ def test_int8_calibration_logs_one_line_when_stdout_is_not_a_terminal(int8_expor
     assert "\r" not in result.stdout and "\x1b[" not in result.stdout
 
 
+@pytest.mark.slow  # three command-line processes (export, int8 conversion, predict)
 def test_tflite_export_and_predict_are_quiet_and_verbose_brings_the_lines_back(int8_export):
     tmp_path, result = int8_export
     assert result.stderr == "", result.stderr  # no converter or interpreter line

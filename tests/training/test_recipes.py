@@ -98,6 +98,7 @@ def test_paper_settings():
     assert (r50.lr, r50.lr_batch_size, r50.batch_size) == (0.1, 256, 256)
 
 
+@pytest.mark.slow  # two Python processes
 def test_recipe_script_runs_as_a_program():
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
     proc = subprocess.run([sys.executable, str(ROOT / "recipes" / "resnet50_imagenet.py"), "--print-config",

@@ -414,6 +414,7 @@ def test_cli_weights_list_convert_predict_and_filters(tmp_path, resnet18_file):
     assert listed[0]["cached"] == "safetensors"
 
 
+@pytest.mark.slow  # three command-line processes
 def test_cli_weights_errors_are_one_line(tmp_path, resnet18_file):
     missing = run_cli_process("weights", "convert", "resnet18", str(tmp_path / "nope.pth"), "-o", str(tmp_path / "x.keras"))
     assert missing.returncode == 2 and missing.stderr.strip().endswith("Weights file not found: "
