@@ -6,7 +6,8 @@ What a classifier needs to be used on images is stated once, as a flat dict
 * ``class_names``: one name per output;
 * ``image_size``: ``[height, width]`` of the input;
 * ``crop_fraction``: the evaluation centre crop (the shorter side is resized to
-  ``eval_resize = round(max(image_size) / crop_fraction)``, :func:`keras_classics.transforms.crop_shorter_side`, then cropped);
+  ``eval_resize = round(max(image_size) / crop_fraction)``, then cropped:
+  :func:`keras_classics.transforms.crop_shorter_side`);
 * ``eval_resize``: that shorter side;
 * ``policy``: the training policy the crop came from, if any;
 * ``preprocessing``: the mode applied after the crop;

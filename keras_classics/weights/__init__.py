@@ -30,7 +30,7 @@ Only ``keras`` (and NumPy, safetensors) is imported: this works on every backend
 from __future__ import annotations
 
 from keras_classics._lazy import lazy_exports
-from keras_classics.weights._cards import CARD_KIND, card_path, converted_options, read_card
+from keras_classics.weights._cards import converted_options, read_card
 from keras_classics.weights._files import (
     OFFLINE_ENV,
     STATE_DICT_SUFFIXES,
@@ -40,7 +40,6 @@ from keras_classics.weights._files import (
     cached_file,
     download,
     fetch,
-    is_state_dict_path,
     keras_cache_dir,
     read_state_dict,
     safetensors_twin,
