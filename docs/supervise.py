@@ -63,6 +63,8 @@ def main(argv=None) -> int:
     parser.add_argument("--max-restarts", type=int, default=5, metavar="N",
                         help="restarts allowed over all workers together (default: 5)")
     args = parser.parse_args(argv)
+    if args.max_restarts < 0:
+        parser.error(f"--max-restarts must be 0 or more; received {args.max_restarts}.")
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop the workers too, as on Ctrl-C
     return supervise(args.commands, args.max_restarts)
 
