@@ -28,8 +28,10 @@ __getattr__, __dir__ = lazy_exports(__name__, {
     "keras_classics.data.pipeline": ("make_pipeline", "mix_batch"),
     "keras_classics.transforms": ("PREPROCESSING_MODES", "preprocess"),
     "keras_classics.data.shapes": ("SHAPE_CLASSES", "cache_dir", "generate_shapes", "load_shapes"),
-    "keras_classics.data.sources": ("DEFAULT_SHAPES_TRAIN", "DEFAULT_SHAPES_VAL", "IMAGE_EXTENSIONS", "SOURCE_KINDS",
-                                    "Source", "get_source"),
+    "keras_classics.data.base": ("Source",),
+    "keras_classics.data.folders": ("IMAGE_EXTENSIONS",),
+    "keras_classics.data.generated": ("DEFAULT_SHAPES_TRAIN", "DEFAULT_SHAPES_VAL"),
+    "keras_classics.data.sources": ("SOURCE_KINDS", "get_source"),
 })
 
 __all__ = [

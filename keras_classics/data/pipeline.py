@@ -17,7 +17,7 @@ import numbers
 import tensorflow as tf
 
 from keras_classics.data import augment
-from keras_classics.data.sources import _Indexed, _Stream, lazy_form
+from keras_classics.data.base import Indexed, Stream, lazy_form
 from keras_classics.transforms import PREPROCESSING_MODES, preprocess, preprocessing_mode
 
 AUTOTUNE = tf.data.AUTOTUNE
@@ -205,11 +205,11 @@ def make_pipeline(
         if not training:
             return dataset, None
         key = _key(seed, epoch_t, _SHUFFLE)
-        if isinstance(lazy, _Indexed) and shuffle_buffer is None:
+        if isinstance(lazy, Indexed) and shuffle_buffer is None:
             perm = tf.argsort(tf.random.stateless_uniform([lazy.size], seed=key))
             return tf.data.Dataset.from_tensor_slices(tf.cast(perm, tf.int64)), lazy.fetch
         buffer = shuffle_buffer or DEFAULT_SHUFFLE_BUFFER
-        if isinstance(lazy, _Stream):
+        if isinstance(lazy, Stream):
             return seeded_shuffle(lazy.records, buffer, key), lazy.decode
         if shuffle_buffer is None and cache and size > 0:
             buffer = size  # everything is in memory already: a full shuffle costs nothing more

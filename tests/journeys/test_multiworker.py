@@ -237,12 +237,13 @@ def test_record_shards_decode_only_their_own_records():
     import tensorflow as tf
 
     from keras_classics.data import make_pipeline
-    from keras_classics.data.sources import _decode_encoded, _stream_dataset
+    from keras_classics.data.base import stream_dataset
+    from keras_classics.data.tfds_source import decode_encoded
 
     images = [np.full((8, 8, 3), k * 7, np.uint8) for k in range(20)]
     encoded = [tf.io.encode_png(x).numpy() for x in images]
     records = tf.data.Dataset.from_tensor_slices((encoded, np.arange(20) % 2))
-    stream = _stream_dataset(records, _decode_encoded, 20)  # how TFDS splits are read (before decoding)
+    stream = stream_dataset(records, decode_encoded, 20)  # how TFDS splits are read (before decoding)
     kw = dict(policy="none", image_size=8, batch_size=4, seed=2, preprocessing="none", shuffle_buffer=20)
     full = list(make_pipeline(stream, **kw))
     parts = [list(make_pipeline(stream, shard=(i, 2), **kw)) for i in range(2)]
