@@ -15,7 +15,7 @@ import json
 import os
 import uuid
 
-__all__ = ["atomic_path", "write_text_atomic", "write_json_atomic"]
+__all__ = ["atomic_path", "check_name_length", "write_text_atomic", "write_json_atomic"]
 
 
 @contextlib.contextmanager
@@ -36,8 +36,12 @@ def atomic_path(path, suffix: str = ""):
         >>> with atomic_path("runs/x/final.keras", suffix=".keras") as tmp:
         ...     model.save(tmp)
     """
-    folder, base = os.path.split(os.path.abspath(os.fspath(path)))
-    tmp = os.path.join(folder, f".{base}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp{suffix}")
+    path = check_name_length(path)
+    folder, base = os.path.split(os.path.abspath(path))
+    tag = f".{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp{suffix}"
+    room = _name_max(folder) - len(os.fsencode(tag)) - 1
+    stem = os.fsencode(base)[:max(room, 1)].decode("utf-8", "ignore")  # a name near the limit: a shorter temp name
+    tmp = os.path.join(folder, f".{stem}{tag}")
     try:
         yield tmp
         _fsync(tmp)
@@ -45,6 +49,37 @@ def atomic_path(path, suffix: str = ""):
     finally:
         if os.path.lexists(tmp):
             os.remove(tmp)
+
+
+def _name_max(folder) -> int:
+    """The longest file name, in bytes, that the file system holding ``folder`` takes (255 where it cannot say)."""
+    while folder and not os.path.isdir(folder):
+        folder = os.path.dirname(folder)
+    try:
+        return int(os.pathconf(folder or ".", "PC_NAME_MAX"))
+    except (OSError, ValueError, AttributeError):  # no pathconf (Windows), or a name it does not know
+        return 255
+
+
+def check_name_length(path) -> str:
+    """``path`` (as a string) when every name in it fits the file system; checked before anything is written.
+
+    Raises:
+        ValueError: a file or folder name longer than the file system allows (naming it and the limit).
+    """
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    limit = _name_max(folder)
+    for name in path.replace(os.sep, "/").split("/"):
+        size = len(os.fsencode(name))
+        if size > limit:
+            shown = name if len(name) <= 60 else f"{name[:40]}…{name[-12:]}"
+            raise ValueError(
+                f"The name {shown!r} in {'the path' if name != os.path.basename(path) else 'the destination'} is "
+                f"{size} bytes long; this file system takes names of at most {limit} bytes. Accepted: a shorter "
+                "name. Nothing was written."
+            )
+    return path
 
 
 def _fsync(path):

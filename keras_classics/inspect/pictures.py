@@ -22,7 +22,7 @@ import os
 import numpy as np
 
 from keras_classics import images
-from keras_classics.io import atomic_path
+from keras_classics.io import atomic_path, check_name_length
 from keras_classics.metadata import model_metadata
 from keras_classics.transforms import preprocess, preprocessing_mode
 
@@ -45,7 +45,7 @@ def check_output_path(path, overwrite: bool = False) -> str:
     """Validate where a PNG will go; return it as a string.
 
     Raises:
-        ValueError: the name does not end in ``.png``.
+        ValueError: the name does not end in ``.png``, or a name in it is longer than the file system takes.
         FileNotFoundError: its directory does not exist.
         IsADirectoryError: the path is a directory.
         FileExistsError: the file exists and ``overwrite`` is false.
@@ -55,6 +55,7 @@ def check_output_path(path, overwrite: bool = False) -> str:
     path = os.fspath(path)
     if not path.lower().endswith(".png"):
         raise ValueError(f"Pictures are written as PNG: the output must end in .png. Received: {path!r}")
+    check_name_length(path)  # a name the file system refuses: said now, before a model is built
     parent = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(parent):
         raise FileNotFoundError(f"The output directory does not exist: {parent!r} (for {path!r}). Create it first.")
@@ -113,13 +114,14 @@ def _load_weights(model, weights):
 
 
 def _builder_weights(name, weights) -> bool:
-    """Whether ``weights`` is for the builder: a weights set of ``name`` or a .safetensors/.pth file."""
+    """Whether ``weights`` is for the builder: a weights set of ``name``, a .safetensors/.pth file, or a
+    .weights.h5 file (with or without the classifier: the builder checks it against the model, array by array)."""
     from keras_classics.models import list_models, model_info
 
     if name not in list_models():
         return False
     text = os.fspath(weights)
-    return text in model_info(name).weights or text.endswith((".safetensors", ".pth", ".pt", ".bin"))
+    return text in model_info(name).weights or text.endswith((".safetensors", ".pth", ".pt", ".bin", ".weights.h5"))
 
 
 def _model_for_pictures(model_or_name, weights, input_shape=None, top=False, **builder_kwargs):
@@ -136,7 +138,15 @@ def _model_for_pictures(model_or_name, weights, input_shape=None, top=False, **b
         builder_kwargs.setdefault("include_top", False)
     if pretrained:
         builder_kwargs["weights"] = weights
-    model, info, _ = resolve(model_or_name, input_shape, default_input=input_shape is not None, **builder_kwargs)
+    try:
+        model, info, _ = resolve(model_or_name, input_shape, default_input=input_shape is not None, **builder_kwargs)
+    except ValueError:
+        # A .weights.h5 file saved with the classifier does not fit the headless model tried first: the whole one.
+        headless = builder_kwargs.get("include_top") is False and "include_top" not in parse_spec(model_or_name)[1]
+        if not (pretrained and headless and os.fspath(weights).endswith(".weights.h5")):
+            raise
+        builder_kwargs["include_top"] = True
+        model, info, _ = resolve(model_or_name, input_shape, default_input=input_shape is not None, **builder_kwargs)
     if pretrained:
         note = f"weights: {weights}" if os.sep not in str(weights) else f"weights: {os.path.basename(weights)}"
     elif weights:
