@@ -36,6 +36,11 @@ __all__ = [
     "decode_image",
     "load_image",
     "load_image_bytes",
+    "load_images",
+    "image_files",
+    "listed_file_bytes",
+    "UNREADABLE",
+    "unreadable_reason",
     "file_id",
     "walk_images",
     "list_images",
@@ -98,12 +103,7 @@ def read_checked(path, max_pixels: int = MAX_IMAGE_PIXELS, data: bytes | None = 
 
     path = os.fspath(path)
     if data is None:
-        if not os.path.exists(path):
-            raise FileNotFoundError(f"Image not found: {path!r}")
-        if os.path.isdir(path):
-            raise IsADirectoryError(f"Expected an image file, received a directory: {path!r}")
-        with open(path, "rb") as f:
-            data = f.read()
+        data = _file_bytes(path)
     if not data:
         raise ValueError(f"Image {path!r} is empty (0 bytes).")
     try:
@@ -137,6 +137,92 @@ def read_checked(path, max_pixels: int = MAX_IMAGE_PIXELS, data: bytes | None = 
     except (OSError, SyntaxError, EOFError) as e:  # Pillow's truncated / corrupt data errors
         raise ValueError(f"Image {path!r} is corrupt or truncated: {e}") from None
     return data, fmt, mode
+
+
+def _file_bytes(path: str) -> bytes:
+    """The bytes of the file at ``path``; every way the file system refuses them said in one line with the path."""
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except FileNotFoundError:
+        raise FileNotFoundError(f"Image not found: {path!r}") from None
+    except IsADirectoryError:
+        raise IsADirectoryError(f"Expected an image file, received a directory: {path!r}") from None
+    except PermissionError:
+        raise PermissionError(f"Image {path!r} cannot be read: permission denied (check its mode and owner).") from None
+    except OSError as e:  # an I/O error, a special file, a name too long
+        raise OSError(e.errno, f"Image {path!r} cannot be read: {e.strerror or e}") from None
+
+
+#: What reading one image file raises when that file cannot be used: missing (or deleted after it was
+#: listed), unreadable, a folder, not an image, corrupt, truncated or too large. Code that reads many
+#: files catches these, skips the file, counts it and reports it (:func:`load_images`); nothing else.
+UNREADABLE = (OSError, ValueError)
+
+
+def unreadable_reason(error: BaseException, path=None) -> str:
+    """One line saying why the image file ``path`` could not be used (``error``: one of :data:`UNREADABLE`),
+    naming the file."""
+    text = re.sub(r"^\[Errno \d+\] ", "", str(error).strip()).splitlines()
+    reason = text[0] if text and text[0] else type(error).__name__
+    if path is not None and os.fspath(path) not in reason:
+        reason = f"{os.fspath(path)}: {reason}"
+    return reason
+
+
+def listed_file_bytes(path, listed_size: int) -> tuple[bytes, str]:
+    """``(bytes, "")`` of a file listed earlier as ``listed_size`` bytes, or ``(b"", reason)`` when it changed.
+
+    The rule for data that changes under a running job: a file that has gone,
+    become unreadable, or changed size since it was listed (a truncated or
+    rewritten file) is checked again; if it is no longer a usable image it is
+    skipped with the reason, else its new bytes are used.
+    """
+    path = os.fsdecode(path)
+    try:
+        data = _file_bytes(path)
+        if len(data) != int(listed_size):
+            read_checked(path, data=data)  # changed since it was listed: used only if it is still a whole image
+    except UNREADABLE as e:
+        return b"", f"{unreadable_reason(e, path)} (it changed after the dataset was listed)"
+    return data, ""
+
+
+def image_files(paths) -> list[str]:
+    """The image files that ``paths`` name: a file as given; a folder, its images listed as :func:`list_images` does.
+
+    Raises:
+        ValueError: a folder with no image file in it.
+    """
+    if isinstance(paths, (str, os.PathLike)):
+        paths = [paths]
+    files = []
+    for path in map(os.fspath, paths):
+        if not os.path.isdir(path):
+            files.append(path)
+            continue
+        found = list_images(path)
+        if not found:
+            raise ValueError(f"The folder {path!r} holds no image files (searched recursively for "
+                             f"{', '.join(IMAGE_SUFFIXES)}; hidden files and folders are left out).")
+        files += found
+    return files
+
+
+def load_images(paths, size, crop_fraction: float = 1.0, max_pixels: int = MAX_IMAGE_PIXELS) -> list[tuple]:
+    """:func:`load_image` of each file, a file that cannot be used kept with its reason instead.
+
+    Returns:
+        One ``(path, image, "")`` per file read (``image`` float32 ``(h, w, 3)``), or ``(path, None, reason)``
+        for a file that could not be (``reason``: one line, see :func:`unreadable_reason`), in order.
+    """
+    results = []
+    for path in paths:
+        try:
+            results.append((path, load_image(path, size, crop_fraction, max_pixels), ""))
+        except UNREADABLE as e:
+            results.append((path, None, unreadable_reason(e, path)))
+    return results
 
 
 def resize_and_crop(image, height: int, width: int, crop_fraction: float = 1.0):

@@ -31,7 +31,7 @@ import numpy as np
 
 from keras_classics._lazy import lazy_exports
 from keras_classics._startup import quiet_native_log
-from keras_classics.images import load_image
+from keras_classics.images import image_files, load_images
 from keras_classics.metadata import (
     card_fields,
     default_class_names,
@@ -92,8 +92,11 @@ class TFLiteRunner:
         Interpreter = interpreter_class()
         try:
             self.interpreter = Interpreter(model_path=os.fspath(path), num_threads=num_threads)
-        except ValueError as e:
-            raise ValueError(f"{os.fspath(path)!r} is not a valid TFLite model: {e}") from None
+        except (ValueError, RuntimeError) as e:  # LiteRT's own text: a flatbuffer or an operator it cannot read
+            raise ValueError(
+                f"{os.fspath(path)!r} is not a valid TFLite model ({_native_cause(e)}): truncated, or another kind "
+                f"of file with a .tflite name. Accepted: {_TFLITE_ACCEPTED}."
+            ) from None
         inputs = self.interpreter.get_input_details()
         outputs = self.interpreter.get_output_details()
         if len(inputs) != 1 or len(outputs) != 1:
@@ -107,7 +110,12 @@ class TFLiteRunner:
             raise ValueError(f"Expected an image input (batch, height, width, 3); found {list(shape)}.")
         if shape[0] != 1:
             self.interpreter.resize_tensor_input(self.input["index"], [1, *shape[1:]])
-        self.interpreter.allocate_tensors()
+        try:
+            self.interpreter.allocate_tensors()
+        except (ValueError, RuntimeError) as e:
+            raise ValueError(
+                f"{os.fspath(path)!r} could not be prepared to run ({_native_cause(e)}). Accepted: {_TFLITE_ACCEPTED}."
+            ) from None
         self.input = self.interpreter.get_input_details()[0]
         self.output = self.interpreter.get_output_details()[0]
         self.input_size = (int(shape[1]), int(shape[2]))
@@ -139,11 +147,38 @@ def _dequantize(y, detail):
     return y.astype(np.float32)
 
 
+_TFLITE_ACCEPTED = "a .tflite file written by `keras-classics export --format tflite`, or a TFLite classifier " \
+                   "with one image input and one output"
+_SAVEDMODEL_ACCEPTED = "a SavedModel directory written by `keras-classics export --format savedmodel` " \
+                       "(saved_model.pb and its variables/ folder, as written)"
+
+
+def _native_cause(error: BaseException) -> str:
+    """The first meaningful line of a TensorFlow or LiteRT error, for a message that says what the user did."""
+    text = getattr(error, "message", None) or str(error)
+    lines = [line.strip() for line in str(text).splitlines() if line.strip()]
+    cause = lines[0] if lines else type(error).__name__
+    return cause[:300] + ("…" if len(cause) > 300 else "")
+
+
 class SavedModelRunner:
     def __init__(self, path):
         import tensorflow as tf
 
-        loaded = tf.saved_model.load(os.fspath(path))
+        path = os.fspath(path)
+        variables = os.path.join(path, "variables")
+        if not os.path.isfile(os.path.join(variables, "variables.index")):
+            raise ValueError(
+                f"{path!r} is an incomplete SavedModel: {variables!r} "
+                f"{'has no variables.index' if os.path.isdir(variables) else 'is missing'} (the model's weights; "
+                f"a copy or a download that stopped early?). Accepted: {_SAVEDMODEL_ACCEPTED}."
+            )
+        try:
+            loaded = tf.saved_model.load(path)
+        except Exception as e:  # noqa: BLE001 - TensorFlow raises OpError, IndexError (a short variables file) …
+            raise ValueError(
+                f"{path!r} could not be loaded as a SavedModel ({_native_cause(e)}). Accepted: {_SAVEDMODEL_ACCEPTED}."
+            ) from None
         if "serving_default" not in loaded.signatures:
             raise ValueError(
                 f"SavedModel {os.fspath(path)!r} has no 'serving_default' signature; "
@@ -255,29 +290,40 @@ class ExportedModel:
         return self.predict_preprocessed(np.asarray(preprocess(images, self.preprocessing), np.float32))
 
     def classify(self, image_paths, top: int = 5) -> list[dict]:
-        """Top-``top`` classes of each image file.
+        """Top-``top`` classes of each image file, of each image file in a folder.
 
-        All files are read and checked before any is run, so one bad file
-        fails the call without partial output.
+        ``image_paths`` is a path or a list of paths; a folder stands for its
+        image files, listed recursively as a folder dataset lists them
+        (:func:`keras_classics.images.image_files`). A file that cannot be read
+        (missing, not an image, truncated, unreadable: see
+        :data:`keras_classics.images.UNREADABLE`) gets an ``"error"`` entry
+        instead of predictions; the others are classified.
 
         Returns:
-            One ``{"image": path, "predictions": [{"class", "index", "probability"}, …]}``
-            per image, most probable first.
+            One entry per image file, in order: ``{"image": path, "predictions":
+            [{"class", "index", "probability"}, …]}`` (most probable first), or
+            ``{"image": path, "error": reason}`` for a file that could not be read.
+
+        Raises:
+            ValueError: no path given, a folder without image files, or ``top`` not a positive integer.
         """
-        if isinstance(image_paths, (str, os.PathLike)):
-            image_paths = [image_paths]
-        if not image_paths:
-            raise ValueError("No image given.")
-        if not isinstance(top, int) or top < 1:
+        if not isinstance(top, int) or isinstance(top, bool) or top < 1:
             raise ValueError(f"`top` must be a positive integer. Received: top={top!r}")
-        images = np.stack([load_image(p, self.input_size, self.crop_fraction) for p in image_paths])
-        probs = self.predict(images)
-        k = min(top, probs.shape[-1])
+        if not isinstance(image_paths, (str, os.PathLike)) and not image_paths:
+            raise ValueError("No image given.")
+        read = load_images(image_files(image_paths), self.input_size, self.crop_fraction)
+        images = [image for _, image, _ in read if image is not None]
+        probs = iter(self.predict(np.stack(images)) if images else ())
+        k = min(top, len(self.class_names))
         results = []
-        for path, p in zip(image_paths, probs):
+        for path, image, reason in read:
+            if image is None:
+                results.append({"image": path, "error": reason})
+                continue
+            p = next(probs)
             order = np.argsort(-p, kind="stable")[:k]
             results.append({
-                "image": os.fspath(path),
+                "image": path,
                 "predictions": [
                     {"class": self.class_names[i], "index": int(i), "probability": float(p[i])} for i in order
                 ],
@@ -322,6 +368,8 @@ def load(path, num_threads: int | None = None, custom_objects=None, safe_mode: b
         fmt, runner = "tflite", TFLiteRunner(path, num_threads)
     elif path.endswith(".keras"):
         model_file = path
+    elif path.endswith(".h5"):
+        raise ValueError(_weights_file_message(path))
     else:
         raise ValueError(
             f"Cannot tell the format of {path!r}. Accepted: a .keras file, a training run directory, "
@@ -360,6 +408,31 @@ def load(path, num_threads: int | None = None, custom_objects=None, safe_mode: b
         card=card,
         runner=runner,
     )
+
+
+def _weights_file_message(path: str) -> str:
+    """Why a weights file is not a model predict can run, and the command that makes one from its source."""
+    from keras_classics.weights import read_card  # the conversion card's reader: standard library only
+
+    try:
+        card = read_card(path)
+    except (OSError, ValueError):
+        card = {}
+    model, source = card.get("model"), card.get("source_file")
+    stem = os.path.basename(path)[: -len(".weights.h5") if path.endswith(".weights.h5") else -len(".h5")]
+    if isinstance(model, str) and isinstance(source, str):  # written by `weights convert`: the same command
+        how = f"keras-classics weights convert {model} {source} -o {stem}.keras"
+        no_top = card.get("options", {}).get("include_top") is False
+        top = " (without --no-top: predict needs the classifier)" if no_top else ""
+        return (f"{path!r} is a weights file (the arrays only: no architecture, class names or preprocessing), "
+                f"converted from {source}. Make a model file that predict reads with `{how}`{top}, then run "
+                f"predict on {stem}.keras.")
+    return (f"{path!r} is a weights file (the arrays only: no architecture, class names or preprocessing), "
+            "which predict cannot run. Make a .keras model file: from a torchvision-layout file with "
+            f"`keras-classics weights convert MODEL FILE -o {stem}.keras`, or in Python by building the model "
+            f"it was saved from, model.load_weights({os.path.basename(path)!r}) and "
+            f"keras_classics.metadata.save_model(model, '{stem}.keras'). Accepted by predict: a .keras file, a "
+            "training run directory, a SavedModel directory, a .tflite file or a TFLite export directory.")
 
 
 def classify(model_path, image_paths, top: int = 5) -> list[dict]:

@@ -12,7 +12,15 @@ import numpy as np
 import tensorflow as tf
 
 from keras_classics.data.base import Source, SplitListing, indexed_dataset, unknown_name
-from keras_classics.images import IMAGE_SUFFIXES, decode_rgb, file_id, pil_rgb, tensorflow_decodes, walk_images
+from keras_classics.images import (
+    IMAGE_SUFFIXES,
+    decode_rgb,
+    file_id,
+    listed_file_bytes,
+    pil_rgb,
+    tensorflow_decodes,
+    walk_images,
+)
 
 log = logging.getLogger("keras_classics.data")
 
@@ -80,11 +88,13 @@ def _list_images(folder: Path) -> tuple[dict[str, list[str]], int, list[str]]:
     return classes, ignored, empty
 
 
-def _check_image(path: str, full: bool) -> tuple[bool, str, int]:
-    """(needs PIL to decode, "", shorter side in pixels) for a readable image, else (False, reason, 0)."""
+def _check_image(path: str, full: bool) -> tuple[bool, str, int, int]:
+    """(needs PIL to decode, "", shorter side in pixels, size in bytes) for a readable image,
+    else (False, reason, 0, 0)."""
     from PIL import Image
 
     try:
+        size = os.stat(path).st_size
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             with Image.open(path) as im:
@@ -94,40 +104,61 @@ def _check_image(path: str, full: bool) -> tuple[bool, str, int]:
                         im.draft(None, (max(1, im.width // 8), max(1, im.height // 8)))
                     im.load()
     except Exception as e:  # noqa: BLE001 - every unreadable file is skipped, whatever the cause
-        return False, f"{type(e).__name__}: {e}", 0
-    return not tensorflow_decodes(fmt, mode), "", side
+        return False, f"{type(e).__name__}: {e}", 0, 0
+    return not tensorflow_decodes(fmt, mode), "", side, size
 
 
-def _pil_rgb(path) -> np.ndarray:
-    return pil_rgb(path.decode() if isinstance(path, bytes) else path)
-
-
-def _decode_with_tf(path):
-    return decode_rgb(tf.io.read_file(path))
-
-
-def _decode_file(path, use_pil):
+def _decode_bytes(data, use_pil):
     def with_pil():
-        image = tf.numpy_function(_pil_rgb, [path], tf.uint8, stateful=False)
+        image = tf.numpy_function(pil_rgb, [data], tf.uint8, stateful=False)
         return tf.ensure_shape(image, [None, None, 3])
 
-    return tf.cond(use_pil, with_pil, lambda: _decode_with_tf(path))
+    return tf.cond(use_pil, with_pil, lambda: decode_rgb(data))
 
 
-def _files_dataset(paths: list[str], labels: list[int], use_pil: list[bool], may_fail: bool) -> tf.data.Dataset:
+class _ReadLog:
+    """The files a dataset skipped while reading them (deleted, unreadable or changed after they were
+    listed): each reported once, in a warning, and kept in ``skipped`` (path -> reason)."""
+
+    def __init__(self, skipped: dict):
+        self.skipped = skipped
+
+    def read(self, path, listed_size) -> np.ndarray:
+        data, reason = listed_file_bytes(path, listed_size)  # the package's one rule (keras_classics.images)
+        if reason:
+            name = os.fsdecode(path)
+            if name not in self.skipped:
+                self.skipped[name] = reason
+                log.warning("Skipped an image while reading the dataset: %s", reason)
+        return np.array(data, dtype=object)
+
+
+def _files_dataset(paths: list[str], labels: list[int], use_pil: list[bool], sizes: list[int],
+                   skipped: dict) -> tf.data.Dataset:
+    """Element ``i``: file ``paths[i]`` decoded, and its label; a file that changed after it was listed is
+    skipped (and recorded in ``skipped``), as are files that fail to decode."""
     paths_t = tf.constant(paths, tf.string)
     labels_t = tf.constant(labels, tf.int64)
     pil_t = tf.constant(use_pil, tf.bool)
+    sizes_t = tf.constant(sizes, tf.int64)
+    reader = _ReadLog(skipped)
 
     def fetch(i):
+        data = tf.numpy_function(reader.read, [tf.gather(paths_t, i), tf.gather(sizes_t, i)], tf.string,
+                                 stateful=True)
+        data = tf.ensure_shape(data, [])
+        # No bytes: the file was skipped (reported above); the failed element is dropped by the dataset.
+        present = tf.debugging.assert_positive(tf.strings.length(data), message="image file skipped")
+        with tf.control_dependencies([present]):
+            data = tf.identity(data)
         if not any(use_pil):  # every file decodes with TensorFlow: no branch per image
-            return _decode_with_tf(tf.gather(paths_t, i)), tf.gather(labels_t, i)
-        return _decode_file(tf.gather(paths_t, i), tf.gather(pil_t, i)), tf.gather(labels_t, i)
+            return decode_rgb(data), tf.gather(labels_t, i)
+        return _decode_bytes(data, tf.gather(pil_t, i)), tf.gather(labels_t, i)
 
-    return indexed_dataset(len(paths), fetch, may_fail)
+    return indexed_dataset(len(paths), fetch, may_fail=True)
 
 
-def _validate_files(paths: list[str], full: bool, verbose: bool) -> list[tuple[bool, str]]:
+def _validate_files(paths: list[str], full: bool, verbose: bool) -> list[tuple[bool, str, int, int]]:
     workers = min(32, 2 * (os.cpu_count() or 1))
     bar = None
     if verbose and len(paths) >= 2000:
@@ -214,9 +245,10 @@ def folder_source(spec, val, val_fraction, seed, validate, verbose) -> Source:
     # Check every file once (in parallel) and keep the readable ones.
     every = train_files + (val_files or [])
     checks = _validate_files([p for p, _ in every], validate == "full", verbose)
-    errors = {p: reason for (p, _), (_, reason, _) in zip(every, checks) if reason}
-    needs_pil = {p: pil for (p, _), (pil, reason, _) in zip(every, checks) if not reason}
-    tiny = [p for (p, _), (_, reason, side) in zip(every, checks) if not reason and side < MIN_IMAGE_SIDE]
+    errors = {p: reason for (p, _), (_, reason, _, _) in zip(every, checks) if reason}
+    needs_pil = {p: pil for (p, _), (pil, reason, _, _) in zip(every, checks) if not reason}
+    sizes = {p: size for (p, _), (_, reason, _, size) in zip(every, checks) if not reason}
+    tiny = [p for (p, _), (_, reason, side, _) in zip(every, checks) if not reason and side < MIN_IMAGE_SIDE]
     if tiny:
         log.warning("%d image(s) under %s are smaller than %d pixels on a side (they are resized up to the model's "
                     "input, a few flat patches of colour): %s%s", len(tiny), root, MIN_IMAGE_SIDE,
@@ -232,10 +264,11 @@ def folder_source(spec, val, val_fraction, seed, validate, verbose) -> Source:
     elif val_fraction > 0:
         train_files, val_files = _split(train_files, len(class_names), val_fraction, seed)
 
-    may_fail = validate != "full"
+    skipped_while_reading = {}  # files that change under the running job: filled as they are read
 
     def dataset(files):
-        return _files_dataset([p for p, _ in files], [y for _, y in files], [needs_pil[p] for p, _ in files], may_fail)
+        return _files_dataset([p for p, _ in files], [y for _, y in files], [needs_pil[p] for p, _ in files],
+                              [sizes[p] for p, _ in files], skipped_while_reading)
 
     per_class = np.bincount([y for _, y in train_files], minlength=len(class_names))
     for c in np.flatnonzero(per_class == 0):
@@ -249,6 +282,7 @@ def folder_source(spec, val, val_fraction, seed, validate, verbose) -> Source:
         "decoded_with_pil": sum(needs_pil.values()),
         "train_per_class": per_class.tolist(),
         "validate": validate,
+        "skipped_while_reading": skipped_while_reading,
     }
     return Source(
         name=f"folder:{root}",

@@ -65,14 +65,17 @@ def register(subparsers) -> None:
         "predict",
         help="classify images with a .keras file, a SavedModel directory or a .tflite file",
         description=(
-            "Classify image files (JPEG, PNG, GIF, BMP, WebP, TIFF) with any exported model. Class names, "
+            "Classify image files (JPEG, PNG, GIF, BMP, WebP, TIFF), or the image files in folders, with any "
+            "exported model. A file that cannot be read is reported on its own line and the others are "
+            "classified; the exit status is 2 if any file failed. Class names, "
             "preprocessing and crop come from the model card next to the export; for a .keras file, from the "
             "metadata it carries, else from the training run's config.json next to it."
         ),
     )
     q.add_argument("model", help="a .keras file, a training run directory (best.keras, else final.keras), a "
                                  "SavedModel directory, a .tflite file or a TFLite export directory")
-    q.add_argument("images", nargs="+", metavar="IMAGE", help="image files")
+    q.add_argument("images", nargs="+", metavar="IMAGE",
+                   help="image files, or folders of them (searched recursively, as a folder dataset is)")
     q.add_argument("--top", type=int, default=5, help="number of classes shown per image (default: 5)")
     q.add_argument("--json", action="store_true", help="print JSON instead of a table")
     q.add_argument("--unsafe-deserialization", action="store_true",
@@ -142,19 +145,25 @@ def _predict(args) -> int:
     if args.top < 1:
         raise ValueError(f"--top must be a positive integer. Received: {args.top}")
     from keras_classics import predict
-    from keras_classics.images import read_image_file
+    from keras_classics.images import image_files
 
-    # Check every image before loading the model: one bad file fails the command without partial output.
-    for image in args.images:
-        read_image_file(image)
-    results = predict.load(args.model, safe_mode=not args.unsafe_deserialization).classify(args.images, top=args.top)
+    files = image_files(args.images)  # a folder: its images, listed as a folder dataset lists them
+    results = predict.load(args.model, safe_mode=not args.unsafe_deserialization).classify(files, top=args.top)
+    failed = [r for r in results if "error" in r]
     if args.json:
         json.dump(results, sys.stdout, indent=2)
         sys.stdout.write("\n")
-        return 0
-    for result in results:
-        print(result["image"])
-        width = max(len(p["class"]) for p in result["predictions"])
-        for rank, p in enumerate(result["predictions"], 1):
-            print(f"  {rank}. {p['class']:<{width}}  {p['probability']:8.2%}")
-    return 0
+    else:
+        for result in results:
+            if "error" in result:
+                continue
+            print(result["image"])
+            width = max(len(p["class"]) for p in result["predictions"])
+            for rank, p in enumerate(result["predictions"], 1):
+                print(f"  {rank}. {p['class']:<{width}}  {p['probability']:8.2%}")
+    for result in failed:  # each file that could not be read, on its own line; the others were classified
+        print(f"keras-classics predict: error: {result['error']}", file=sys.stderr)
+    if failed and len(failed) < len(results):
+        print(f"keras-classics predict: {len(failed)} of {len(results)} image files could not be read; "
+              "the others were classified.", file=sys.stderr)
+    return 2 if failed else 0

@@ -84,7 +84,10 @@ def encoded_samples(spec, n: int = DEFAULT_SAMPLES, *, size=None, purpose: str =
                 f"No image files ({', '.join(images.IMAGE_SUFFIXES)}) under {directory!r}."
             )
         chosen = files[:n] if purpose == "calibration" else files[-n:]
-        return [_file_bytes(f) for f in chosen], f"folder {os.path.abspath(directory)} ({len(files)} images)"
+        encoded = _files_bytes(chosen, purpose)
+        if not encoded:
+            raise ValueError(f"None of the {len(chosen)} {purpose} image files taken from {directory!r} could be read.")
+        return encoded, f"folder {os.path.abspath(directory)} ({len(files)} images)"
     try:
         import tensorflow as tf  # only to recognise a tf.data.Dataset: loaded when an export is made
     except ImportError:  # pragma: no cover
@@ -144,6 +147,21 @@ def _file_bytes(path) -> bytes:
     return data if images.tensorflow_decodes(fmt, mode) else _png(images.pil_rgb(data))
 
 
+def _files_bytes(paths, purpose) -> list[bytes]:
+    """:func:`_file_bytes` of each file; one that cannot be read (the package's rule,
+    :data:`keras_classics.images.UNREADABLE`) is skipped, counted and reported in one warning."""
+    encoded, failed = [], []
+    for path in paths:
+        try:
+            encoded.append(_file_bytes(path))
+        except images.UNREADABLE as e:
+            failed.append(images.unreadable_reason(e, path))
+    if failed:
+        warnings.warn(f"Skipped {len(failed)} of {len(paths)} {purpose} image file(s) that could not be read: "
+                      + "; ".join(failed[:3]) + (" ..." if len(failed) > 3 else ""), stacklevel=3)
+    return encoded
+
+
 def _dataset_images(ds, n):
     spec = ds.element_spec
     if isinstance(spec, tuple):
@@ -193,12 +211,7 @@ def _run_samples(source, n, purpose):
     k = min(n, listing.size)
     start = 0 if purpose == "calibration" else listing.size - k
     if listing.files is not None:
-        encoded = []
-        for path in listing.files[start : start + k]:
-            try:
-                encoded.append(_file_bytes(path))
-            except (OSError, ValueError):  # an unreadable file: the training pipeline skips it too
-                continue
+        encoded = _files_bytes(listing.files[start : start + k], purpose)
     else:
         encoded = [_png(image) for image in listing.read(start, start + k)]
     if not encoded:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import zipfile
 
 import keras
 
@@ -38,6 +39,14 @@ def load_keras_model(path, custom_objects=None, safe_mode: bool = True):
         raise FileNotFoundError(f"Model not found: {path!r}")
     if not path.endswith(".keras") or not os.path.isfile(path):
         raise ValueError(f"Expected a .keras model file, received {path!r}.")
+    if not zipfile.is_zipfile(path):  # Keras would answer "File not found" for it
+        raise ValueError(
+            f"{path!r} could not be loaded as a Keras model: it is not a .keras file. A .keras file is a zip "
+            f"archive (the model's configuration and weights), and this one ({os.path.getsize(path):,} bytes) is "
+            "not: it may be truncated, or another kind of file with a .keras name. Accepted: a file written by "
+            "model.save(), "
+            "keras_classics.metadata.save_model() or `keras-classics weights convert ... -o NAME.keras`."
+        )
     try:
         model = keras.saving.load_model(path, compile=False, safe_mode=safe_mode, custom_objects=custom_objects)
     except TypeError as e:
@@ -58,5 +67,6 @@ def load_keras_model(path, custom_objects=None, safe_mode: bool = True):
                 "so it is refused by default. Accepted: files without Lambda layers; for a file you trust, "
                 "the CLI's --unsafe-deserialization (Python: safe_mode=False)."
             ) from None
-        raise ValueError(f"{path!r} could not be loaded as a Keras model: {type(e).__name__}: {e}") from None
+        cause = next((line.strip() for line in str(e).splitlines() if line.strip()), "")[:300]
+        raise ValueError(f"{path!r} could not be loaded as a Keras model: {type(e).__name__}: {cause}") from None
     return set_model_metadata(model, read_keras_metadata(path))

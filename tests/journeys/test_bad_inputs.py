@@ -242,7 +242,7 @@ def zoo(tmp_path_factory, model_file):
 
 
 CLI_CASES = {
-    # predict: every image is read and checked before the model is loaded
+    # predict: each image that cannot be read is reported on its own line (the others are classified)
     "predict truncated image": (["predict", "m.keras", "truncated.png"], 2, ["truncated.png", "Accepted formats"]),
     "predict text as image": (["predict", "m.keras", "text.png"], 2, ["text.png", "Accepted formats"]),
     "predict empty file": (["predict", "m.keras", "empty.jpg"], 2, ["empty.jpg", "0 bytes"]),
@@ -250,7 +250,8 @@ CLI_CASES = {
     "predict 400-megapixel image": (["predict", "m.keras", "huge.png"], 2,
                                     ["400,000,000 pixels", "limit of 40,000,000 pixels (40 megapixels)"]),
     "predict missing image": (["predict", "m.keras", "missing.png"], 2, ["'missing.png'", "not found"]),
-    "predict directory as image": (["predict", "m.keras", "run"], 2, ["received a directory", "image file"]),
+    "predict folder without images": (["predict", "m.keras", "run"], 2, ["'run' holds no image files",
+                                                                          "searched recursively"]),
     "predict --top 0": (["predict", "m.keras", "gray.png", "--top", "0"], 2, ["Received: 0", "positive integer"]),
     "predict missing model": (["predict", "nope.keras", "gray.png"], 2, ["'nope.keras'", "not found"]),
     "predict image as model": (["predict", "gray.png", "gray.png"], 2,

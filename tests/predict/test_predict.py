@@ -214,9 +214,9 @@ def test_predict_command(toy_exports, tmp_path, capsys):
 
     bad = tmp_path / "bad.jpg"
     bad.write_bytes(b"\xff\xd8\xff garbage")
-    assert main(["predict", paths["savedmodel"], image, str(bad)]) == 2
+    assert main(["predict", paths["savedmodel"], image, str(bad)]) == 2  # the good image is classified all the same
     captured = capsys.readouterr()
-    assert captured.out == "" and "bad.jpg" in captured.err
+    assert captured.out.startswith(image) and "bad.jpg" not in captured.out and "bad.jpg" in captured.err
     assert main(["predict", paths["savedmodel"], image, "--top", "0"]) == 2
     assert main(["predict", str(tmp_path / "nothing"), image]) == 2
     assert "Model not found" in capsys.readouterr().err
@@ -230,7 +230,7 @@ def test_load_refuses_what_is_not_a_model(tmp_path):
     with pytest.raises(ValueError, match="not a valid TFLite model"):
         predict.load(tmp_path / "junk.tflite")
     (tmp_path / "junk.keras").write_bytes(b"not a zip")
-    with pytest.raises(ValueError, match="could not be loaded as a Keras model"):
+    with pytest.raises(ValueError, match="could not be loaded as a Keras model: it is not a .keras file. A .keras file is a zip archive"):
         predict.load(tmp_path / "junk.keras")
     (tmp_path / "model.onnx").write_bytes(b"x")
     with pytest.raises(ValueError, match="Cannot tell the format"):
