@@ -5,7 +5,8 @@ import os
 
 import pytest
 
-from keras_classics.io import atomic_path, check_name_length, write_text_atomic
+from keras_classics import io
+from keras_classics.io import atomic_path, write_text_atomic
 from tests.helpers import run_cli
 
 NAME_MAX = os.pathconf("/tmp", "PC_NAME_MAX") if hasattr(os, "pathconf") else 255
@@ -27,7 +28,7 @@ def test_a_name_over_the_limit_is_refused_before_anything_is_written(tmp_path):
                                          rf"{NAME_MAX} bytes\. Accepted: a shorter name\. Nothing was written\."):
         write_text_atomic(path, "lost")
     with pytest.raises(ValueError, match="in the path is"):
-        check_name_length(tmp_path / ("d" * (NAME_MAX + 1)) / "file.txt")
+        io.check_name_length(tmp_path / ("d" * (NAME_MAX + 1)) / "file.txt")
     assert os.listdir(tmp_path) == []
 
 
