@@ -99,3 +99,17 @@ def test_the_python_api_behaves_as_the_command(model_file, tree):
     (root / "empty").mkdir()
     with pytest.raises(ValueError, match="holds no image files"):
         model.classify(root / "empty")
+
+
+def test_the_readme_lines_with_a_folder(model_file, tree, capsys, monkeypatch):
+    """README, "Export and predict": the int8 export, then predict with a folder in place of shape.png."""
+    root, files = tree
+    monkeypatch.chdir(root.parent)
+    code, _, err = run_cli(capsys, "export", model_file, "--format", "tflite", "--quantize", "int8",
+                           "--representative", "shapes", "--representative-samples", "8", "--parity-samples", "8",
+                           "-o", "saved_models/shapes_int8.tflite")
+    assert code == 0, err
+    code, by_folder, err = run_cli(capsys, "predict", "saved_models/shapes_int8.tflite", root, "--top", "3")
+    assert code == 0, err
+    code, by_file, err = run_cli(capsys, "predict", "saved_models/shapes_int8.tflite", *files, "--top", "3")
+    assert code == 0 and by_folder == by_file and by_folder.count("  3. ") == len(files)
