@@ -1,5 +1,12 @@
 """Image files: the formats and suffixes accepted, the pixel limit, listing, reading and decoding them.
 
+One listing (:func:`list_images`, :func:`image_files`) serves dataset folders,
+predict and export. One rule serves every reader of many files: a file that
+cannot be used (:data:`UNREADABLE`: missing, deleted or changed after it was
+listed, unreadable, not an image, corrupt) is skipped, counted and reported
+with its reason (:func:`unreadable_reason`, :func:`load_images`,
+:func:`listed_file_bytes`), never a traceback.
+
 One path reads an image file for every user of the package (predict, export's
 samples and ``serving_bytes`` signature, the inspector): the file is checked (a
 known format, at most :data:`MAX_IMAGE_PIXELS` pixels, not truncated), decoded

@@ -15,7 +15,9 @@ export directory, ``NAME.card.json`` beside a ``NAME.tflite`` file); for a
 (:func:`keras_classics.metadata.save_model`), else from the training run's
 ``config.json`` in the same directory (:func:`run_metadata`).
 A training run directory means its ``best.keras``, else its ``final.keras``
-(:func:`keras_classics.runs.resolve_model_file`).
+(:func:`keras_classics.runs.resolve_model_file`). A folder of images stands for
+its image files, listed as a folder dataset lists them; a file that cannot be
+read gets an ``"error"`` entry and the others are classified.
 
 TFLite files run on the LiteRT interpreter (``ai_edge_litert``); the deprecated
 ``tf.lite.Interpreter`` is used only when LiteRT is not installed.
@@ -147,10 +149,11 @@ def _dequantize(y, detail):
     return y.astype(np.float32)
 
 
-_TFLITE_ACCEPTED = "a .tflite file written by `keras-classics export --format tflite`, or a TFLite classifier " \
-                   "with one image input and one output"
-_SAVEDMODEL_ACCEPTED = "a SavedModel directory written by `keras-classics export --format savedmodel` " \
-                       "(saved_model.pb and its variables/ folder, as written)"
+# What each loader accepts, for the messages that translate TensorFlow's and LiteRT's errors.
+_TFLITE_ACCEPTED = ("a .tflite file written by `keras-classics export --format tflite`, or a TFLite classifier "
+                    "with one image input and one output")
+_SAVEDMODEL_ACCEPTED = ("a SavedModel directory written by `keras-classics export --format savedmodel` "
+                        "(saved_model.pb and its variables/ folder, as written)")
 
 
 def _native_cause(error: BaseException) -> str:
