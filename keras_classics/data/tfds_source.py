@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -42,8 +44,13 @@ def _tfds_builder(name, data_dir, download):
             )
         if not download:
             raise FileNotFoundError(f"TFDS dataset {name!r} is not prepared in {builder.data_dir_root}. {how}.")
+        before = _entries(builder.data_dir_root)
         try:
-            builder.download_and_prepare()
+            try:
+                builder.download_and_prepare()
+            except BaseException:  # a failure or an interrupt: what this attempt left half-made goes
+                _remove_partial(builder.data_dir_root, before)
+                raise
         except ImportError as e:  # a module tensorflow-datasets needs: `tfds build` would stop at it too
             module = getattr(e, "name", None) or str(e)
             raise ImportError(
@@ -58,6 +65,38 @@ def _tfds_builder(name, data_dir, download):
             ) from e
 
     return builder, image_key, label_key
+
+
+def _entries(root) -> set[str]:
+    """Every path under ``root`` (a TFDS data directory), ``root`` itself included when it exists."""
+    found = set()
+    for folder, dirs, files in os.walk(root):
+        found.add(folder)
+        found.update(os.path.join(folder, name) for name in dirs + files)
+    return found
+
+
+def _remove_partial(root, before: set[str]) -> None:
+    """Remove what a failed preparation made under ``root``: new temporary downloads (``*.tmp.*``),
+    unfinished folders (``*.incomplete*``) and new folders left empty. Nothing that was there before goes."""
+    for folder, dirs, files in os.walk(root, topdown=False):
+        for name in files:
+            path = os.path.join(folder, name)
+            if path not in before and (".tmp." in name or ".incomplete" in name):
+                with contextlib.suppress(OSError):
+                    os.remove(path)
+        for name in dirs:
+            path = os.path.join(folder, name)
+            if path in before:
+                continue
+            if ".tmp." in name or ".incomplete" in name:
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                with contextlib.suppress(OSError):  # only when empty
+                    os.rmdir(path)
+    if root not in before:
+        with contextlib.suppress(OSError):
+            os.rmdir(root)
 
 
 def _tfds_splits(builder, name, val, train_split):

@@ -317,3 +317,35 @@ def test_list_splits_names_the_sources_own_examples(tmp_path, tfds_dir):
         list_splits("shapes", bogus=1)
     with pytest.raises(ValueError, match="does not exist"):
         list_splits(f"folder:{tmp_path / 'moved'}")
+
+
+class FailingPreparationForTest(tfds.core.GeneratorBasedBuilder):
+    """A TFDS dataset whose preparation fails midway, after writing some examples (offline: nothing to download)."""
+
+    VERSION = tfds.core.Version("1.0.0")
+
+    def _info(self):
+        return tfds.core.DatasetInfo(builder=self, supervised_keys=("image", "label"), features=tfds.features.FeaturesDict(
+            {"image": tfds.features.Image(shape=(8, 8, 3)), "label": tfds.features.ClassLabel(names=["a", "b"])}))
+
+    def _split_generators(self, dl_manager):
+        return {"train": self._generate_examples()}
+
+    def _generate_examples(self):
+        for i in range(5):
+            if i == 3:
+                raise OSError("the source went away midway")
+            yield i, {"image": np.zeros((8, 8, 3), np.uint8), "label": i % 2}
+
+
+@pytest.mark.parametrize("existing", [False, True])
+def test_a_failed_preparation_leaves_nothing_behind(tmp_path, existing):
+    """What a failed TFDS preparation made (its dataset and download folders) goes; what was there stays."""
+    data_dir = tmp_path / "tfds"
+    if existing:
+        (data_dir / "downloads" / "other").mkdir(parents=True)
+        (data_dir / "downloads" / "other" / "kept.gz").write_bytes(b"an earlier download")
+    before = sorted(str(p) for p in tmp_path.rglob("*"))
+    with pytest.raises(FileNotFoundError, match=r"preparing it failed \(OSError: the source went away midway\)"):
+        get_source("tfds:failing_preparation_for_test", data_dir=data_dir)
+    assert sorted(str(p) for p in tmp_path.rglob("*")) == before
