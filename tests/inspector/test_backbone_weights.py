@@ -4,7 +4,6 @@ import numpy as np
 import pytest
 from safetensors.numpy import save_file
 
-from keras_classics.models import create_model
 from tests.helpers import run_cli
 from tests.torchvision_golden import load_golden, random_state_dict
 
@@ -26,12 +25,11 @@ def test_visualize_filters_takes_the_no_top_file(backbone_file, capsys, monkeypa
     code, out, err = run_cli(capsys, "visualize", "filters", "resnet18", "--weights", "resnet18_backbone.weights.h5",
                              "-o", "filters.png")
     assert code == 0 and "Traceback" not in err and "filters.png" in out, err
-    # The pictures show the file's own filters: the file loads into the headless model the README builds.
+    # The pictures show the file's own filters: torchvision's conv1 kernel, ported (O, I, H, W) -> (H, W, I, O).
     from keras_classics.inspect.pictures import _model_for_pictures
 
     model, _, note = _model_for_pictures("resnet18", "resnet18_backbone.weights.h5")
-    readme = create_model("resnet18", include_top=False, weights="resnet18_backbone.weights.h5", pooling="avg",
-                          input_shape=(64, 64, 3))
-    np.testing.assert_array_equal(model.get_layer("conv1_conv").get_weights()[0],
-                                  readme.get_layer("conv1_conv").get_weights()[0])
+    case = load_golden()[0]["resnet18/torchvision"]
+    source = random_state_dict(case["keys"], case["seed"])["conv1.weight"]
+    np.testing.assert_array_equal(model.get_layer("conv1_conv").get_weights()[0], np.transpose(source, (2, 3, 1, 0)))
     assert note == "weights: resnet18_backbone.weights.h5" and "predictions" not in [x.name for x in model.layers]
