@@ -134,7 +134,7 @@ def compare(models, input_shape=None, *, progress=None) -> Comparison:
     Returns:
         A :class:`Comparison` of dicts with keys ``model, params`` (trainable),
         ``macs, input_size, weighted_depth, min_input, min_input_aux`` (with the
-        auxiliary heads; ``None`` without them), ``top1_error, top5_error,
+        auxiliary heads, for a registered name without options; else ``None``), ``top1_error, top5_error,
         error_note, params_ratio, macs_ratio``. A registered name without
         options, at its paper's input, is read from its registry entry; any
         other model is built.
@@ -162,9 +162,12 @@ def compare(models, input_shape=None, *, progress=None) -> Comparison:
             built = True
             info = None if isinstance(entry, str) and parse_spec(entry)[0] in BLOCKS else info_for(entry)
             row, info = _measured(entry, input_shape, info)
+        # The registry's minimum with aux heads is its default options' (GoogLeNet's torchvision
+        # variant pools its aux heads adaptively and takes any size): shown for plain names only.
+        plain_name = isinstance(entry, str) and not is_model_file(entry) and not parse_spec(entry)[1]
         row.update({
             "min_input": info.min_size if info else None,
-            "min_input_aux": info.aux_min_size if info else None,
+            "min_input_aux": info.aux_min_size if info and plain_name else None,
             "top1_error": info.top1_error if info else None,
             "top5_error": info.top5_error if info else None,
             "error_note": info.error_note if info else None,
