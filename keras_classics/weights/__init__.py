@@ -31,16 +31,14 @@ from __future__ import annotations
 
 from keras_classics._lazy import lazy_exports
 from keras_classics.weights._cards import converted_options, read_card
+from keras_classics.weights._files import CachedWeightsFile, cached_weights_files, clear_weights_cache
 from keras_classics.weights._files import (
     OFFLINE_ENV,
     STATE_DICT_SUFFIXES,
-    CachedWeightsFile,
     TorchRequiredError,
     WeightsHashError,
     WeightsUnavailableError,
     cached_file,
-    cached_weights_files,
-    clear_weights_cache,
     download,
     fetch,
     keras_cache_dir,
