@@ -133,6 +133,10 @@ def test_the_cache_command_shows_and_clears_the_package_files_only(cache, tmp_pa
     assert code == 0 and out.startswith("Removed 1 weights file(s), 3.0 MiB, from")
     assert sorted(os.listdir(weights)) == ["my_model.weights.h5", keras_file.name]
     assert "shapes-v2-train-n20-s16-seed0.npz" in os.listdir(cache)
+    code, out, _ = run_cli(capsys, "cache", "clear", "shapes")
+    assert code == 0 and out.startswith("Removed 1 shapes dataset file(s)") and "weights" not in out
+    assert sorted(os.listdir(cache)) == foreign
+    load_shapes(20, 16, 1)
     code, out, _ = run_cli(capsys, "cache", "clear")
     assert code == 0 and "Removed 1 shapes dataset file(s)" in out and "Removed 0 weights file(s)" in out
     assert sorted(os.listdir(cache)) == foreign and keras_file.is_file()
