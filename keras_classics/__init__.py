@@ -4,8 +4,9 @@
 >>> model = resnet152(classes=10, input_shape=(224, 224, 3))
 
 Importing the package is light: the builders and the registry functions
-(``keras_classics.models``, which imports ``keras``) load on first use, so the
-command line's ``--help`` and ``list`` never start TensorFlow. The models use
+(``keras_classics.models``) load on first use, and Keras only when a model is
+built, so the command line's ``--help`` and ``list`` start neither Keras nor
+TensorFlow. The models use
 ``keras`` alone and run on every Keras backend. Training, data and export live
 in sub-packages that use TensorFlow and are imported on demand.
 """

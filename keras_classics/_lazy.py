@@ -1,9 +1,16 @@
-"""Lazy re-exports for package ``__init__`` files: a public name is imported from its module on first use.
+"""Deferred imports of heavy modules (Keras, TensorFlow): names and modules that load on first use.
 
-A package that re-exports names from modules importing Keras or TensorFlow
-states them in one table and calls :func:`lazy_exports`; the names then load on
-first use (PEP 562), so that ``import keras_classics.data`` or the command
-line's ``--help`` stays light. Standard library only.
+* :func:`lazy_exports`: a package that re-exports names from modules importing
+  Keras or TensorFlow states them in one table; the names then load on first use
+  (PEP 562), so that ``import keras_classics.data`` or the command line's
+  ``--help`` stays light.
+* :func:`lazy_module`: a stand-in for a module (``keras.layers``) that imports it
+  on its first attribute use, so that the model families can be imported, and
+  their registry entries read, without Keras (``keras-classics list``).
+* :func:`when_imported`: run a function once a module is imported, now or later
+  (the package's Keras layers register themselves with Keras).
+
+Standard library only.
 
 Example, in a package's ``__init__.py``::
 
@@ -13,12 +20,13 @@ Example, in a package's ``__init__.py``::
 from __future__ import annotations
 
 import importlib
+import importlib.abc
 import importlib.util
 import sys
 import types
 from typing import Callable, Iterable, Mapping
 
-__all__ = ["lazy_exports"]
+__all__ = ["lazy_exports", "lazy_module", "when_imported"]
 
 
 def lazy_exports(package: str, exports: Mapping[str, Iterable[str]], *, everything_from: str | None = None,
@@ -89,3 +97,63 @@ def lazy_exports(package: str, exports: Mapping[str, Iterable[str]], *, everythi
 
         sys.modules[package].__class__ = _Package
     return __getattr__, __dir__
+
+
+class _LazyModule(types.ModuleType):
+    """A module's stand-in: the first attribute looked up imports the module; each name is kept once read."""
+
+    def __getattr__(self, attr):
+        if attr.startswith("__"):  # copy, pickle and pydoc probes: no import for them
+            raise AttributeError(attr)
+        value = getattr(importlib.import_module(self.__name__), attr)
+        setattr(self, attr, value)
+        return value
+
+    def __repr__(self):
+        return f"<lazy module {self.__name__!r}>"
+
+
+def lazy_module(name: str) -> types.ModuleType:
+    """A stand-in for module ``name`` that imports it when one of its attributes is first used.
+
+    ``layers = lazy_module("keras.layers")`` at a module's top, then ``layers.Conv2D(...)`` inside
+    its functions: Keras is imported by the first call, not by the module's import.
+    """
+    return _LazyModule(name)
+
+
+class _AfterImport(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    """Finds module ``name`` once, through the other finders, and calls ``callback`` after it executes."""
+
+    def __init__(self, name: str, callback: Callable):
+        self.name, self.callback, self.loader = name, callback, None
+
+    def find_spec(self, fullname, path=None, target=None):
+        if fullname != self.name:
+            return None
+        sys.meta_path.remove(self)  # once: the real spec, found without this finder
+        spec = importlib.util.find_spec(fullname)
+        if spec is None or spec.loader is None:
+            return spec
+        self.loader, spec.loader = spec.loader, self
+        return spec
+
+    def create_module(self, spec):
+        return self.loader.create_module(spec)
+
+    def exec_module(self, module):
+        module.__spec__.loader = module.__loader__ = self.loader
+        self.loader.exec_module(module)
+        self.callback(module)
+
+
+def when_imported(name: str, callback: Callable) -> None:
+    """Call ``callback(module)`` once the top-level module ``name`` is imported: now if it is, else after its import.
+
+    The callback runs once the module has executed, so it may import the module's sub-modules.
+    """
+    module = sys.modules.get(name)
+    if module is not None:
+        callback(module)
+    elif not any(isinstance(f, _AfterImport) and f.name == name and f.callback == callback for f in sys.meta_path):
+        sys.meta_path.insert(0, _AfterImport(name, callback))

@@ -21,6 +21,7 @@ _AREAS = (
     "keras_classics.export._cli",  # export, predict
     "keras_classics.weights._cli",  # weights list, weights convert
     "keras_classics.experiments._cli",  # experiment
+    "keras_classics.data._cli",  # cache, cache clear
 )
 
 

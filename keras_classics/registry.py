@@ -1,13 +1,16 @@
 """The model registry: a model's single specification, and the one way to find models.
 
 A :class:`ModelInfo` is everything the package states about a model: its
-builder, its variants with their exact trainable parameter counts, its paper and
-published error, endpoints, minimum input, the weights sets it can load (with
+builder, its variants with their exact trainable parameter counts, its
+multiply-adds and depth, its minimum input (with and without auxiliary heads),
+its paper and published error, endpoints, the weights sets it can load (with
 each set's eval transform) and its family's training defaults. Each family module
 declares its entries next to its builders with :func:`register_model`; the CLI,
-the recipes, the weights loaders, the docs and the tests read them from here.
-The anchors are torchvision's ``WeightsEnum`` metadata and timm's
-``default_cfgs``.
+the recipes, the weights loaders, the docs and the tests read them from here,
+and ``keras-classics list`` shows them without building a model. The anchors
+are torchvision's ``WeightsEnum`` metadata (``num_params``, ``_ops`` in GFLOPS)
+and timm's ``default_cfgs``; ``tests/models/test_registry_facts.py`` holds each
+stated figure equal to what the built model computes.
 
 This module is a leaf: it imports only the standard library, and no model
 file (``keras_classics.models`` imports the families, which register
@@ -137,11 +140,19 @@ class ModelInfo:
         default_size: the paper's input resolution (square).
         min_size: smallest square input the builder accepts with its default
             options, computed from the layers (``keras_classics.arithmetic``).
+        aux_min_size: the same with ``aux_logits=True`` (families with aux
+            heads: a head's pooling and convolutions need a large enough map).
         preprocessing: name of the input preprocessing (``"caffe"``: BGR minus
             ImageNet mean; ``"torch"``: RGB /255, minus mean, over std;
             ``"tf"``: scale to [-1, 1]).
         params: trainable parameters at 1000 classes with the top, default options.
         aux_params: the same with ``aux_logits=True`` (families with aux heads).
+        macs: multiply-adds of one image at ``default_size`` with the builder's
+            defaults (the classes ``params`` counts): convolutions and dense
+            layers, biases not counted (what :func:`keras_classics.inspect.summary`
+            counts).
+        depth: convolution and dense layers on the longest path from the input
+            to the output, the papers' "layers" (VGG16: 16, ResNet-50: 50).
         variants: other documented option sets with their reference counts.
         top1_error: ImageNet top-1 / top-5 validation error reported by the paper
             (single model, single crop unless ``error_note`` says otherwise).
@@ -164,6 +175,9 @@ class ModelInfo:
     preprocessing: str
     params: int
     aux_params: int | None = None
+    aux_min_size: int | None = None
+    macs: int | None = None
+    depth: int | None = None
     variants: tuple = ()
     top1_error: float | None = None
     top5_error: float | None = None
@@ -173,9 +187,25 @@ class ModelInfo:
     recipe: Mapping = field(default_factory=dict)
     default_kwargs: Mapping = field(default_factory=dict)
 
+    def __post_init__(self):
+        for key in ("params", "aux_params", "min_size", "aux_min_size", "macs", "depth"):
+            value = getattr(self, key)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+                raise ValueError(f"Model {self.name!r}: `{key}` must be a non-negative integer. Received: {value!r}")
+        if (self.aux_min_size is None) != (self.aux_params is None):
+            raise ValueError(
+                f"Model {self.name!r}: a model with auxiliary heads states both `aux_params` and `aux_min_size`, "
+                f"a model without them neither. Received: aux_params={self.aux_params!r}, "
+                f"aux_min_size={self.aux_min_size!r}."
+            )
+
     @property
     def has_aux(self) -> bool:
         return self.aux_params is not None
+
+    def min_input(self, aux_logits: bool = False) -> int:
+        """The smallest square input side of the default options, with the auxiliary heads or without."""
+        return self.aux_min_size if aux_logits and self.has_aux else self.min_size
 
     @property
     def imagenet_weights(self) -> bool:

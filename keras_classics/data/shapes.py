@@ -10,7 +10,13 @@ same ``(n, image_size, seed, split)`` always gives the same bytes.
 Generation is vectorised (about 600 images per second at 64x64 and 2,500 at
 32x32 per CPU core) and cached as ``.npz`` under ``$KERAS_CLASSICS_CACHE`` (default
 ``~/.cache/keras_classics``), written to a temporary file and renamed so a
-killed run never leaves half a file.
+killed run never leaves half a file. The cache is bounded
+(``$KERAS_CLASSICS_SHAPES_CACHE_MB``, default 90 MiB): the least recently used
+sets are removed to make room, and a set larger than the bound is rendered each
+time instead of cached. The pixel noise leaves nothing for a compressor to take
+(``np.savez_compressed`` keeps 94% of the bytes at 64x64, and writes 50 times
+slower), so the files are stored as they are. :func:`cached_shapes` lists the
+cache and :func:`clear_shapes_cache` empties it (``keras-classics cache``).
 
 Example:
     >>> images, labels = generate_shapes(100, image_size=32, seed=0)
@@ -23,6 +29,7 @@ from __future__ import annotations
 import concurrent.futures
 import logging
 import os
+import re
 import zipfile
 from pathlib import Path
 
@@ -60,6 +67,81 @@ def cache_dir() -> Path:
     """The cache folder: ``$KERAS_CLASSICS_CACHE`` or ``~/.cache/keras_classics``."""
     env = os.environ.get("KERAS_CLASSICS_CACHE")
     return Path(env).expanduser() if env else Path.home() / ".cache" / "keras_classics"
+
+
+#: Environment variable: the most the shapes cache holds, in MiB (0: nothing is cached).
+CACHE_LIMIT_ENV = "KERAS_CLASSICS_SHAPES_CACHE_MB"
+DEFAULT_CACHE_LIMIT_MIB = 90
+
+# The cache's own files: a set, and a set being written (io.atomic_path's temporary name). Any other
+# file in the folder is not the package's and is never listed, counted or removed.
+_CACHE_FILE = re.compile(r"shapes-v\d+-(train|validation)-n\d+-s\d+-seed\d+\.npz")
+_CACHE_TEMP = re.compile(r"\.(shapes-v\d+-(train|validation)-n\d+-s\d+-seed\d+\.npz)\.\d+-[0-9a-f]{8}\.tmp\.npz")
+
+
+def cache_limit() -> int:
+    """The shapes cache's bound in bytes: ``$KERAS_CLASSICS_SHAPES_CACHE_MB`` MiB, default 90."""
+    text = os.environ.get(CACHE_LIMIT_ENV, "").strip()
+    if not text:
+        return DEFAULT_CACHE_LIMIT_MIB * 2**20
+    try:
+        mib = float(text)
+    except ValueError:
+        mib = -1
+    if not mib >= 0:
+        raise ValueError(f"{CACHE_LIMIT_ENV} must be a number of MiB, 0 or more (0: no cache). Received: {text!r}")
+    return int(mib * 2**20)
+
+
+def cached_shapes(folder=None) -> list[tuple[Path, int]]:
+    """The shapes cache's own files, ``(path, bytes)``, oldest use first.
+
+    Only files named as the cache names them count (``shapes-v2-train-n10000-s64-seed0.npz``, and
+    the hidden temporary file of a write that was killed); symbolic links and anything else in the
+    folder are not the package's and are left out.
+    """
+    folder = Path(folder) if folder is not None else cache_dir()
+    try:
+        entries = list(os.scandir(folder))
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    found = []
+    for entry in entries:
+        if (_CACHE_FILE.fullmatch(entry.name) or _CACHE_TEMP.fullmatch(entry.name)) and entry.is_file(
+                follow_symlinks=False):
+            stat = entry.stat(follow_symlinks=False)
+            found.append((stat.st_mtime, Path(entry.path), stat.st_size))
+    return [(path, size) for _, path, size in sorted(found)]
+
+
+def clear_shapes_cache(folder=None) -> list[tuple[Path, int]]:
+    """Remove the shapes cache's own files (:func:`cached_shapes`); return what was removed.
+
+    Nothing else in the folder is touched, and the folder itself stays.
+    """
+    removed = []
+    for path, size in cached_shapes(folder):
+        try:
+            path.unlink()
+        except FileNotFoundError:  # removed meanwhile (another process made room)
+            continue
+        removed.append((path, size))
+    return removed
+
+
+def _make_room(folder: Path, needed: int, limit: int, replacing: Path) -> None:
+    """Remove the least recently used sets until a file of ``needed`` bytes, written as ``replacing``, fits
+    under ``limit``. Another process's write in progress (a temporary file) is left alone."""
+    files = [(p, s) for p, s in cached_shapes(folder) if p != replacing and not p.name.startswith(".")]
+    total = sum(s for _, s in files)
+    for path, size in files:
+        if total + needed <= limit:
+            break
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            pass
+        total -= size
 
 
 # --------------------------------------------------------------------------- shapes
@@ -359,8 +441,10 @@ def load_shapes(
 
     The cache file ``shapes-v{version}-{split}-n{n}-s{size}-seed{seed}.npz`` is
     read when present and valid, else the images are rendered and written to a
-    temporary file in the cache folder, then renamed into place. An unwritable
-    cache folder only logs a warning.
+    temporary file in the cache folder, then renamed into place, after the least
+    recently used sets are removed to keep the cache under :func:`cache_limit`.
+    A set larger than the bound is rendered and not cached. An unwritable cache
+    folder only logs a warning.
 
     Args:
         n, image_size, seed, split: as in :func:`generate_shapes`.
@@ -378,23 +462,41 @@ def load_shapes(
     _check_int("image_size", image_size, 16)
     _check_int("seed", seed, 0)
     folder = cache_dir()
+    limit = cache_limit()
     path = folder / f"shapes-v{GENERATOR_VERSION}-{split}-n{n}-s{image_size}-seed{seed}.npz"
-    if path.is_file():
+    if path.is_file() and not path.is_symlink():
         try:
             with np.load(path) as f:
                 images, labels = f["images"], f["labels"]
             if images.shape == (n, image_size, image_size, 3) and labels.shape == (n,):
+                _touch(path)
                 return images, labels
             log.warning("Ignoring cache file %s: unexpected array shapes.", path)
         except (OSError, ValueError, KeyError, zipfile.BadZipFile) as e:
             log.warning("Ignoring unreadable cache file %s (%s).", path, e)
+    size = n * image_size * image_size * 3 + 8 * n + 1024  # images, labels and the .npz headers
+    fits = size <= limit
     if progress:
-        print(f"Rendering the shapes dataset: {n:,} {split} images of {image_size}x{image_size} (cached in {folder})")
+        where = f"cached in {folder}" if fits else (
+            f"not cached: {size / 2**20:.0f} MiB is over the shapes cache's {limit / 2**20:.3g} MiB, "
+            f"{CACHE_LIMIT_ENV}")
+        print(f"Rendering the shapes dataset: {n:,} {split} images of {image_size}x{image_size} ({where})")
     images, labels = generate_shapes(n, image_size, seed, split=split, progress=progress)
+    if not fits:
+        return images, labels
     try:
         folder.mkdir(parents=True, exist_ok=True)
+        _make_room(folder, size, limit, replacing=path)
         with atomic_path(path, suffix=".npz") as tmp:
             np.savez(tmp, images=images, labels=labels)
     except OSError as e:
         log.warning("Could not write the shapes cache to %s (%s); continuing without it.", folder, e)
     return images, labels
+
+
+def _touch(path: Path) -> None:
+    """Mark a set as just used: the cache removes the least recently used first."""
+    try:
+        os.utime(path)
+    except OSError:  # a read-only cache still serves its files
+        pass

@@ -38,10 +38,7 @@ def _add_output(p):
 
 
 def _cmd_list(args):
-    from keras_classics._startup import metadata_backend
-
-    metadata_backend()  # the table is computed from the models' layers and shapes: no TensorFlow needed
-    from keras_classics.inspect.compare import model_table
+    from keras_classics.inspect.compare import model_table  # the registry's stated figures: no Keras
 
     print(model_table(args.pattern).render(args.format))
     return 0
@@ -111,8 +108,9 @@ def register(subparsers) -> None:
     """Add ``list``, ``summary``, ``compare``, ``visualize`` and ``plot``."""
     p = subparsers.add_parser("list", help="every registered model: params, MACs, depth, min input, paper, year",
                               description="Every registered model with its parameters (reference count), "
-                              "multiply-adds and depth computed at the paper's input size, minimum input, "
-                              "paper and year. Builds each model once (about a minute).")
+                              "multiply-adds and depth at the paper's input size, minimum input (and with the "
+                              "auxiliary heads, where a model has them), paper and year, as its registry entry "
+                              "states them: nothing is built.")
     p.add_argument("pattern", nargs="?", help="glob on the names, e.g. 'resnet*'")
     p.add_argument("--format", choices=FORMATS, default="table")
     p.set_defaults(func=_cmd_list)

@@ -24,6 +24,7 @@ class Column:
     header: str
     show: Callable[[Any], str] = None  # default: str(), "" for None
     align: str = ">"  # ">" numbers, "<" text
+    cell: Callable[[dict], str] = None  # the text cell from the whole row (instead of ``show``)
 
 
 def check_format(fmt: str) -> str:
@@ -152,7 +153,7 @@ def render(
         return buf.getvalue().rstrip("\n")
     cells = [[c.header for c in columns]]
     for row in all_rows:
-        cells.append([(c.show or plain)(row.get(c.key)) for c in columns])
+        cells.append([c.cell(row) if c.cell else (c.show or plain)(row.get(c.key)) for c in columns])
     if fmt == "markdown" and totals is not None:
         cells[-1] = [f"**{v}**" if v else v for v in cells[-1]]
     widths = [max(len(r[i]) for r in cells) for i in range(len(columns))]

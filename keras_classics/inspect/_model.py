@@ -10,11 +10,11 @@ from __future__ import annotations
 import ast
 import os
 
-import keras
-
+from keras_classics._lazy import lazy_module
 from keras_classics.models import list_models, model_info
-from keras_classics.models.files import load_keras_model
 from keras_classics.runs import is_run_dir, resolve_model_file
+
+keras = lazy_module("keras")  # imported when a model is built or loaded: names and specs parse without it
 
 
 def parse_spec(spec: str) -> tuple[str, dict]:
@@ -84,6 +84,8 @@ def load_model_file(path) -> keras.Model:
     if os.path.isdir(path):
         raise IsADirectoryError(f"Expected a .keras file or a training run directory, received a directory "
                                 f"without best.keras or final.keras: {path!r}")
+    from keras_classics.models.files import load_keras_model  # imports Keras: only when a file is read
+
     return load_keras_model(path)
 
 

@@ -1,7 +1,11 @@
 """Models side by side: parameters, multiply-adds, depth, minimum input, reported error.
 
-Every figure except the paper's error and the minimum input size (both from the
-registry) is computed from the built model by :func:`~keras_classics.inspect.summary`.
+A registered model with its default options at its paper's input is described by
+its registry entry, which states every figure (the counts, multiply-adds, depth
+and minimum inputs, held equal to the built model by the tests): nothing is
+built, and Keras is not imported. Any other model (builder options, another
+input size, a ``.keras`` file, a Keras model) is built and measured by
+:func:`~keras_classics.inspect.summary`.
 """
 
 from __future__ import annotations
@@ -10,8 +14,7 @@ import gc
 import sys
 
 from keras_classics.inspect import _format as fmtlib
-from keras_classics.inspect._model import BLOCKS, info_for, is_model_file, parse_spec
-from keras_classics.inspect.summary import summary
+from keras_classics.inspect._model import BLOCKS, info_for, is_model_file, normalize_shape, parse_spec
 from keras_classics.models import list_models, model_info
 
 __all__ = ["compare", "Comparison", "model_table", "inception_reduction"]
@@ -38,8 +41,7 @@ class Comparison(list):
 
 def _progress(enabled, i, n, label):
     if enabled:
-        end = "\n" if i == n else ""
-        sys.stderr.write(f"\r[{i}/{n}] {label:<40}{end}")
+        sys.stderr.write(f"\r[{i}/{n}] {label:<40}")
         sys.stderr.flush()
 
 
@@ -53,6 +55,52 @@ def _label(entry) -> str:
     return getattr(entry, "name", repr(entry))
 
 
+def _min_input(row) -> str:
+    """``75``, or ``1 (aux 65)`` where the model has auxiliary heads that need a larger input."""
+    shown = fmtlib.plain(row.get("min_input"))
+    aux = row.get("min_input_aux")
+    return f"{shown} (aux {aux})" if aux is not None and shown else shown
+
+
+def _stated(entry, input_shape):
+    """The registry entry whose stated figures describe ``entry`` at ``input_shape``, else ``None``.
+
+    Those are a registered name without builder options at its paper's input (or none given).
+    """
+    if not isinstance(entry, str) or is_model_file(entry):
+        return None
+    name, options = parse_spec(entry)
+    if options or name not in list_models():
+        return None
+    info = model_info(name)
+    if info.macs is None or info.depth is None:
+        return None
+    if input_shape is not None and normalize_shape(input_shape) != (info.default_size, info.default_size, 3):
+        return None
+    return info
+
+
+def _measured(entry, input_shape, info):
+    """A row measured on the built model."""
+    # The inspector's walker imports Keras: loaded only when a model has to be built.
+    from keras_classics.inspect.summary import summary
+
+    s = summary(entry, input_shape)
+    if info is None and is_model_file(entry):
+        info = info_for(s.model_name)
+    shape = s.totals["input_shape"]
+    row = {
+        "model": _label(entry) if isinstance(entry, str) else s.model_name,
+        "params": s.totals["trainable_params"],
+        "macs": s.totals["macs"],
+        "input_size": tuple(shape[:2]) if isinstance(shape, tuple) else None,
+        "weighted_depth": s.totals["weighted_depth"],
+    }
+    del s
+    gc.collect()
+    return row, info
+
+
 _COMPARE_COLUMNS = (
     fmtlib.Column("model", "model", align="<"),
     fmtlib.Column("params", "params", fmtlib.count),
@@ -61,7 +109,7 @@ _COMPARE_COLUMNS = (
     fmtlib.Column("macs_ratio", "MACs ratio", fmtlib.ratio),
     fmtlib.Column("input_size", "input", fmtlib.window),
     fmtlib.Column("weighted_depth", "depth"),
-    fmtlib.Column("min_input", "min input", fmtlib.plain),
+    fmtlib.Column("min_input", "min input", cell=_min_input),
     fmtlib.Column("top1_error", "top-1 err", fmtlib.error),
     fmtlib.Column("top5_error", "top-5 err", fmtlib.error),
 )
@@ -85,8 +133,11 @@ def compare(models, input_shape=None, *, progress=None) -> Comparison:
 
     Returns:
         A :class:`Comparison` of dicts with keys ``model, params`` (trainable),
-        ``total_params, macs, input_size, weighted_depth, min_input, top1_error,
-        top5_error, error_note, params_ratio, macs_ratio``.
+        ``macs, input_size, weighted_depth, min_input, min_input_aux`` (with the
+        auxiliary heads, for a registered name without options; else ``None``), ``top1_error, top5_error,
+        error_note, params_ratio, macs_ratio``. A registered name without
+        options, at its paper's input, is read from its registry entry; any
+        other model is built.
 
     Example:
         >>> rows = compare(["alexnet", "googlenet"])
@@ -99,30 +150,31 @@ def compare(models, input_shape=None, *, progress=None) -> Comparison:
     if not models:
         raise ValueError("`compare` needs at least one model. Received an empty list.")
     show = _want_progress(progress)
-    rows = []
+    rows, built = [], False
     for i, entry in enumerate(models, 1):
-        _progress(show, i, len(models), f"building {_label(entry)}")
-        s = summary(entry, input_shape)
-        info = info_for(entry) if not is_model_file(entry) else info_for(s.model_name)
-        if isinstance(entry, str) and parse_spec(entry)[0] in BLOCKS:
-            info = None
-        shape = s.totals["input_shape"]
-        rows.append(
-            {
-                "model": _label(entry) if isinstance(entry, str) else s.model_name,
-                "params": s.totals["trainable_params"],
-                "total_params": s.totals["params"],
-                "macs": s.totals["macs"],
-                "input_size": tuple(shape[:2]) if isinstance(shape, tuple) else None,
-                "weighted_depth": s.totals["weighted_depth"],
-                "min_input": info.min_size if info else None,
-                "top1_error": info.top1_error if info else None,
-                "top5_error": info.top5_error if info else None,
-                "error_note": info.error_note if info else None,
-            }
-        )
-        del s
-        gc.collect()
+        info = _stated(entry, input_shape)
+        if info is not None:
+            size = info.default_size
+            row = {"model": entry, "params": info.params, "macs": info.macs, "input_size": (size, size),
+                   "weighted_depth": info.depth}
+        else:
+            _progress(show, i, len(models), f"building {_label(entry)}")
+            built = True
+            info = None if isinstance(entry, str) and parse_spec(entry)[0] in BLOCKS else info_for(entry)
+            row, info = _measured(entry, input_shape, info)
+        # The registry's minimum with aux heads is its default options' (GoogLeNet's torchvision
+        # variant pools its aux heads adaptively and takes any size): shown for plain names only.
+        plain_name = isinstance(entry, str) and not is_model_file(entry) and not parse_spec(entry)[1]
+        row.update({
+            "min_input": info.min_size if info else None,
+            "min_input_aux": info.aux_min_size if info and plain_name else None,
+            "top1_error": info.top1_error if info else None,
+            "top5_error": info.top5_error if info else None,
+            "error_note": info.error_note if info else None,
+        })
+        rows.append(row)
+    if show and built:
+        sys.stderr.write("\n")
     first = rows[0]
     for r in rows:
         r["params_ratio"] = _ratio(r["params"], first["params"])
@@ -155,7 +207,7 @@ _TABLE_COLUMNS = (
     fmtlib.Column("macs", "MACs", fmtlib.human),
     fmtlib.Column("weighted_depth", "depth"),
     fmtlib.Column("default_size", "input"),
-    fmtlib.Column("min_input", "min input"),
+    fmtlib.Column("min_input", "min input", cell=_min_input),
     fmtlib.Column("top1_error", "top-1 err", fmtlib.error),
     fmtlib.Column("top5_error", "top-5 err", fmtlib.error),
     fmtlib.Column("year", "year"),
@@ -166,35 +218,34 @@ _TABLE_COLUMNS = (
 def model_table(pattern: str | None = None, *, progress=None) -> Comparison:
     """Every registered model: parameters, multiply-adds, depth, inputs, paper, year.
 
-    ``params`` is the registry's reference count (trainable, 1000 classes);
-    multiply-adds and depth are computed from the model built at its paper
-    resolution (``computed_params`` holds the built model's trainable count).
+    Every figure is the one its registry entry states (``params``: trainable,
+    1000 classes or the builder's default; ``macs`` and ``depth`` at the paper's
+    input; ``min_input`` and, for models with auxiliary heads,
+    ``min_input_aux``). Nothing is built and Keras is not imported; the tests
+    hold each stated figure equal to what the built model computes.
 
     Args:
         pattern: a glob on the names (``"resnet*"``).
-        progress: print progress to stderr (default: when it is a terminal).
+        progress: accepted as before; there is nothing to report progress on.
     """
     names = list_models(pattern)
     if not names:
         raise ValueError(
             f"No registered model matches {pattern!r}. Available: {', '.join(list_models())}."
         )
-    show = _want_progress(progress)
     rows = []
-    for i, name in enumerate(names, 1):
-        _progress(show, i, len(names), f"building {name}")
+    for name in names:
         info = model_info(name)
-        s = summary(name)
         rows.append(
             {
                 "name": name,
                 "family": info.family,
                 "params": info.params,
-                "computed_params": s.totals["trainable_params"],
-                "macs": s.totals["macs"],
-                "weighted_depth": s.totals["weighted_depth"],
+                "macs": info.macs,
+                "weighted_depth": info.depth,
                 "default_size": info.default_size,
                 "min_input": info.min_size,
+                "min_input_aux": info.aux_min_size,
                 "top1_error": info.top1_error,
                 "top5_error": info.top5_error,
                 "paper": info.paper,
@@ -202,11 +253,10 @@ def model_table(pattern: str | None = None, *, progress=None) -> Comparison:
                 "year": info.year,
             }
         )
-        del s
-        gc.collect()
     footer = [
         "params: trainable, 1000 classes; MACs: multiply-adds of convolutions and dense layers "
         "at the paper's input size; depth: conv and dense layers on the longest path; "
+        "min input: the smallest square input (aux: with the auxiliary classifiers on); "
         "errors: ImageNet validation as reported in the paper."
     ]
     return Comparison(rows, _TABLE_COLUMNS, "Registered models", footer)

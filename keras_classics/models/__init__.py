@@ -4,12 +4,18 @@ Every builder takes the keras.applications signature (keyword-only)
 ``include_top, weights, input_tensor, input_shape, pooling, classes,
 classifier_activation, name`` plus its family's options, and is registered in
 the model registry under its paper name.
+
+Importing this package does not import Keras: the builders import it when they
+first build, so the registry entries (``list_models``, ``model_info``) read fast.
+The package's own Keras layers register with Keras as soon as Keras is imported.
 """
 
 import importlib as _importlib
 
+from keras_classics._lazy import lazy_exports as _lazy_exports, when_imported as _when_imported
+
 # The order of these names is the order of __all__ (and of keras_classics.__all__).
-from keras_classics.models._layers import LocalResponseNormalization, feature_extractor, strip_aux
+from keras_classics.models._layers import feature_extractor, strip_aux
 from keras_classics.registry import (
     EvalTransform,
     ModelInfo,
@@ -32,6 +38,11 @@ _FAMILIES = ("alexnet", "zfnet", "vgg", "googlenet", "inception_v2", "inception_
 for _family in _FAMILIES:
     _importlib.import_module(f"{__name__}.{_family}")
 globals().update({_name: get_builder(_name) for _name in list_models()})
+
+# The layers Keras reads from saved files by their registered names (keras_classics>NAME).
+_KERAS_LAYERS = "keras_classics.models._keras_layers"
+_when_imported("keras", lambda _keras: _importlib.import_module(_KERAS_LAYERS))
+__getattr__, __dir__ = _lazy_exports(__name__, {_KERAS_LAYERS: ("LocalResponseNormalization",)})
 
 
 def create_backbone(name, endpoints=None, **kwargs):
@@ -61,5 +72,5 @@ def create_backbone(name, endpoints=None, **kwargs):
 _COMMON = {"include_top", "weights", "input_tensor", "input_shape", "pooling", "classes",
            "classifier_activation", "name"}
 
-__all__ = [name for name, value in globals().items()
-           if not name.startswith("_") and not isinstance(value, type(_importlib))]
+__all__ = ["LocalResponseNormalization"] + [
+    name for name, value in globals().items() if not name.startswith("_") and not isinstance(value, type(_importlib))]

@@ -1,8 +1,8 @@
 """Shared layers and the plumbing every builder uses.
 
-* :class:`LocalResponseNormalization`: the LRN of AlexNet, ZFNet and GoogLeNet,
-  a serializable Keras layer built from ``keras.ops`` only; :func:`lrn` adds it
-  in float32 under mixed precision.
+* :func:`lrn`: the LRN of AlexNet, ZFNet and GoogLeNet
+  (:class:`~keras_classics.models.LocalResponseNormalization`), in float32 under
+  mixed precision.
 * :func:`conv_bn_act`: convolution, optional batch norm, activation, with
   stable ``{name}_conv / {name}_bn / {name}_relu`` names.
 * :func:`make_builder`: the public builder of a model, with the
@@ -14,7 +14,7 @@
   :func:`finish`.
 * :func:`strip_aux` and :func:`feature_extractor` for trained models.
 
-Only ``keras`` is imported here: the models run on every Keras backend.
+Only ``keras`` is used here, imported at the first build: the models run on every Keras backend.
 """
 
 from __future__ import annotations
@@ -23,16 +23,13 @@ import inspect
 from dataclasses import dataclass
 from typing import Any, Callable
 
-import keras
-from keras import layers, ops
-
 from keras_classics import arithmetic
+from keras_classics._lazy import lazy_module
 from keras_classics.registry import model_info
 from keras_classics.metadata import keep_metadata
 from keras_classics.models.weights_hook import weights_hook
 
 __all__ = [
-    "LocalResponseNormalization",
     "ALEXNET_LRN",
     "lrn",
     "conv_bn_act",
@@ -51,6 +48,10 @@ __all__ = [
     "BASE_DOCSTRING",
 ]
 
+keras = lazy_module("keras")  # Keras loads at the first build, so the registry entries import without it
+layers = lazy_module("keras.layers")
+_keras_layers = lazy_module("keras_classics.models._keras_layers")  # the package's own Keras layers
+
 BASE_DOCSTRING = """
         include_top: whether to include the classifier on top.
         weights: ``None`` (random initialisation), ``"imagenet"`` (ported from
@@ -67,53 +68,6 @@ BASE_DOCSTRING = """
         classifier_activation: activation of the ``predictions`` layer
             (``"softmax"``, ``None`` for logits, or any Keras activation).
         name: model name."""
-
-
-@keras.saving.register_keras_serializable(package="keras_classics")
-class LocalResponseNormalization(layers.Layer):
-    """Local response normalisation across channels (Krizhevsky et al. 2012, §3.3).
-
-    ``b_c = a_c / (k + alpha * S_c) ** beta`` where ``S_c`` is the sum of ``a**2``
-    over the ``size`` channels centred on ``c`` (the paper's ``n``). With
-    ``average=True`` the sum is divided by ``size`` first: Caffe's convention, used
-    by the BVLC GoogLeNet release.
-
-    Args:
-        size: number of adjacent channels in the window (odd).
-        alpha: scale of the sum of squares.
-        beta: exponent.
-        k: additive constant (the paper's ``k``; Caffe's ``k`` defaults to 1).
-        average: divide the sum by ``size`` (Caffe) instead of using it as is.
-
-    Example:
-        >>> lrn = LocalResponseNormalization(size=5, alpha=1e-4, beta=0.75, k=2.0)
-    """
-
-    def __init__(self, size=5, alpha=1e-4, beta=0.75, k=2.0, average=False, **kwargs):
-        super().__init__(**kwargs)
-        if not isinstance(size, int) or size < 1 or size % 2 == 0:
-            raise ValueError(f"`size` must be a positive odd integer. Received: size={size!r}")
-        self.size, self.average = size, bool(average)
-        self.alpha, self.beta, self.k = float(alpha), float(beta), float(k)
-
-    def call(self, inputs):
-        channels = inputs.shape[-1]
-        half = self.size // 2
-        squared = ops.square(inputs)
-        padded = ops.pad(squared, [[0, 0]] * (len(inputs.shape) - 1) + [[half, half]])
-        window_sum = padded[..., 0:channels]
-        for i in range(1, self.size):
-            window_sum = window_sum + padded[..., i : i + channels]
-        alpha = self.alpha / self.size if self.average else self.alpha
-        return inputs / ops.power(self.k + alpha * window_sum, self.beta)
-
-    def compute_output_shape(self, input_shape):
-        return input_shape
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(size=self.size, alpha=self.alpha, beta=self.beta, k=self.k, average=self.average)
-        return config
 
 
 # AlexNet, Section 3.3: k = 2, n = 5, alpha = 1e-4, beta = 0.75, the sum of squares not
@@ -134,7 +88,7 @@ def lrn(x, name, **params):
     """A :class:`LocalResponseNormalization` layer, computed in float32 under mixed
     precision: squared activations of a few hundred already overflow float16
     (the window sum of 484**2 is inf, and the output 0)."""
-    return LocalResponseNormalization(**params, dtype=output_dtype(), name=name)(x)
+    return _keras_layers.LocalResponseNormalization(**params, dtype=output_dtype(), name=name)(x)
 
 
 def conv_bn_act(

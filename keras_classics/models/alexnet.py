@@ -31,11 +31,12 @@ are shared with ZFNet and VGG through ``_layers``.
 
 from __future__ import annotations
 
-from keras import layers
-
+from keras_classics._lazy import lazy_module
 from keras_classics.arithmetic import SpatialOp, min_input_size
 from keras_classics.models import _layers
 from keras_classics.registry import TORCHVISION_EVAL, Variant, register_model, torchvision_weights
+
+layers = lazy_module("keras.layers")  # Keras loads at the first build, so the registry entries import without it
 
 __all__ = ["alexnet", "SPATIAL_OPS", "MIN_SIZE"]
 
@@ -192,6 +193,8 @@ alexnet = register_model(
     min_size=MIN_SIZE["2012"],
     preprocessing="torch",
     params=60_965_224,
+    macs=724_406_816,
+    depth=8,
     variants=(
         Variant("groups=1", {"groups": 1}, 62_378_344, note="one tower, the paper's widths"),
         Variant(

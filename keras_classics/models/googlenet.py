@@ -30,12 +30,13 @@ sizes the Keras map is one pixel larger.
 
 from __future__ import annotations
 
-from keras import layers
-
+from keras_classics._lazy import lazy_module
 from keras_classics.arithmetic import SpatialOp, min_input_size
 from keras_classics.models import _layers
 from keras_classics.models._layers import conv_bn_act
 from keras_classics.registry import EvalTransform, Variant, register_model, torchvision_weights
+
+layers = lazy_module("keras.layers")  # Keras loads at the first build, so the registry entries import without it
 
 __all__ = ["googlenet", "inception_module", "naive_inception_module", "GOOGLENET_SPEC", "VARIANTS"]
 
@@ -313,9 +314,12 @@ googlenet = register_model(
     year=2015,
     default_size=224,
     min_size=MIN_SIZE,
+    aux_min_size=MIN_SIZE_AUX,
     preprocessing="torch",
     params=6_998_552,
     aux_params=13_378_280,
+    macs=1_582_671_872,
+    depth=22,
     variants=(
         Variant(
             "variant='bn'",

@@ -38,12 +38,13 @@ paper's. The 3x3/1 average pools exclude the padding from the mean (TensorFlow's
 
 from __future__ import annotations
 
-from keras import layers
-
+from keras_classics._lazy import lazy_module
 from keras_classics.arithmetic import SpatialOp, min_input_size
 from keras_classics.models import _layers
 from keras_classics.models._layers import conv_bn_act
 from keras_classics.registry import Variant, register_model
+
+layers = lazy_module("keras.layers")  # Keras loads at the first build, so the registry entries import without it
 
 __all__ = ["inception_v2", "bn_inception_module", "INCEPTION_V2_SPEC", "VARIANTS"]
 
@@ -211,6 +212,8 @@ inception_v2 = register_model(
     min_size=MIN_SIZE,
     preprocessing="torch",
     params=11_194_984,
+    macs=2_018_851_840,
+    depth=34,
     variants=(
         Variant(
             "variant='caffe'",

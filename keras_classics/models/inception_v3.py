@@ -32,11 +32,12 @@ CVPR 2016 (arXiv:1512.00567).
 
 from __future__ import annotations
 
-from keras import layers
-
+from keras_classics._lazy import lazy_module
 from keras_classics.arithmetic import SpatialOp
 from keras_classics.models import _layers
 from keras_classics.registry import EvalTransform, Variant, WeightsSet, register_model, torchvision_weights
+
+layers = lazy_module("keras.layers")  # Keras loads at the first build, so the registry entries import without it
 
 __all__ = ["inception_v3", "MIN_SIZE", "MIN_SIZE_AUX"]
 
@@ -267,9 +268,12 @@ inception_v3 = register_model(
     year=2016,
     default_size=DEFAULT_SIZE,
     min_size=MIN_SIZE,
+    aux_min_size=MIN_SIZE_AUX,
     preprocessing="tf",
     params=23_834_568,
     aux_params=27_161_264,
+    macs=5_713_216_096,
+    depth=48,
     top1_error=21.2,
     top5_error=5.6,
     error_note="single crop (299x299), ImageNet validation; paper Table 3, last row (Inception-v3)",

@@ -34,8 +34,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from keras import layers
-
+from keras_classics._lazy import lazy_module
 from keras_classics.arithmetic import SpatialOp
 from keras_classics.models import _layers
 from keras_classics.registry import (
@@ -46,6 +45,8 @@ from keras_classics.registry import (
     register_model,
     torchvision_weights,
 )
+
+layers = lazy_module("keras.layers")  # Keras loads at the first build, so the registry entries import without it
 
 __all__ = [
     "RESNET_SPECS",
@@ -283,6 +284,8 @@ RECIPE = dict(policy="resnet", optimizer="sgd", lr=0.1, lr_batch_size=256, momen
 
 # Trainable parameters at 1000 classes (torchvision, keras-hub; v1.5 has the same).
 _PARAMS = {18: 11_689_512, 34: 21_797_672, 50: 25_557_032, 101: 44_549_160, 152: 60_192_808}
+# Multiply-adds at 224x224 and 1000 classes, v1 (the stride on the 1x1).
+_MACS = {18: 1_814_073_344, 34: 3_663_761_408, 50: 3_857_973_248, 101: 7_570_194_432, 152: 11_282_415_616}
 
 # ImageNet validation error of the paper, %: Table 3 (10-crop testing, option B
 # shortcuts) for 34/50/101/152; ResNet-18 appears only in Table 2 (10-crop,
@@ -363,6 +366,8 @@ def _resnet_model(depth):
         min_size=MIN_SIZE,
         preprocessing="caffe",
         params=_PARAMS[depth],
+        macs=_MACS[depth],
+        depth=depth,
         variants=variants,
         top1_error=top1,
         top5_error=top5,

@@ -35,12 +35,15 @@ Table 6.
 
 from __future__ import annotations
 
-import keras
-from keras import layers
-
+from keras_classics._lazy import lazy_exports, lazy_module
 from keras_classics.arithmetic import SpatialOp, min_input_size
 from keras_classics.models import _layers
 from keras_classics.registry import Variant, register_model
+
+layers = lazy_module("keras.layers")  # Keras loads at the first build, so the registry entries import without it
+_keras_layers = lazy_module("keras_classics.models._keras_layers")  # ZeroPadShortcut, with Keras
+# The shortcut layer lives with the package's other Keras layers; its name here loads on first use.
+__getattr__, __dir__ = lazy_exports(__name__, {"keras_classics.models._keras_layers": ("ZeroPadShortcut",)})
 
 __all__ = [
     "CIFAR_DEPTHS",
@@ -60,6 +63,8 @@ STAGE_FILTERS = (16, 32, 64)
 # Trainable parameters at the paper's 10 classes (summed from Section 4.2; Table 6: 0.27 M,
 # 0.46 M, 0.66 M, 0.85 M, 1.7 M). The plain twins have the same.
 _PARAMS = {20: 269_722, 32: 464_154, 44: 658_586, 56: 853_018, 110: 1_727_962}
+# Multiply-adds at 32x32 and 10 classes.
+_MACS = {20: 40_551_040, 32: 68_862_592, 44: 97_174_144, 56: 125_485_696, 110: 252_887_680}
 
 # CIFAR-10 test error of the paper, % (Table 6, best of 5 runs for 110: mean 6.61).
 _ERRORS = {20: 8.75, 32: 7.51, 44: 7.17, 56: 6.97, 110: 6.43}
@@ -80,39 +85,6 @@ SPATIAL_OPS = (
 MIN_SIZE = min_input_size(SPATIAL_OPS)
 
 
-@keras.saving.register_keras_serializable(package="keras_classics")
-class ZeroPadShortcut(layers.Layer):
-    """Option A shortcut: subsample by ``strides`` and pad the channels with zeros.
-
-    ``y = pad(x[:, ::s, ::s, :], channels up to filters)``, which has no
-    parameters (He et al. 2016, Section 3.3, option A). The zero channels are
-    appended after the input's channels.
-    """
-
-    def __init__(self, filters, strides=2, **kwargs):
-        super().__init__(**kwargs)
-        self.filters = int(filters)
-        self.strides = int(strides)
-
-    def compute_output_shape(self, input_shape):
-        n, h, w, _ = input_shape
-        s = self.strides
-        return (n, None if h is None else -(-h // s), None if w is None else -(-w // s), self.filters)
-
-    def call(self, x):
-        s = self.strides
-        x = x[:, ::s, ::s, :]
-        extra = self.filters - x.shape[-1]
-        if extra < 0:
-            raise ValueError(f"ZeroPadShortcut pads channels up: {x.shape[-1]} -> {self.filters} is fewer.")
-        return keras.ops.pad(x, [[0, 0], [0, 0], [0, 0], [0, extra]])
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(filters=self.filters, strides=self.strides)
-        return config
-
-
 def cifar_block(x, filters, *, strides, plain, name):
     """A basic block: 3x3 conv-BN-ReLU, 3x3 conv-BN, (+ option A shortcut), ReLU."""
     y = _layers.conv_bn_act(x, filters, 3, strides, "same", name=f"{name}_1", **_BN)
@@ -120,7 +92,7 @@ def cifar_block(x, filters, *, strides, plain, name):
     if not plain:
         shortcut = x
         if strides != 1 or x.shape[-1] != filters:
-            shortcut = ZeroPadShortcut(filters, strides, name=f"{name}_shortcut")(x)
+            shortcut = _keras_layers.ZeroPadShortcut(filters, strides, name=f"{name}_shortcut")(x)
         y = layers.Add(name=f"{name}_add")([shortcut, y])
     return layers.Activation("relu", name=f"{name}_out")(y)
 
@@ -185,6 +157,8 @@ def _resnet_cifar_model(depth):
         preprocessing="torch",
         # The count at the builder's default 10 classes (Table 6's 0.27M ... 1.7M).
         params=_PARAMS[depth],
+        macs=_MACS[depth],
+        depth=depth,
         variants=(Variant("plain=True", {"plain": True}, _PARAMS[depth],
                           note="no shortcuts (the paper's plain baseline)"),),
         top1_error=_ERRORS[depth],

@@ -30,11 +30,12 @@ of the IEEE, 1998.
 
 from __future__ import annotations
 
-from keras import layers
-
+from keras_classics._lazy import lazy_module
 from keras_classics.arithmetic import SpatialOp, min_input_size
 from keras_classics.models import _layers
 from keras_classics.registry import Variant, register_model
+
+layers = lazy_module("keras.layers")  # Keras loads at the first build, so the registry entries import without it
 
 __all__ = ["convnet4", "mlp", "CONVNET4_FILTERS", "ACTIVATIONS", "mlp_params"]
 
@@ -114,6 +115,8 @@ convnet4 = register_model(
     preprocessing="torch",
     # NOTE(deviation): the count at 32x32 and the builder's default 10 classes (CIFAR-10).
     params=_CONVNET4_PARAMS,
+    macs=12_298_240,
+    depth=4,
     variants=(Variant("activation=tanh", {"activation": "tanh"}, _CONVNET4_PARAMS, note="Figure 1's dashed line"),),
     error_note="no ImageNet result: Figure 1 reports training error on CIFAR-10",
     endpoints=lambda **_: ["pool1", "pool2", "pool3"],
@@ -168,6 +171,8 @@ mlp = register_model(
     preprocessing="torch",
     # NOTE(deviation): the count at 32x32x3, hidden=(1024,) and 10 classes.
     params=_MLP_PARAMS,
+    macs=3_155_968,
+    depth=2,
     error_note="a baseline, not an ImageNet model",
     endpoints=lambda hidden=(1024,), **_: [f"fc{i}" for i in range(1, len(hidden) + 1)],
     recipe=RECIPE,

@@ -27,8 +27,7 @@ Configuration C (with 1x1 convolutions) is not built.
 
 from __future__ import annotations
 
-from keras import layers
-
+from keras_classics._lazy import lazy_module
 from keras_classics.arithmetic import SpatialOp, min_input_size
 from keras_classics.models import _layers
 from keras_classics.registry import (
@@ -38,6 +37,8 @@ from keras_classics.registry import (
     register_model,
     torchvision_weights,
 )
+
+layers = lazy_module("keras.layers")  # Keras loads at the first build, so the registry entries import without it
 
 __all__ = [
     "vgg11",
@@ -69,6 +70,10 @@ _PARAMS = {
     "D": (138_357_544, 138_365_992),
     "E": (143_667_240, 143_678_248),
 }
+
+# Multiply-adds at 224x224 and 1000 classes (batch norm adds none), and the weighted layers.
+_MACS = {"A": 7_609_090_048, "B": 11_308_466_176, "D": 15_470_264_320, "E": 19_632_062_464}
+_DEPTHS = {"A": 11, "B": 13, "D": 16, "E": 19}
 
 # ILSVRC-2012 validation top-1 / top-5 error (%), Table 3 (dense evaluation, one test scale).
 _ERRORS = {
@@ -229,6 +234,8 @@ def _vgg_model(fn_name, config, batch_norm, lrn=False):
         min_size=MIN_SIZE,
         preprocessing="caffe",
         params=_PARAMS[config][batch_norm],
+        macs=_MACS[config],
+        depth=_DEPTHS[config],
         top1_error=top1,
         top5_error=top5,
         error_note=note,

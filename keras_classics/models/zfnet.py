@@ -31,11 +31,12 @@ padding here is the one that reproduces every printed size:
 
 from __future__ import annotations
 
-from keras import layers
-
+from keras_classics._lazy import lazy_module
 from keras_classics.arithmetic import SpatialOp, min_input_size
 from keras_classics.models import _layers
 from keras_classics.registry import Variant, register_model
+
+layers = lazy_module("keras.layers")  # Keras loads at the first build, so the registry entries import without it
 
 __all__ = ["zfnet", "SPATIAL_OPS", "MIN_SIZE"]
 
@@ -119,6 +120,8 @@ zfnet = register_model(
     min_size=MIN_SIZE,
     preprocessing="torch",
     params=62_357_608,
+    macs=1_168_032_896,
+    depth=8,
     variants=(
         Variant(
             "wide=True",

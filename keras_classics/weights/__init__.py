@@ -31,6 +31,7 @@ from __future__ import annotations
 
 from keras_classics._lazy import lazy_exports
 from keras_classics.weights._cards import converted_options, read_card
+from keras_classics.weights._files import CachedWeightsFile, cached_weights_files, clear_weights_cache
 from keras_classics.weights._files import (
     OFFLINE_ENV,
     STATE_DICT_SUFFIXES,
@@ -81,6 +82,9 @@ __all__ = [
     "fetch",
     "download",
     "cached_file",
+    "cached_weights_files",
+    "clear_weights_cache",
+    "CachedWeightsFile",
     "keras_cache_dir",
     "read_state_dict",
     "sha256_of",

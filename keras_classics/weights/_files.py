@@ -11,14 +11,17 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import sys
 import urllib.error
 import urllib.request
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 import numpy as np
 
 from keras_classics.io import atomic_path
+from keras_classics.models import list_models, model_info
 
 #: Environment variable: when set to 1, weights are never downloaded (the cache or a path only).
 OFFLINE_ENV = "KERAS_CLASSICS_OFFLINE"
@@ -40,10 +43,15 @@ class WeightsHashError(ValueError):
 def keras_cache_dir() -> str:
     """Where pretrained weights are cached: Keras's own folder, ``$KERAS_HOME/models`` (``~/.keras/models``).
 
-    ``KERAS_HOME`` is read when called (Keras reads it once, at import).
+    ``KERAS_HOME`` is read when called (Keras reads it once, at import). Without it, Keras's rule
+    (``~/.keras``, or ``/tmp/.keras`` where the home folder is not writable) is applied here when
+    Keras is not imported, so that ``keras-classics cache`` does not import it.
     """
     if os.environ.get("KERAS_HOME"):
         return os.path.join(os.path.expanduser(os.environ["KERAS_HOME"]), "models")
+    if "keras" not in sys.modules:
+        home = os.path.expanduser("~")
+        return os.path.join(home if os.access(home, os.W_OK) else "/tmp", ".keras", "models")
     try:
         from keras.src.backend.config import keras_home
 
@@ -299,3 +307,71 @@ def _as_numpy(key, value):
         return np.asarray(value)
     except Exception as e:
         raise ValueError(f"State dict entry {key!r} is not an array: {type(value).__name__} ({e})") from None
+
+
+# ------------------------------------------------------------- the cache as `keras-classics cache` sees it
+@dataclass(frozen=True)
+class CachedWeightsFile:
+    """A weights file of a registered set, found in the cache folder."""
+
+    path: str
+    size: int  # bytes
+    sets: tuple  # the sets it holds, as "model:set" ("resnet18:torchvision")
+    own: bool  # downloaded by the package (fetch); False: keras.applications' file, which Keras manages
+
+
+# The hidden temporary name of a download in progress, or killed (io.atomic_path in download()).
+_PART = re.compile(r"\.(.+)\.\d+-[0-9a-f]{8}\.tmp\.part")
+
+
+def cached_weights_files(cache_dir=None) -> list[CachedWeightsFile]:
+    """The weights files of registered sets in the cache folder (default :func:`keras_cache_dir`), by name.
+
+    A file counts when its name is one a set publishes (``resnet18-f37072fd.pth``; for
+    keras.applications sets Keras's file and its ``_notop`` twin) or the temporary name of a
+    download of one; it is ``own`` when the package downloads it itself. Symbolic links and every
+    other file of the folder (Keras's, the user's) are left out.
+    """
+    cache_dir = cache_dir or keras_cache_dir()
+    known: dict[str, list] = {}
+    for name in list_models():
+        for s in model_info(name).weights.values():
+            if not s.file:
+                continue
+            names = [s.file]
+            if s.source == "keras.applications":
+                names.append(s.file.replace(".h5", "_notop.h5"))
+            for file in names:
+                known.setdefault(file, []).append((f"{name}:{s.name}", s.source != "keras.applications"))
+    try:
+        entries = sorted(os.scandir(cache_dir), key=lambda e: e.name)
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    found = []
+    for entry in entries:
+        part = _PART.fullmatch(entry.name)
+        holds = known.get(part.group(1) if part else entry.name)
+        if not holds or not entry.is_file(follow_symlinks=False):
+            continue
+        own = any(o for _, o in holds)
+        if part and not own:  # Keras's own download in progress
+            continue
+        found.append(CachedWeightsFile(entry.path, entry.stat(follow_symlinks=False).st_size,
+                                       tuple(s for s, _ in holds), own))
+    return found
+
+
+def clear_weights_cache(cache_dir=None) -> list[CachedWeightsFile]:
+    """Remove the weights files the package downloaded (``own`` in :func:`cached_weights_files`); return them.
+
+    keras.applications' files and anything else in the folder stay.
+    """
+    removed = []
+    for f in cached_weights_files(cache_dir):
+        if f.own:
+            try:
+                os.remove(f.path)
+            except FileNotFoundError:
+                continue
+            removed.append(f)
+    return removed

@@ -5,6 +5,8 @@ import csv
 import io
 import json
 import os
+import subprocess
+import sys
 
 import keras
 import matplotlib.cbook
@@ -14,7 +16,8 @@ from keras import layers
 from PIL import Image
 
 from keras_classics import create_model
-from tests.helpers import run_cli
+from keras_classics.models import model_info
+from tests.helpers import run_cli, run_cli_process
 
 IMAGE = matplotlib.cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)  # ships with matplotlib
 
@@ -47,7 +50,43 @@ def test_list(capsys):
     assert code == 0
     (row,) = json.loads(out)["rows"]
     assert row["name"] == "alexnet" and row["params"] == 60_965_224 and row["year"] == 2012
-    assert row["macs"] > 7e8 and row["weighted_depth"] == 8 and row["paper"]
+    assert row["macs"] == 724_406_816 and row["weighted_depth"] == 8 and row["paper"]
+    assert (row["min_input"], row["min_input_aux"]) == (67, None)
+
+
+def test_list_shows_the_minimum_input_with_aux_heads(capsys):
+    # `train googlenet` (aux heads on) refuses inputs under 65x65: `list` says so next to the 1 without them.
+    code, out, _ = run_cli(capsys, "list", "googlenet", "--format", "json")
+    (row,) = json.loads(out)["rows"]
+    assert (row["min_input"], row["min_input_aux"]) == (1, 65)
+    code, out, _ = run_cli(capsys, "list", "inception_v*")
+    assert code == 0
+    assert "1 (aux 65)" not in out and "  1  " in out.splitlines()[3]  # inception_v2: no aux heads
+    assert "75 (aux 299)" in out
+    code, out, _ = run_cli(capsys, "compare", "googlenet", "googlenet:variant=torchvision", "--format", "json")
+    # The stated aux minimum is the default options' (the torchvision variant's aux heads take any size).
+    assert [(r["min_input"], r["min_input_aux"]) for r in json.loads(out)["rows"]] == [(1, 65), (1, None)]
+
+
+def test_list_and_compare_read_the_registry_without_keras():
+    # A new process: `list` and `compare` of registered names at their paper input build nothing and import
+    # neither Keras nor a backend; the figures are the registry's (held to the built models in
+    # tests/models/test_registry_facts.py).
+    probe = ("import sys; from keras_classics.cli import main; main({argv}); "
+             "print(sorted(m for m in ('keras', 'tensorflow', 'jax', 'torch') if m in sys.modules))")
+    for argv in (["list"], ["compare", "alexnet", "googlenet", "resnet152"],
+                 ["compare", "googlenet", "resnet152", "--input-size", "224", "--format", "json"]):
+        result = subprocess.run([sys.executable, "-c", probe.format(argv=argv)], capture_output=True, text=True,
+                                timeout=120)
+        assert result.returncode == 0, result.stderr
+        *table, imported = result.stdout.strip().splitlines()
+        assert imported == "[]", f"{argv} imported {imported}"
+        assert result.stderr == ""
+    assert json.loads("\n".join(table))["rows"][1]["macs"] == model_info("resnet152").macs
+    listed = run_cli_process("list", "--format", "csv")  # the installed command, as a user runs it
+    assert listed.returncode == 0 and listed.stderr == ""
+    rows = {r["name"]: r for r in csv.DictReader(io.StringIO(listed.stdout))}
+    assert int(rows["googlenet"]["macs"]) == model_info("googlenet").macs
 
 
 def test_summary(capsys, small_keras):
