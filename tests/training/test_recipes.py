@@ -119,3 +119,31 @@ def test_paper_recipes_take_the_family_settings_from_the_registry():
         for field, value in model_info(recipe.model).recipe.items():
             if field != "policy":
                 assert getattr(recipe, field) == value, (name, field)
+
+
+# ---------------------------------------------------------------------- --print-config
+TINY_RUN = ["--dataset-options", json.dumps({"num_train": 16, "num_val": 8}), "--epochs", "1", "--batch-size", "4",
+            "--steps-per-epoch", "1", "--validation-steps", "1", "--verbose", "0"]
+
+
+@pytest.mark.parametrize("target, options", [
+    ("resnet18", ["--image-size", "32"]),              # a model: its registry entry's preprocessing, the CIFAR policy
+    ("quickstart", []),                                 # a recipe that sets the image size and policy
+    ("convnet4", ["--preprocessing", "default"]),      # the shapes default size (64), torch preprocessing
+])
+def test_print_config_is_the_configuration_the_run_records(target, options, tmp_path, capsys):
+    from tests.helpers import run_cli
+
+    code, out, err = run_cli(capsys, "train", target, *options, *TINY_RUN, "--print-config")
+    assert code == 0, err
+    printed = json.loads(out)
+    for field in ("image_size", "policy", "preprocessing"):
+        assert printed[field] is not None, field
+    assert printed["model_kwargs"]["input_shape"] == [printed["image_size"]] * 2 + [3]
+    code, _, err = run_cli(capsys, "train", target, *options, *TINY_RUN, "--run-dir", tmp_path / "run")
+    assert code == 0, err
+    recorded = json.loads((tmp_path / "run" / "config.json").read_text())
+    recorded["model_kwargs"].pop("classes")  # the dataset's, known once it is read
+    for field, value in printed.items():
+        if field != "run_dir":  # named when the run starts (RUNS_ROOT/NAME-TIMESTAMP)
+            assert recorded[field] == value, field
