@@ -23,5 +23,5 @@ __getattr__, __dir__ = lazy_exports(__name__, {
 })
 
 __all__ = ["RecipeConfig", "config_for_model", "run_recipe", "list_recipes", "load_recipe", "train", "resume",
-           "TrainResult", "DivergenceError", "NonFiniteLossError", "TrainingInterrupted", "ClassicSchedule", "initialize_from",
-           "make_strategy"]
+           "TrainResult", "DivergenceError", "NonFiniteLossError", "TrainingInterrupted", "ClassicSchedule",
+           "initialize_from", "make_strategy"]

@@ -79,7 +79,8 @@ class TrainResult:
     Attributes:
         run_dir: the run directory.
         metrics: the content of ``metrics.json``.
-        model: the trained Keras model (with its auxiliary heads, if any).
+        model: the trained Keras model (with its auxiliary heads, if any); None when a resume
+            found the run complete (nothing trained; its ``final.keras`` is on disk).
         history: ``{metric: [value per epoch run in this call]}``.
         config: the resolved configuration.
     """
@@ -98,6 +99,8 @@ def resume(run_dir, **overrides) -> TrainResult:
     ``overrides`` may change how the run executes (``epochs`` to extend it,
     ``precision``, ``strategy``, the optimizer after a divergence, …) but not
     what it trains (:data:`~keras_classics.training.config.FROZEN_ON_RESUME`).
+    A run that has already trained its epochs is said complete and left as it
+    is (the result's ``model`` is None); every check comes before any write.
 
     Example:
         >>> resume("runs/quickstart-20250101-120000", epochs=20)

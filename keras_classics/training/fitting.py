@@ -154,7 +154,8 @@ def fit_epochs(model, config, train_ds, val_ds, data, start, callbacks, say) -> 
         KeyboardInterrupt: a signal arrived during the last steps.
     """
     if start.initial_epoch >= config.epochs:
-        say(f"The run already completed its {config.epochs} epochs; re-evaluating the final model.")
+        # Stopped after its last checkpoint, before its final files (a complete run never gets here).
+        say(f"The run trained its {config.epochs} epochs before it stopped; writing its final model and metrics.")
         return {}
     try:
         fit = model.fit(
