@@ -374,7 +374,7 @@ def test_a_loss_far_above_its_start_is_a_divergence(tmp_path, capsys):
                 kernel.assign(kernel * 1e6)
 
     with pytest.raises(DivergenceError) as err:
-        train(tiny(tmp_path, run_dir=str(tmp_path / "run")), callbacks=[BlowUpLogits()])
+        train(tiny(tmp_path, model="convnet4", run_dir=str(tmp_path / "run")), callbacks=[BlowUpLogits()])
     message = str(err.value)
     assert "diverged at epoch 1, step 2" in message and f"more than {DIVERGENCE_FACTOR:g} times" in message
     assert "--lr" in message and "--warmup-epochs" in message and "--batch-size" in message
@@ -387,7 +387,7 @@ def test_a_loss_far_above_its_start_is_a_divergence(tmp_path, capsys):
     # On the command line: exit status 1, the message on stderr, no model saved.
     from tests.helpers import run_cli
 
-    code, out, err_text = run_cli(capsys, "train", "resnet18", "--dataset-options", '{"num_train": 48, "num_val": 16}',
+    code, out, err_text = run_cli(capsys, "train", "convnet4", "--dataset-options", '{"num_train": 48, "num_val": 16}',
                                   "--image-size", "32", "--epochs", "1", "--batch-size", "8", "--steps-per-epoch", "3",
                                   "--lr", "1e6", "--run-dir", tmp_path / "cli", "--verbose", "0")
     assert code == 1 and "diverged at epoch 1" in err_text and "Saved the trained model" not in out

@@ -123,7 +123,7 @@ def test_paper_recipes_take_the_family_settings_from_the_registry():
 
 # ---------------------------------------------------------------------- --print-config
 TINY_RUN = ["--dataset-options", json.dumps({"num_train": 16, "num_val": 8}), "--epochs", "1", "--batch-size", "4",
-            "--steps-per-epoch", "1", "--validation-steps", "1", "--verbose", "0"]
+            "--steps-per-epoch", "1", "--validation-steps", "1", "--verbose", "0", "--run-eagerly"]  # one step: no graph
 
 
 @pytest.mark.parametrize("target, options", [
