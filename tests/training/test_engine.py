@@ -420,7 +420,12 @@ def test_resume_is_idempotent_and_every_refusal_leaves_the_run_as_it_was(tmp_pat
     assert code == 0 and "is complete" in out and "Saved the trained model" not in out
     assert files_of(run) == before
 
-    # Refused before anything is written: a lock held by a live process (this one).
+    # Refused before anything is written: a field that defines what is trained, changed.
+    with pytest.raises(ValueError, match="Cannot change `model` when resuming"):
+        resume(run, model="mlp", epochs=2)
+    assert files_of(run) == before
+
+    # Refused: a lock held by a live process (this one).
     (run / "run.lock").write_text(json.dumps({"pid": os.getpid(), "host": __import__("socket").gethostname()}))
     from keras_classics.runs import RunDirInUse
 

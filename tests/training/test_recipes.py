@@ -1,10 +1,14 @@
-"""Every shipped recipe runs a few steps offline on the generated dataset, and holds its paper's settings."""
+"""Every shipped recipe runs a few steps offline on the generated dataset and holds its paper's settings;
+``--print-config`` prints what the run records; every documented smoke command trains below its first step's loss."""
 
 import json
+import math
 import os
+import shlex
 import subprocess
 import sys
 
+import keras
 import pytest
 
 from keras_classics import list_models, model_info
@@ -179,8 +183,6 @@ def _toml_commands():
 
 def smoke_commands():
     """``(where, target, args)`` of every documented offline training command, one per distinct command."""
-    import shlex
-
     from keras_classics.cli import build_parser
     from keras_classics.training._cli import resolve_target
     from keras_classics.training.config import overrides_from_args
@@ -211,46 +213,39 @@ def test_the_docs_show_a_smoke_command_for_the_recipes_they_name():
     assert {"quickstart", "resnet18", "resnet50_imagenet", "vgg16_imagenet", "vgg11_imagenet"} <= targets
 
 
-class StepLosses:
-    """Each training step's loss, from the running means Keras logs."""
+class StepLosses(keras.callbacks.Callback):
+    """Each training step's loss, from the running means of the epoch that Keras logs."""
 
     def __init__(self):
-        import keras
-
+        super().__init__()
         self.losses = []
-        recorder = self
 
-        class Callback(keras.callbacks.Callback):
-            def on_epoch_begin(self, epoch, logs=None):
-                self.means = []
+    def on_epoch_begin(self, epoch, logs=None):
+        self.means = []
 
-            def on_train_batch_end(self, batch, logs=None):
-                self.means.append(float(logs["loss"]))
-                k = len(self.means)
-                recorder.losses.append(k * self.means[-1] - (k - 1) * (self.means[-2] if k > 1 else 0.0))
-
-        self.callback = Callback()
+    def on_train_batch_end(self, batch, logs=None):
+        self.means.append(float(logs["loss"]))
+        k = len(self.means)
+        self.losses.append(k * self.means[-1] - (k - 1) * (self.means[-2] if k > 1 else 0.0))
 
 
 @pytest.mark.slow  # real training steps, ResNet-50 at 64 px on 256-image batches among them
 @pytest.mark.parametrize("where, target, args", smoke_commands(), ids=lambda v: v if isinstance(v, str) else None)
 def test_documented_smoke_command_trains_to_a_finite_loss_below_its_start(where, target, args, tmp_path):
-    import math
-
     from keras_classics.cli import build_parser
     from keras_classics.training import train
     from keras_classics.training._cli import resolve_target
     from keras_classics.training.config import overrides_from_args
     from keras_classics.training.recipes import absolute_lr
 
-    args = [a for a in args]
+    args = list(args)
     if "--run-dir" in args:
         i = args.index("--run-dir")
         del args[i:i + 2]
     parsed = build_parser().parse_args(["train", target, *args, *SHORTER.get(target, []), "--verbose", "0"])
     config = resolve_target(target).replace(**absolute_lr(overrides_from_args(parsed)), run_dir=str(tmp_path / "run"))
     steps = StepLosses()
-    train(config, callbacks=[steps.callback])
+    train(config, callbacks=[steps])
     first, last = steps.losses[0], steps.losses[-1]
     assert all(math.isfinite(v) for v in steps.losses), steps.losses
     assert last < first, f"{where}: {target} {' '.join(args)}: step losses {steps.losses}"
