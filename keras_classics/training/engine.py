@@ -81,7 +81,8 @@ class TrainResult:
         metrics: the content of ``metrics.json``.
         model: the trained Keras model (with its auxiliary heads, if any); None when a resume
             found the run complete (nothing trained; its ``final.keras`` is on disk).
-        history: ``{metric: [value per epoch run in this call]}``.
+        history: ``{metric: [value per epoch run in this call]}`` (for a run stopped after its last
+            checkpoint and resumed to write its final files, its epochs' rows of ``history.csv``).
         config: the resolved configuration.
     """
 
@@ -243,6 +244,8 @@ def _run(config, run_dir, source, extra_callbacks, resume, started):
     report.say_opening(config, run_dir, data, num_params, lr, placement, start, say)
 
     history = fitting.fit_epochs(model, config, train_ds, val_ds, data, start, callbacks, say)
+    if start.initial_epoch >= config.epochs:  # stopped after its last checkpoint: the epochs' logged metrics
+        history = run_files.read_history(run_dir, config.epochs)
     _stop_if_diverged(callbacks, start, run_dir, lr, placement.chief)
 
     final_path = run_files.save_final_model(model, run_dir) if placement.chief else None

@@ -25,7 +25,7 @@ from keras_classics.metadata import save_model
 from keras_classics.training.config import load_run_config
 
 __all__ = ["open_run_dir", "prepare_run_dir", "discard_if_unused", "finished_run", "check_not_shortened", "run_record",
-           "write_config", "save_final_model", "write_metrics"]
+           "write_config", "read_history", "save_final_model", "write_metrics"]
 
 
 # ---------------------------------------------------------------------- the directory
@@ -241,6 +241,26 @@ def _truncate_history(path, initial_epoch):
     writer.writerow(header)
     writer.writerows(kept)
     write_text_atomic(path, buf.getvalue(), newline="")
+
+
+def read_history(run_dir, epochs) -> dict:
+    """``{metric: [value per epoch]}`` of the first ``epochs`` rows of ``history.csv`` (as ``model.fit`` returns
+    it), for the final metrics of a run that stopped after its last checkpoint; a column with a value that is
+    not a number (an epoch without validation) is left out."""
+    path = os.path.join(run_dir, "history.csv")
+    if not os.path.isfile(path):
+        return {}
+    with open(path, newline="", encoding="utf-8") as f:
+        rows = [r for r in csv.DictReader(f) if (r.get("epoch") or "").isdigit() and int(r["epoch"]) <= epochs]
+    history = {}
+    for key in (rows[0] if rows else {}):
+        if key == "epoch":
+            continue
+        try:
+            history[key] = [float(r[key]) for r in rows]
+        except (TypeError, ValueError):
+            continue
+    return history
 
 
 # ---------------------------------------------------------------------- final.keras and metrics.json

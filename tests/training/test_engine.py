@@ -466,6 +466,21 @@ def test_resume_is_idempotent_and_every_refusal_leaves_the_run_as_it_was(tmp_pat
     assert files_of(run) == done
 
 
+def test_resume_after_the_last_checkpoint_writes_the_final_files_an_uninterrupted_run_has(tmp_path, capsys):
+    # Stopped between its last checkpoint and its final files: the resume writes them, with the training
+    # and validation metrics of the epochs it logged (nothing is trained again).
+    from keras_classics.training import resume, train
+
+    run = tmp_path / "run"
+    first = train(tiny(tmp_path, run_dir=str(run), model="convnet4")).metrics
+    (run / "final.keras").unlink()
+    (run / "metrics.json").unlink()
+    again = resume(run).metrics
+    assert (run / "final.keras").is_file() and again["epochs"] == 1
+    for key in ("top1", "top5", "loss", "train_loss", "train_top1"):
+        assert again[key] == pytest.approx(first[key], rel=1e-6), key
+
+
 # ---------------------------------------------------------------------- errors
 def test_unknown_names_suggest_close_ones(tmp_path):
     from keras_classics.training import train
