@@ -15,12 +15,13 @@ from keras_classics.training.recipes import list_recipes, load_recipe, run_recip
 
 # The engine and the modules that need TensorFlow load on first use.
 __getattr__, __dir__ = lazy_exports(__name__, {
-    "keras_classics.training.engine": ("train", "resume", "TrainResult", "NonFiniteLossError", "TrainingInterrupted"),
+    "keras_classics.training.engine": ("train", "resume", "TrainResult", "DivergenceError", "NonFiniteLossError",
+                                        "TrainingInterrupted"),
     "keras_classics.training.schedules": ("ClassicSchedule",),
     "keras_classics.training.warmstart": ("initialize_from",),
     "keras_classics.training.strategy": ("make_strategy",),
 })
 
 __all__ = ["RecipeConfig", "config_for_model", "run_recipe", "list_recipes", "load_recipe", "train", "resume",
-           "TrainResult", "NonFiniteLossError", "TrainingInterrupted", "ClassicSchedule", "initialize_from",
-           "make_strategy"]
+           "TrainResult", "DivergenceError", "NonFiniteLossError", "TrainingInterrupted", "ClassicSchedule",
+           "initialize_from", "make_strategy"]

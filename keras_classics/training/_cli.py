@@ -59,7 +59,7 @@ def register(subparsers) -> None:
 
 def _handle_train(args) -> int:
     # The engine's errors: importing them imports TensorFlow, which the command needs from here on.
-    from keras_classics.training.engine import NonFiniteLossError
+    from keras_classics.training.engine import DivergenceError
     from keras_classics.training.strategy import WorkerLostError
 
     if args.list:
@@ -73,7 +73,7 @@ def _handle_train(args) -> int:
     config = None if args.resume else resolve_target(args.target)
     try:
         execute(config, overrides_from_args(args), args.resume, args.print_config)
-    except (NonFiniteLossError, WorkerLostError) as e:
+    except (DivergenceError, WorkerLostError) as e:
         print(f"keras-classics train: {e}", file=sys.stderr)
         return 1
     return 0

@@ -1,5 +1,5 @@
 """The callbacks of a training run: checkpoints for resume, best model, plateau
-decay, non-finite loss guard, throughput and learning-rate logging.
+decay, the divergence guard, throughput and learning-rate logging.
 
 Files are written to a temporary name in the same directory and renamed into
 place (:mod:`keras_classics.io`), so a run killed at any moment leaves either
@@ -20,7 +20,8 @@ from keras_classics.io import atomic_path, write_json_atomic
 from keras_classics.metadata import keep_metadata, save_model
 
 __all__ = [
-    "StopOnNonFiniteLoss",
+    "DIVERGENCE_FACTOR",
+    "StopOnDivergence",
     "LearningRateLogger",
     "Throughput",
     "AverageReplicaStatistics",
@@ -65,16 +66,33 @@ def _improved(value, best, mode, min_delta=0.0) -> bool:
 
 
 # ---------------------------------------------------------------------- guards and logs
-class StopOnNonFiniteLoss(keras.callbacks.TerminateOnNaN):
-    """``TerminateOnNaN`` that remembers where the loss stopped being finite.
+#: A run has diverged when its loss exceeds this multiple of its first step's loss (or is not finite).
+DIVERGENCE_FACTOR = 1000.0
+
+
+class StopOnDivergence(keras.callbacks.Callback):
+    """Stop training once the loss diverges, and remember where.
+
+    The rule: the training loss Keras logs after each step (the mean over the
+    epoch's steps so far) is NaN or infinite, or exceeds :data:`DIVERGENCE_FACTOR`
+    (1000) times the loss of the run's first step. The first step's loss of a
+    classifier is about ``ln(classes)`` plus the L2 penalty; a bad start that
+    still trains stays within a few times it (the ``resnet50_imagenet`` smoke
+    command without its warm-up reached 4 times). A loss a thousand times its
+    start (for cross-entropy, a mean probability of the true class near
+    ``e**-1000``, unless the penalty itself grew that much) is no training
+    that is still making progress. The first step's loss is part of the
+    checkpoints' state, so a resumed run keeps the same reference.
 
     The engine reads :attr:`triggered` after ``fit`` and raises a clear error;
     :class:`Checkpointer` and :class:`BestModel` write nothing once it fired, so
-    the last checkpoint and ``best.keras`` hold the last finite state.
+    the last checkpoint and ``best.keras`` hold the last good state.
     """
 
-    def __init__(self):
+    def __init__(self, factor=DIVERGENCE_FACTOR):
         super().__init__()
+        self.factor = float(factor)
+        self.reference = None
         self.epoch = 0
         self.batch = None
         self.value = None
@@ -83,17 +101,30 @@ class StopOnNonFiniteLoss(keras.callbacks.TerminateOnNaN):
     def triggered(self) -> bool:
         return self.batch is not None
 
+    @property
+    def non_finite(self) -> bool:
+        """Whether the loss that stopped the run was NaN or infinite (not only too large)."""
+        return self.value is not None and not math.isfinite(self.value)
+
     def on_epoch_begin(self, epoch, logs=None):
         self.epoch = epoch
 
-    def on_batch_end(self, batch, logs=None):
+    def on_train_batch_end(self, batch, logs=None):
         loss = (logs or {}).get("loss")
         if loss is None or self.triggered:
             return
         loss = float(loss)
-        if not math.isfinite(loss):
+        if self.reference is None and math.isfinite(loss):
+            self.reference = loss
+        if not math.isfinite(loss) or (self.reference is not None and loss > self.factor * abs(self.reference)):
             self.batch, self.value = batch, loss
             self.model.stop_training = True
+
+    def get_state(self) -> dict:
+        return {"reference": self.reference}
+
+    def set_state(self, state: dict) -> None:
+        self.reference = state.get("reference")
 
 
 class CheckAtBoundaries(keras.callbacks.Callback):

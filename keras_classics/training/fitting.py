@@ -1,7 +1,7 @@
 """The fit loop: where a run starts (the checkpoint it resumes from), its callbacks, ``model.fit`` over the epochs left.
 
 The callbacks run in this order: the replicas' mean statistics (several
-replicas), the check for a swallowed interruption, the stop on a non-finite
+replicas), the check for a swallowed interruption, the stop on a diverging
 loss, the learning rate and throughput in the logs, the plateau schedule,
 ``best.keras``, the checkpoints, ``history.csv`` and TensorBoard (the chief),
 then the caller's own.
@@ -25,12 +25,13 @@ from keras_classics.training.callbacks import (
     HistoryCSV,
     LearningRateLogger,
     ReduceOnPlateau,
-    StopOnNonFiniteLoss,
+    StopOnDivergence,
     Throughput,
     usable_checkpoint,
 )
 from keras_classics.training.interrupts import reraise_pending
 from keras_classics.training.losses import metric_key
+from keras_classics.training.run_files import check_not_shortened
 
 __all__ = ["StartingPoint", "starting_point", "monitor_key", "RunCallbacks", "run_callbacks", "fit_epochs"]
 
@@ -61,13 +62,7 @@ def starting_point(config, run_dir, resume) -> StartingPoint:
     for line in damaged:  # the newest checkpoint is damaged: said even at verbose 0
         print(line, file=sys.stderr)
     initial_epoch = index["epoch"] if index else 0
-    if initial_epoch > config.epochs:
-        # Nothing is rewritten: config.json, metrics.json and history.csv would disagree on the epochs.
-        raise ValueError(
-            f"The run {run_dir} has already trained {initial_epoch} epochs; received --epochs {config.epochs}. "
-            f"Accepted: --epochs {initial_epoch} or more (a resumed run is extended, never shortened). To compare "
-            "with a shorter run, start a new one."
-        )
+    check_not_shortened(run_dir, initial_epoch, config.epochs)
     return StartingPoint(checkpoint_dir=checkpoint_dir, index=index, initial_epoch=initial_epoch)
 
 
@@ -88,14 +83,14 @@ class RunCallbacks:
 
     Attributes:
         callbacks: every callback, in order (the caller's last).
-        guard: the stop on a non-finite loss.
+        guard: the stop on a diverging loss.
         throughput: the images per second.
         best: the ``best.keras`` writer (its best value and epoch).
         checkpointer: the checkpoint writer (its last epoch).
     """
 
     callbacks: list
-    guard: StopOnNonFiniteLoss
+    guard: StopOnDivergence
     throughput: Throughput
     best: BestModel
     checkpointer: Checkpointer
@@ -115,10 +110,10 @@ def run_callbacks(config, run_dir, monitor, schedule, start, placement, extra_ca
         say: prints when the run is verbose.
     """
     chief = placement.chief
-    guard = StopOnNonFiniteLoss()
+    guard = StopOnDivergence()
     throughput = Throughput(config.batch_size)
     best = BestModel(os.path.join(run_dir, "best.keras"), monitor, config.monitor_mode, guard=guard, enabled=chief)
-    stateful = {"best": best}
+    stateful = {"best": best, "guard": guard}
     callbacks = [CheckAtBoundaries(reraise_pending), guard, LearningRateLogger(), throughput]
     if placement.replicas > 1:  # first: validation, checkpoints and best.keras see the replicas' mean statistics
         callbacks.insert(0, AverageReplicaStatistics(placement.strategy))
@@ -159,7 +154,8 @@ def fit_epochs(model, config, train_ds, val_ds, data, start, callbacks, say) -> 
         KeyboardInterrupt: a signal arrived during the last steps.
     """
     if start.initial_epoch >= config.epochs:
-        say(f"The run already completed its {config.epochs} epochs; re-evaluating the final model.")
+        # Stopped after its last checkpoint, before its final files (a complete run never gets here).
+        say(f"The run trained its {config.epochs} epochs before it stopped; writing its final model and metrics.")
         return {}
     try:
         fit = model.fit(

@@ -1,4 +1,4 @@
-"""A run's inputs: its data source and the checks on it, the image size, preprocessing and policy, and the pipelines.
+"""A run's inputs: its data source and the checks on it, and the pipelines.
 
 Epoch ``e``'s order and augmentation are a pure function of ``(seed, e)``, so
 a resumed run sees exactly the batches an uninterrupted one would have seen;
@@ -7,14 +7,11 @@ with several workers, each makes only its own part of every batch.
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass
 
 import tensorflow as tf
 
-from keras_classics.data import POLICIES, get_source, make_pipeline
-from keras_classics.metadata import read_keras_metadata
-from keras_classics.runs import resolve_model_file
+from keras_classics.data import get_source, make_pipeline
 from keras_classics.training.config import source_arguments
 
 __all__ = ["RunData", "prepare_data", "load_source", "train_dataset", "val_dataset"]
@@ -32,7 +29,6 @@ class RunData:
         policy: the augmentation policy.
         steps: training steps per epoch.
         one_hot: whether labels are one-hot vectors (label smoothing, mixup or CutMix).
-        init_metadata: the metadata of the ``init_from`` model's file (``{}`` without one).
     """
 
     source: object
@@ -42,27 +38,24 @@ class RunData:
     policy: str
     steps: int
     one_hot: bool
-    init_metadata: dict
 
     @property
     def has_validation(self) -> bool:
         return self.source.validation is not None
 
 
-def prepare_data(config, info, source, workers) -> RunData:
-    """Load the run's data source (unless given) and check it; resolve the image size, preprocessing,
-    policy and steps per epoch.
+def prepare_data(config, source, workers) -> RunData:
+    """Load the run's data source (unless given) and check it; the steps per epoch.
 
     Args:
-        config: the run's configuration.
-        info: the model's registry entry.
+        config: the run's configuration, resolved by
+            :func:`~keras_classics.training.resolve.resolved_config` (image size, preprocessing and policy set).
         source: a data source object, or None to load ``config.dataset``.
         workers: the job's worker processes (each needs at least one training file).
     """
     batch = config.batch_size
-    image_size = _image_size(config, info)
     if source is None:
-        source = load_source(config, image_size)
+        source = load_source(config, config.image_size)
     if workers > 1 and source.num_train < workers:
         raise ValueError(
             f"The training split of {source.name!r} has {source.num_train} image file(s), fewer than the {workers} "
@@ -70,9 +63,6 @@ def prepare_data(config, info, source, workers) -> RunData:
             f"{source.num_train} worker(s), or more data."
         )
     num_classes = _check_source(source, config, batch)
-    init_metadata = _init_metadata(config)
-    preprocessing = config.preprocessing or init_metadata.get("preprocessing") or info.preprocessing
-    policy = _policy(config, info, image_size)
     full_batches = source.num_train // batch
     steps = config.steps_per_epoch or full_batches
     if steps > full_batches:
@@ -80,27 +70,12 @@ def prepare_data(config, info, source, workers) -> RunData:
             f"--steps-per-epoch {steps} is more than the {full_batches} full batches of {batch} images in the "
             f"training split ({source.num_train} images)."
         )
-    return RunData(source=source, num_classes=num_classes, image_size=image_size, preprocessing=preprocessing,
-                   policy=policy, steps=steps, one_hot=bool(config.label_smoothing or config.mixup or config.cutmix),
-                   init_metadata=init_metadata)
+    return RunData(source=source, num_classes=num_classes, image_size=config.image_size,
+                   preprocessing=config.preprocessing, policy=config.policy, steps=steps,
+                   one_hot=bool(config.label_smoothing or config.mixup or config.cutmix))
 
 
 # ---------------------------------------------------------------------- the source and its checks
-def _image_size(config, info) -> int:
-    if config.image_size is not None:
-        size = config.image_size
-    elif config.dataset == "shapes":
-        size = 64
-    else:
-        size = info.default_size
-    if size < info.min_size:
-        raise ValueError(
-            f"--image-size {size} is too small for {info.name!r}: it needs at least {info.min_size}x{info.min_size} "
-            f"(the paper's size is {info.default_size})."
-        )
-    return size
-
-
 def load_source(config, image_size):
     """The run's data source."""
     name, kwargs = source_arguments(config, image_size)
@@ -129,32 +104,6 @@ def _check_source(source, config, batch) -> int:
             f"({source.num_train} images). Use --batch-size {min(source.num_train, 64)} or smaller."
         )
     return num_classes
-
-
-def _init_metadata(config) -> dict:
-    """The metadata of the ``init_from`` model's file: the preprocessing its weights were trained with
-    (a converted torchvision model says ``"torch"``) and, for converted pretrained weights, the variant
-    options they need (``weights.options``), so fine-tuning builds the same function and feeds it what
-    it expects."""
-    if not config.init_from:
-        return {}
-    try:
-        return read_keras_metadata(resolve_model_file(config.init_from)) or {}
-    except (OSError, ValueError):  # reported with its reason when the weights are copied
-        return {}
-
-
-def _policy(config, info, image_size) -> str:
-    name = config.policy
-    if name is None:
-        name = info.recipe.get("policy", "resnet")
-        if image_size <= 64 and "cifar" in POLICIES:
-            name = "cifar"  # small images: pad-and-crop, flip
-    if name not in POLICIES:
-        close = difflib.get_close_matches(name, list(POLICIES), n=2)
-        hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
-        raise ValueError(f"Unknown augmentation policy {name!r}.{hint} Accepted: {', '.join(POLICIES)}.")
-    return name
 
 
 # ---------------------------------------------------------------------- the pipelines

@@ -22,12 +22,13 @@ __all__ = ["model_arguments", "compiled_model", "make_optimizer"]
 
 
 def model_arguments(config, data) -> dict:
-    """The keyword arguments the model is built with: ``config.model_kwargs``, the data's classes and
-    image size, and the variant options of converted pretrained weights given as ``init_from``.
+    """The keyword arguments the model is built with: the resolved ``config.model_kwargs`` (input shape and the
+    variant options of converted ``init_from`` weights, from
+    :func:`~keras_classics.training.resolve.resolved_config`) and the data's classes.
 
     ``data`` is the run's :class:`~keras_classics.training.inputs.RunData`.
     """
-    num_classes, source, init_metadata = data.num_classes, data.source, data.init_metadata
+    num_classes, source = data.num_classes, data.source
     build_kwargs = dict(config.model_kwargs)
     if "classes" in build_kwargs and build_kwargs["classes"] != num_classes:
         raise ValueError(
@@ -36,14 +37,6 @@ def model_arguments(config, data) -> dict:
             "Remove `classes` from --model-kwargs or use a matching dataset."
         )
     build_kwargs.update(classes=num_classes, input_shape=[data.image_size, data.image_size, 3])
-    if init_metadata.get("registry_name") == config.model:  # converted pretrained weights: their variant
-        for key, value in ((init_metadata.get("weights") or {}).get("options") or {}).items():
-            if key in config.model_kwargs and config.model_kwargs[key] != value:
-                raise ValueError(
-                    f"--init-from {config.init_from} holds pretrained weights for {key}={value!r}; --model-kwargs "
-                    f"sets {key}={config.model_kwargs[key]!r}. Leave {key} out (it is taken from the file)."
-                )
-            build_kwargs.setdefault(key, value)
     return build_kwargs
 
 

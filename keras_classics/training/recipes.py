@@ -34,6 +34,7 @@ from keras_classics.training.config import (
     load_run_config,
     overrides_from_args,
 )
+from keras_classics.training.resolve import resolved_config
 
 try:
     import tomllib
@@ -153,12 +154,13 @@ def execute(config, overrides, resume_dir, print_config):
     if resume_dir:
         if print_config:
             stored = RecipeConfig.from_dict(load_run_config(resume_dir))
-            print(stored.replace(**overrides).to_json())
+            print(resolved_config(stored.replace(**overrides)).to_json())
             return None
         return engine.resume(resume_dir, **overrides)
     config = config.replace(**overrides)
     if print_config:
-        print(config.to_json())
+        # What the run would use: the engine resolves the same way before it opens the run directory.
+        print(resolved_config(config).to_json())
         return None
     return engine.train(config)
 
@@ -166,7 +168,9 @@ def execute(config, overrides, resume_dir, print_config):
 def add_run_arguments(parser) -> None:
     """``--resume RUN_DIR`` and ``--print-config``: the options of a run besides the recipe's fields."""
     parser.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its last checkpoint")
-    parser.add_argument("--print-config", action="store_true", help="print the resolved configuration and exit")
+    parser.add_argument("--print-config", action="store_true",
+                        help="print the configuration as the run would use it (image size, preprocessing, policy and "
+                             "the model's input shape resolved) and exit")
 
 
 def run_recipe(config: RecipeConfig, argv=None):
@@ -198,12 +202,12 @@ def run_recipe(config: RecipeConfig, argv=None):
     args = parser.parse_args(argv)
     quiet_tensorflow()  # as the command line: TF_CPP_MIN_LOG_LEVEL in the environment brings its lines back
     # The engine's errors: importing them imports TensorFlow, needed from here on.
-    from keras_classics.training.engine import NonFiniteLossError
+    from keras_classics.training.engine import DivergenceError
     from keras_classics.training.strategy import WorkerLostError
 
     try:
         return execute(config, overrides_from_args(args), args.resume, args.print_config)
-    except (NonFiniteLossError, WorkerLostError) as e:
+    except (DivergenceError, WorkerLostError) as e:
         print(f"{prog}: {e}", file=sys.stderr)
         raise SystemExit(1) from None
     except KeyboardInterrupt as e:

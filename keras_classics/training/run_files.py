@@ -14,6 +14,7 @@ from __future__ import annotations
 import csv
 import datetime
 import io
+import json
 import os
 import shutil
 
@@ -23,8 +24,8 @@ from keras_classics.io import write_json_atomic, write_text_atomic
 from keras_classics.metadata import save_model
 from keras_classics.training.config import load_run_config
 
-__all__ = ["open_run_dir", "prepare_run_dir", "discard_if_unused", "run_record", "write_config", "save_final_model",
-           "write_metrics"]
+__all__ = ["open_run_dir", "prepare_run_dir", "discard_if_unused", "finished_run", "check_not_shortened", "run_record",
+           "write_config", "read_history", "save_final_model", "write_metrics"]
 
 
 # ---------------------------------------------------------------------- the directory
@@ -140,6 +141,50 @@ def _remove_if_empty(path):
         pass
 
 
+# ---------------------------------------------------------------------- a finished run
+def finished_run(run_dir, epochs) -> dict | None:
+    """The ``metrics.json`` of a run that has trained its ``epochs`` epochs and written its final files; None
+    when a resume has something to do (train more epochs, or write the final files of a run stopped after
+    its last checkpoint).
+
+    Only files are read, so a resume of a complete run writes nothing.
+
+    Raises:
+        ValueError: the run has trained more than ``epochs`` epochs (see :func:`check_not_shortened`).
+    """
+    index = _read_json(os.path.join(run_dir, "checkpoints", "checkpoint.json"))
+    trained = index.get("epoch") if isinstance(index, dict) else None
+    if isinstance(trained, int):
+        check_not_shortened(run_dir, trained, epochs)
+    metrics = _read_json(os.path.join(run_dir, "metrics.json"))
+    if not (isinstance(metrics, dict) and os.path.isfile(os.path.join(run_dir, "final.keras"))):
+        return None
+    done = metrics.get("epochs")
+    if metrics.get("diverged") or not isinstance(done, int) or (isinstance(trained, int) and trained != done):
+        return None
+    check_not_shortened(run_dir, done, epochs)
+    return metrics if done == epochs else None
+
+
+def check_not_shortened(run_dir, trained, epochs):
+    """Refuse ``epochs`` fewer than the ``trained`` epochs of the run in ``run_dir`` (before anything is written:
+    config.json, metrics.json and history.csv would disagree on the epochs)."""
+    if trained > epochs:
+        raise ValueError(
+            f"The run {run_dir} has already trained {trained} epochs; received --epochs {epochs}. "
+            f"Accepted: --epochs {trained} or more (a resumed run is extended, never shortened). To compare "
+            "with a shorter run, start a new one."
+        )
+
+
+def _read_json(path):
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
 # ---------------------------------------------------------------------- config.json and history.csv
 def run_record(config, data, build_kwargs, lr, replicas) -> dict:
     """The content of ``config.json``: the resolved configuration, the data's facts and the versions.
@@ -196,6 +241,26 @@ def _truncate_history(path, initial_epoch):
     writer.writerow(header)
     writer.writerows(kept)
     write_text_atomic(path, buf.getvalue(), newline="")
+
+
+def read_history(run_dir, epochs) -> dict:
+    """``{metric: [value per epoch]}`` of the first ``epochs`` rows of ``history.csv`` (as ``model.fit`` returns
+    it), for the final metrics of a run that stopped after its last checkpoint; a column with a value that is
+    not a number (an epoch without validation) is left out."""
+    path = os.path.join(run_dir, "history.csv")
+    if not os.path.isfile(path):
+        return {}
+    with open(path, newline="", encoding="utf-8") as f:
+        rows = [r for r in csv.DictReader(f) if (r.get("epoch") or "").isdigit() and int(r["epoch"]) <= epochs]
+    history = {}
+    for key in (rows[0] if rows else {}):
+        if key == "epoch":
+            continue
+        try:
+            history[key] = [float(r[key]) for r in rows]
+        except (TypeError, ValueError):
+            continue
+    return history
 
 
 # ---------------------------------------------------------------------- final.keras and metrics.json

@@ -340,7 +340,7 @@ def test_mixed_precision_fit_uses_loss_scaling(tmp_path):
 
 
 def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
-    from keras_classics.training import NonFiniteLossError, train
+    from keras_classics.training import DivergenceError, train
 
     class PoisonWeights(keras.callbacks.Callback):
         def on_epoch_begin(self, epoch, logs=None):
@@ -348,15 +348,137 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
                 kernel = self.model.get_layer("conv1_conv").kernel
                 kernel.assign(kernel * np.nan)
 
-    with pytest.raises(NonFiniteLossError, match=r"epoch 2, batch 1.*after epoch 1\) is kept") as err:
+    with pytest.raises(DivergenceError, match=r"epoch 2, step 1: the loss became nan.*after epoch 1\) is kept") as err:
         train(tiny(tmp_path, epochs=3, run_dir=str(tmp_path / "run")), callbacks=[PoisonWeights()])
-    assert "--resume" in str(err.value)
+    assert "--resume" in str(err.value) and "--lr" in str(err.value) and "--warmup-epochs" in str(err.value)
     run = tmp_path / "run"
     index = json.loads((run / "checkpoints" / "checkpoint.json").read_text())
     assert index["epoch"] == 1
     assert not (run / "final.keras").exists()
     best = keras.saving.load_model(run / "best.keras")
     assert all(np.isfinite(w).all() for w in best.get_weights())
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["diverged"]["epoch"] == 2 and metrics["diverged"]["loss"] == "nan"
+    assert metrics["last_good_epoch"] == 1
+
+
+def test_a_loss_far_above_its_start_is_a_divergence(tmp_path, capsys):
+    # The same rule, for a finite loss: more than 1000 times the first step's loss stops the run.
+    from keras_classics.training import DivergenceError, train
+    from keras_classics.training.callbacks import DIVERGENCE_FACTOR
+
+    class BlowUpLogits(keras.callbacks.Callback):
+        def on_train_batch_begin(self, batch, logs=None):
+            if batch == 1:  # the logits a million times larger: huge, finite cross-entropy
+                kernel = self.model.get_layer("predictions").kernel
+                kernel.assign(kernel * 1e6)
+
+    with pytest.raises(DivergenceError) as err:
+        train(tiny(tmp_path, model="convnet4", run_dir=str(tmp_path / "run")), callbacks=[BlowUpLogits()])
+    message = str(err.value)
+    assert "diverged at epoch 1, step 2" in message and f"more than {DIVERGENCE_FACTOR:g} times" in message
+    assert "--lr" in message and "--warmup-epochs" in message and "--batch-size" in message
+    run = tmp_path / "run"
+    assert not (run / "final.keras").exists() and not (run / "best.keras").exists()
+    diverged = json.loads((run / "metrics.json").read_text())["diverged"]
+    assert diverged["step"] == 2 and math.isfinite(diverged["loss"])
+    assert diverged["loss"] > DIVERGENCE_FACTOR * diverged["first_step_loss"] > 0
+
+    # On the command line: exit status 1, the message on stderr, no model saved.
+    from tests.helpers import run_cli
+
+    code, out, err_text = run_cli(capsys, "train", "convnet4", "--dataset-options", '{"num_train": 48, "num_val": 16}',
+                                  "--image-size", "32", "--epochs", "1", "--batch-size", "8", "--steps-per-epoch", "3",
+                                  "--lr", "1e6", "--run-dir", tmp_path / "cli", "--verbose", "0")
+    assert code == 1 and "diverged at epoch 1" in err_text and "Saved the trained model" not in out
+    assert not (tmp_path / "cli" / "final.keras").exists()
+    assert "diverged" in json.loads((tmp_path / "cli" / "metrics.json").read_text())
+
+
+def files_of(run):
+    """Every file under ``run``: its bytes and modification time."""
+    return {str(p.relative_to(run)): (p.read_bytes(), p.stat().st_mtime_ns) for p in sorted(run.rglob("*"))
+            if p.is_file()}
+
+
+def test_resume_is_idempotent_and_every_refusal_leaves_the_run_as_it_was(tmp_path, capsys):
+    from keras_classics.training import resume, train
+    from tests.helpers import run_cli
+
+    run, other = tmp_path / "run", tmp_path / "other"
+    small = dict(model="convnet4", lr=0.01, lr_batch_size=None)
+    train(tiny(tmp_path, run_dir=str(run), **small))
+    before = files_of(run)
+    assert {"config.json", "final.keras", "metrics.json", "history.csv"} <= set(before)
+
+    # A finished run: said complete, nothing trained, no file rewritten (bytes and times).
+    result = resume(run)
+    assert "is complete: it has trained its 1 epochs" in capsys.readouterr().out
+    assert result.model is None and result.metrics["epochs"] == 1
+    assert files_of(run) == before
+    code, out, _ = run_cli(capsys, "train", "--resume", run)
+    assert code == 0 and "is complete" in out and "Saved the trained model" not in out
+    assert files_of(run) == before
+
+    # Refused before anything is written: a field that defines what is trained, changed.
+    with pytest.raises(ValueError, match="Cannot change `model` when resuming"):
+        resume(run, model="mlp", epochs=2)
+    assert files_of(run) == before
+
+    # Refused: a lock held by a live process (this one).
+    (run / "run.lock").write_text(json.dumps({"pid": os.getpid(), "host": __import__("socket").gethostname()}))
+    from keras_classics.runs import RunDirInUse
+
+    with pytest.raises(RunDirInUse):
+        resume(run, epochs=2)
+    (run / "run.lock").unlink()
+    assert files_of(run) == before
+
+    # Refused: another model's checkpoint in the run (config.json is not rewritten first).
+    train(tiny(tmp_path, run_dir=str(other), model="mlp", model_kwargs={"hidden": [8]}, lr=0.01))
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    for p in (other / "checkpoints").iterdir():
+        foreign.joinpath(p.name).write_bytes(p.read_bytes())
+    saved = {p.name: p.read_bytes() for p in (run / "checkpoints").iterdir()}
+    for p in (run / "checkpoints").iterdir():
+        p.unlink()
+    for p in foreign.iterdir():
+        (run / "checkpoints" / p.name).write_bytes(p.read_bytes())
+    tampered = files_of(run)
+    with pytest.raises(ValueError, match="different model"):
+        resume(run, epochs=2)
+    assert files_of(run) == tampered
+    for p in (run / "checkpoints").iterdir():
+        p.unlink()
+    for name, data in saved.items():
+        (run / "checkpoints" / name).write_bytes(data)
+
+    # --epochs N beyond the epochs done extends the run.
+    result = resume(run, epochs=2)
+    assert result.metrics["epochs"] == 2 and result.metrics["resumed_from_epoch"] == 1
+    rows = list(csv.DictReader(open(run / "history.csv")))
+    assert [r["epoch"] for r in rows] == ["1", "2"]
+    assert json.loads((run / "config.json").read_text())["epochs"] == 2
+    done = files_of(run)
+    with pytest.raises(ValueError, match="already trained 2 epochs; received --epochs 1"):
+        resume(run, epochs=1)
+    assert files_of(run) == done
+
+
+def test_resume_after_the_last_checkpoint_writes_the_final_files_an_uninterrupted_run_has(tmp_path, capsys):
+    # Stopped between its last checkpoint and its final files: the resume writes them, with the training
+    # and validation metrics of the epochs it logged (nothing is trained again).
+    from keras_classics.training import resume, train
+
+    run = tmp_path / "run"
+    first = train(tiny(tmp_path, run_dir=str(run), model="convnet4")).metrics
+    (run / "final.keras").unlink()
+    (run / "metrics.json").unlink()
+    again = resume(run).metrics
+    assert (run / "final.keras").is_file() and again["epochs"] == 1
+    for key in ("top1", "top5", "loss", "train_loss", "train_top1"):
+        assert again[key] == pytest.approx(first[key], rel=1e-6), key
 
 
 # ---------------------------------------------------------------------- errors

@@ -1,10 +1,14 @@
-"""Every shipped recipe runs a few steps offline on the generated dataset, and holds its paper's settings."""
+"""Every shipped recipe runs a few steps offline on the generated dataset and holds its paper's settings;
+``--print-config`` prints what the run records; every documented smoke command trains below its first step's loss."""
 
 import json
+import math
 import os
+import shlex
 import subprocess
 import sys
 
+import keras
 import pytest
 
 from keras_classics import list_models, model_info
@@ -119,3 +123,129 @@ def test_paper_recipes_take_the_family_settings_from_the_registry():
         for field, value in model_info(recipe.model).recipe.items():
             if field != "policy":
                 assert getattr(recipe, field) == value, (name, field)
+
+
+# ---------------------------------------------------------------------- --print-config
+TINY_RUN = ["--dataset-options", json.dumps({"num_train": 16, "num_val": 8}), "--epochs", "1", "--batch-size", "4",
+            "--steps-per-epoch", "1", "--validation-steps", "1", "--verbose", "0", "--run-eagerly"]  # one step: no graph
+
+
+@pytest.mark.parametrize("target, options", [
+    ("resnet18", ["--image-size", "32"]),              # a model: its registry entry's preprocessing, the CIFAR policy
+    ("quickstart", []),                                 # a recipe that sets the image size and policy
+    ("convnet4", ["--preprocessing", "default"]),      # the shapes default size (64), torch preprocessing
+])
+def test_print_config_is_the_configuration_the_run_records(target, options, tmp_path, capsys):
+    from tests.helpers import run_cli
+
+    code, out, err = run_cli(capsys, "train", target, *options, *TINY_RUN, "--print-config")
+    assert code == 0, err
+    printed = json.loads(out)
+    for field in ("image_size", "policy", "preprocessing"):
+        assert printed[field] is not None, field
+    assert printed["model_kwargs"]["input_shape"] == [printed["image_size"]] * 2 + [3]
+    code, _, err = run_cli(capsys, "train", target, *options, *TINY_RUN, "--run-dir", tmp_path / "run")
+    assert code == 0, err
+    recorded = json.loads((tmp_path / "run" / "config.json").read_text())
+    recorded["model_kwargs"].pop("classes")  # the dataset's, known once it is read
+    for field, value in printed.items():
+        if field != "run_dir":  # named when the run starts (RUNS_ROOT/NAME-TIMESTAMP)
+            assert recorded[field] == value, field
+
+
+# ---------------------------------------------------------------------- the documented smoke commands
+# A smoke command: a documented `keras-classics train` or `python recipes/NAME.py` line that trains offline on the
+# generated shapes dataset. Each trains to a finite loss below its first step's. The long ones run with fewer
+# images and steps (the same recipe and settings otherwise); the others run exactly as documented.
+SHORTER = {
+    "quickstart": ["--dataset-options", '{"num_train": 1024, "num_val": 128}', "--epochs", "1",
+                   "--steps-per-epoch", "8"],
+    "resnet18": ["--dataset-options", '{"num_train": 512, "num_val": 64}', "--epochs", "1", "--steps-per-epoch", "8"],
+}
+# Documented lines that are not smoke commands of their own, with the reason.
+NOT_SMOKE = {
+    "--resume": "continues a run (tests/training/test_engine.py resumes runs)",
+    "--print-config": "prints, trains nothing",
+    "--list": "lists, trains nothing",
+    "--strategy": "several workers (tests/journeys/test_multiworker.py)",
+    "--init-from": "the second half of the VGG pair: starts from the run of the vgg11 line",
+}
+
+
+def _toml_commands():
+    for name in RECIPES:
+        text = (ROOT / "keras_classics" / "recipes" / f"{name}.toml").read_text(encoding="utf-8")
+        for line in text.splitlines():
+            line = line.lstrip("#").strip()
+            if line.startswith("keras-classics train"):
+                yield f"recipes/{name}.toml", line
+
+
+def smoke_commands():
+    """``(where, target, args)`` of every documented offline training command, one per distinct command."""
+    from keras_classics.cli import build_parser
+    from keras_classics.training._cli import resolve_target
+    from keras_classics.training.config import overrides_from_args
+    from tests.journeys.test_docs import documented
+
+    lines = [(where, words) for where, words in documented("keras-classics train") + documented("python recipes/")]
+    lines += [(where, shlex.split(line, comments=True)) for where, line in _toml_commands()]
+    found, seen = [], set()
+    for where, words in lines:
+        if any(flag in words for flag in NOT_SMOKE):
+            continue
+        if words[0] == "python":
+            target, args = os.path.basename(words[1])[: -len(".py")], words[2:]
+        else:
+            rest = build_parser().parse_args(words[1:])
+            target, args = rest.target or "quickstart", words[3 if rest.target else 2:]
+        config = resolve_target(target).replace(
+            **overrides_from_args(build_parser().parse_args(["train", target, *args])))
+        key = (target, tuple(a for a in args if a not in ("--run-dir",) and not a.startswith("runs/")))
+        if config.dataset == "shapes" and key not in seen:
+            seen.add(key)
+            found.append((where, target, args))
+    return found
+
+
+def test_the_docs_show_a_smoke_command_for_the_recipes_they_name():
+    targets = {target for _, target, _ in smoke_commands()}
+    assert {"quickstart", "resnet18", "resnet50_imagenet", "vgg16_imagenet", "vgg11_imagenet"} <= targets
+
+
+class StepLosses(keras.callbacks.Callback):
+    """Each training step's loss, from the running means of the epoch that Keras logs."""
+
+    def __init__(self):
+        super().__init__()
+        self.losses = []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.means = []
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.means.append(float(logs["loss"]))
+        k = len(self.means)
+        self.losses.append(k * self.means[-1] - (k - 1) * (self.means[-2] if k > 1 else 0.0))
+
+
+@pytest.mark.slow  # real training steps, ResNet-50 at 64 px on 256-image batches among them
+@pytest.mark.parametrize("where, target, args", smoke_commands(), ids=lambda v: v if isinstance(v, str) else None)
+def test_documented_smoke_command_trains_to_a_finite_loss_below_its_start(where, target, args, tmp_path):
+    from keras_classics.cli import build_parser
+    from keras_classics.training import train
+    from keras_classics.training._cli import resolve_target
+    from keras_classics.training.config import overrides_from_args
+    from keras_classics.training.recipes import absolute_lr
+
+    args = list(args)
+    if "--run-dir" in args:
+        i = args.index("--run-dir")
+        del args[i:i + 2]
+    parsed = build_parser().parse_args(["train", target, *args, *SHORTER.get(target, []), "--verbose", "0"])
+    config = resolve_target(target).replace(**absolute_lr(overrides_from_args(parsed)), run_dir=str(tmp_path / "run"))
+    steps = StepLosses()
+    train(config, callbacks=[steps])
+    first, last = steps.losses[0], steps.losses[-1]
+    assert all(math.isfinite(v) for v in steps.losses), steps.losses
+    assert last < first, f"{where}: {target} {' '.join(args)}: step losses {steps.losses}"
