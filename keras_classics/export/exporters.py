@@ -16,6 +16,7 @@ import shutil
 import numpy as np
 
 from keras_classics import metadata
+from keras_classics._interrupts import forget_temporary
 from keras_classics import predict as _predict
 from keras_classics.transforms import preprocess
 from keras_classics.export.card import calibration_card, model_card, summary, write_card
@@ -133,6 +134,7 @@ def to_saved_model(
         commit([(work, dest)], scratch)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+        forget_temporary(scratch)
         if source is not model:  # prepared here: drop its cached SavedModel now
             source.close()
     _say(verbose, summary(dest, card))
@@ -268,6 +270,7 @@ def to_tflite(
             commit([(work, dest)], scratch)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+        forget_temporary(scratch)
         if source is not model:  # prepared here: drop its cached SavedModel now
             source.close()
     _say(verbose, summary(tflite_dest, card))
