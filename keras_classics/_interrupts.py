@@ -41,7 +41,6 @@ import contextlib
 import os
 import shutil
 import signal
-import sys
 import threading
 import time
 
