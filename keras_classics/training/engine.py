@@ -141,8 +141,14 @@ def train(config: RecipeConfig, *, source=None, callbacks=(), resume=None) -> Tr
     config = config.replace(run_dir=run_dir)
 
     # Deferred: the configuration, the cluster and the run directory are checked before TensorFlow starts.
-    import keras
-    import tensorflow as tf
+    try:
+        import keras
+        import tensorflow as tf
+    except BaseException:  # Ctrl-C while TensorFlow starts: the directory just claimed is not left behind
+        if created:
+            run_files.discard_if_unused(run_dir, lock)
+        _rundir.release(lock)
+        raise
 
     previous_policy = keras.config.dtype_policy()
     previous_determinism = _op_determinism()
