@@ -96,7 +96,8 @@ class _CaptureImport(importlib.abc.MetaPathFinder, importlib.abc.Loader):
 def _held_stderr(level: int):
     """Send file descriptor 2 to a temporary file while the block runs, then show what passes the
     filter at ``level``; everything, if the block raises (the library's own explanation of the
-    failure is among those lines). Other threads' stderr is held back meanwhile too, and shown."""
+    failure is among those lines), unless what it raises is a Ctrl-C. Other threads' stderr is held
+    back meanwhile too, and shown."""
     sys.stderr.flush()
     saved = os.dup(2)
     failed = False
@@ -104,6 +105,8 @@ def _held_stderr(level: int):
         os.dup2(sink.fileno(), 2)
         try:
             yield
+        except KeyboardInterrupt:  # Ctrl-C during the import: not a failure the held lines explain
+            raise
         except BaseException:
             failed = True
             raise

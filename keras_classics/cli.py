@@ -50,21 +50,41 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if not getattr(args, "func", None):
-        parser.print_help()
-        return 2
-    from keras_classics._startup import quiet_tensorflow
+    from keras_classics import _interrupts
 
-    quiet_tensorflow(verbose=args.tensorflow_log)
+    # One interrupt rule for every command, from its start: Ctrl-C ends it with exit status 130, one line and
+    # nothing left behind, even where native code would swallow it (keras_classics/_interrupts.py).
+    with _interrupts.installed("keras-classics: ") as rule:
+        try:
+            parser = build_parser()
+            args = parser.parse_args(argv)
+        except KeyboardInterrupt:
+            print(_interrupts.interrupted_line(rule.signum), file=sys.stderr)
+            rule.said()
+            return _interrupts.EXIT_STATUS
+        if not getattr(args, "func", None):
+            parser.print_help()
+            return 2
+        from keras_classics._startup import quiet_tensorflow
+
+        quiet_tensorflow(verbose=args.tensorflow_log)
+        return _run(args, rule)
+
+
+def _run(args, rule) -> int:
+    """Run the command's handler; its errors become one line and an exit status."""
+    from keras_classics._interrupts import EXIT_STATUS, interrupted_line
+
     try:
-        return int(args.func(args) or 0)
+        status = int(args.func(args) or 0)
+        rule.check()  # a Ctrl-C that native code swallowed ends the command as one that was not
+        return status
     except KeyboardInterrupt as e:
         sys.stdout.write("\n")  # end a progress bar's line: the message gets a line of its own
         sys.stdout.flush()
-        print(str(e) or "Interrupted.", file=sys.stderr)
-        return 130
+        print(str(e) or interrupted_line(rule.signum), file=sys.stderr)
+        rule.said()
+        return EXIT_STATUS
     except (CLIError, ValueError, FileNotFoundError, FileExistsError, NotADirectoryError,
             IsADirectoryError, PermissionError) as e:
         print(f"keras-classics {args.command}: error: {e}", file=sys.stderr)

@@ -3,7 +3,9 @@
 A reader (or a run killed mid-write) sees the old file or the new one, never a
 part. The temporary file is hidden (its name starts with ``.``), lives in the
 destination's folder (so the rename stays on one file system), gets the usual
-permissions (``0o666`` less the umask) and is removed when the write fails.
+permissions (``0o666`` less the umask) and is removed when the write fails, or
+by the interrupt rule (:mod:`keras_classics._interrupts`) when a signal has to end
+the process; after a Ctrl-C nothing more is renamed into place.
 
 Only the standard library is imported here.
 """
@@ -14,6 +16,8 @@ import contextlib
 import json
 import os
 import uuid
+
+from keras_classics._interrupts import forget_temporary, raise_if_interrupted, register_temporary
 
 __all__ = ["atomic_path", "check_name_length", "write_text_atomic", "write_json_atomic"]
 
@@ -42,13 +46,16 @@ def atomic_path(path, suffix: str = ""):
     room = _name_max(folder) - len(os.fsencode(tag)) - 1
     stem = os.fsencode(base)[:max(room, 1)].decode("utf-8", "ignore")  # a name near the limit: a shorter temp name
     tmp = os.path.join(folder, f".{stem}{tag}")
+    register_temporary(tmp)  # removed by the interrupt rule if a signal must end the process first
     try:
         yield tmp
         _fsync(tmp)
+        raise_if_interrupted()  # a Ctrl-C that native code swallowed: nothing is committed after it
         os.replace(tmp, path)
     finally:
         if os.path.lexists(tmp):
             os.remove(tmp)
+        forget_temporary(tmp)
 
 
 def _name_max(folder) -> int:

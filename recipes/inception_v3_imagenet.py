@@ -7,7 +7,12 @@ command line (``--epochs 3``); ``--print-config`` shows the result.
     python recipes/inception_v3_imagenet.py --data-dir ~/tensorflow_datasets
 """
 
-from keras_classics.training import load_recipe, run_recipe
+from keras_classics._startup import quiet_tensorflow
 
 if __name__ == "__main__":
+    # As the command line does, before anything starts TensorFlow (loading a recipe can: it reads the
+    # registry, which imports the models and Keras): TensorFlow's C++ start-up lines held back.
+    quiet_tensorflow()
+    from keras_classics.training import load_recipe, run_recipe  # after quiet_tensorflow(), see above
+
     run_recipe(load_recipe("inception_v3_imagenet"))

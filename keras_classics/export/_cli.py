@@ -39,7 +39,8 @@ def register(subparsers) -> None:
     p.add_argument("--int8-io", action="store_true",
                    help="with --quantize int8: int8 input and output tensors (default: float32)")
     p.add_argument("--parity-data", metavar="DIR|shapes|noise",
-                   help="images for the parity report (default: the representative source, else shapes)")
+                   help="images for the parity report (default: the representative source's images that "
+                        "calibration did not take, else shapes)")
     p.add_argument("--parity-samples", type=int, default=100, metavar="N",
                    help="number of parity images (default: 100)")
     p.add_argument("--preprocessing", choices=PREPROCESSING_MODES,

@@ -12,10 +12,11 @@ import json
 import numpy as np
 
 from keras_classics import __version__
+from keras_classics.metadata import card_fields
 from keras_classics.io import write_text_atomic
 from keras_classics.transforms import EVAL_CROP_DESCRIPTION
 
-__all__ = ["model_card", "read_card", "write_card", "summary"]
+__all__ = ["model_card", "calibration_card", "read_card", "write_card", "summary"]
 
 
 def model_card(source, fmt, quantize, int8_io) -> dict:
@@ -25,6 +26,9 @@ def model_card(source, fmt, quantize, int8_io) -> dict:
     import tensorflow as tf
 
     model = source.model
+    # The model's metadata sections (class names, input shape, preprocessing, crop) in the one schema.
+    fields = card_fields({"class_names": source.class_names, "image_size": list(source.input_size),
+                          "preprocessing": source.preprocessing, "crop_fraction": source.crop_fraction})
     return {
         "format": fmt,
         "quantization": quantize,
@@ -36,20 +40,18 @@ def model_card(source, fmt, quantize, int8_io) -> dict:
             "num_classes": source.num_classes,
         },
         "input": {
-            "shape": [*source.input_size, 3],
+            **fields["input"],
             "dtype": "int8" if int8_io else "float32",
             "description": "RGB images already preprocessed (decode, resize, crop, then preprocessing)",
-            "preprocessing": source.preprocessing,
             "preprocessing_source": source.preprocessing_source,
             "resize": EVAL_CROP_DESCRIPTION,
-            "crop_fraction": source.crop_fraction,
         },
         "output": {
             "name": "probabilities",
             "dtype": "int8" if int8_io else "float32",
             "softmax": "appended to the model's logits" if source.softmax_added else "the model's own",
         },
-        "class_names": list(source.class_names),
+        "class_names": fields["class_names"],
         "source": {
             "path": source.path,
             "run_dir": source.run_dir,
@@ -61,6 +63,20 @@ def model_card(source, fmt, quantize, int8_io) -> dict:
         },
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "versions": {"keras_classics": __version__, "keras": keras.__version__, "tensorflow": tf.__version__},
+    }
+
+
+def calibration_card(calibration, parity) -> dict:
+    """The card's ``representative_data`` section: where the calibration images came from, which ones, and
+    whether any of them is also a parity image (``parity.images_used`` lists those)."""
+    shared = sorted(set(calibration.ids) & set(parity.ids))
+    return {
+        "source": calibration.description,
+        "samples": len(calibration.ids),
+        "images_used": list(calibration.ids),
+        "disjoint_from_parity": not shared,
+        "note": ("no calibration image is a parity image" if not shared
+                 else f"{len(shared)} calibration images are also parity images"),
     }
 
 

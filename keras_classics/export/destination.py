@@ -13,6 +13,7 @@ import shutil
 import tempfile
 
 from keras_classics import metadata
+from keras_classics._interrupts import raise_if_interrupted, register_temporary
 from keras_classics import predict as _predict
 from keras_classics.export.card import read_card
 
@@ -24,12 +25,14 @@ def scratch_dir(dest) -> str:
     parent = os.path.dirname(dest)
     try:
         os.makedirs(parent, exist_ok=True)
-        return tempfile.mkdtemp(prefix=f".{os.path.basename(dest)}.", suffix=".tmp", dir=parent)
+        scratch = tempfile.mkdtemp(prefix=f".{os.path.basename(dest)}.", suffix=".tmp", dir=parent)
     except OSError as e:
         raise PermissionError(
             f"Cannot write {dest!r}: {parent!r} does not accept new files ({e.strerror or e}). Choose an output "
             "in a writable directory."
         ) from None
+    register_temporary(scratch)  # removed by the interrupt rule if a signal must end the process first
+    return scratch
 
 
 def _describe(path) -> str:
@@ -107,6 +110,7 @@ def check_destination(targets, overwrite):
 def commit(pairs, scratch):
     """Rename each ``(src, dst)`` into place; existing ``dst`` are moved into ``scratch`` first
     and restored if a rename fails."""
+    raise_if_interrupted()  # a Ctrl-C that native code (the converter) swallowed: nothing is committed
     moved, placed = [], []
     try:
         for i, (src, dst) in enumerate(pairs):

@@ -16,13 +16,14 @@ import shutil
 import numpy as np
 
 from keras_classics import metadata
+from keras_classics._interrupts import forget_temporary
 from keras_classics import predict as _predict
 from keras_classics.transforms import preprocess
-from keras_classics.export.card import model_card, summary, write_card
+from keras_classics.export.card import calibration_card, model_card, summary, write_card
 from keras_classics.export.destination import check_destination, commit, scratch_dir, tflite_paths
 from keras_classics.export.formats import FORMATS, check_format_options
 from keras_classics.export.parity import TOLERANCES, check_parity, drift_from_trained, parity_report, reference_predictions
-from keras_classics.export.samples import DEFAULT_SAMPLES, parity_images, source_samples
+from keras_classics.export.samples import DEFAULT_SAMPLES, export_samples, parity_images
 from keras_classics.export.savedmodel import SIGNATURES, bytes_check, size_on_disk
 from keras_classics.export.source import prepare
 from keras_classics.export.tflite import convert, output_step
@@ -116,6 +117,7 @@ def to_saved_model(
         runner = _predict.SavedModelRunner(work)
         report = parity_report(reference, runner(inputs), TOLERANCES["none"])
         report["image_source"] = image_source
+        report["images_used"] = list(samples.ids)
         report["reference"] = "Keras model, float32"
         report["bytes_signature_max_abs_diff"] = bytes_check(runner, samples, inputs)
         report["passed"] = report["passed"] and report["bytes_signature_max_abs_diff"] <= TOLERANCES["none"][
@@ -132,6 +134,7 @@ def to_saved_model(
         commit([(work, dest)], scratch)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+        forget_temporary(scratch)
         if source is not model:  # prepared here: drop its cached SavedModel now
             source.close()
     _say(verbose, summary(dest, card))
@@ -171,9 +174,11 @@ def to_tflite(
             ``representative``).
         representative: calibration images for ``"int8"`` (see
             :func:`encoded_samples`: ``"shapes"``, a directory, an array, a
-            dataset); default: the run's own validation images (from its
+            dataset); default: the run's own training images (from its
             ``config.json``). They are read as image files are and
-            preprocessed like the model's inputs.
+            preprocessed like the model's inputs, and are never parity
+            images too: from one source, calibration takes the first images
+            and parity the last (see :func:`~keras_classics.export.samples.export_samples`).
         representative_samples: how many calibration images (default 100).
         int8_io: with ``"int8"``, int8 input and output tensors (quantization
             parameters in the card and in the file); default float32 input
@@ -205,16 +210,16 @@ def to_tflite(
         raise ValueError(
             "Full-integer int8 quantization needs representative data to calibrate activation ranges, and "
             f"{source.path or 'this model'!r} has no training run config.json naming its dataset (whose "
-            "validation images are the default): pass representative='shapes', a directory of images or an "
+            "training images are the default): pass representative='shapes', a directory of images or an "
             "array (CLI: --representative DIR|shapes). For weights-only int8 use quantize='dynamic'."
         )
 
-    calibration = calibration_source = None
-    if quantize == "int8":
-        raw = source_samples(source, representative, representative_samples, "calibration")
-        calibration_source = raw.description
+    calibration = raw = None
+    if quantize == "int8":  # calibration and parity: different images (see samples.export_samples)
+        raw, samples = export_samples(source, representative, representative_samples, parity_data, parity_samples)
         calibration = np.asarray(preprocess(raw.images, source.preprocessing), np.float32)
-    samples = parity_images(source, parity_data, parity_samples, representative)
+    else:
+        samples = parity_images(source, parity_data, parity_samples, representative)
     images, image_source = samples.images, samples.description
 
     scratch = scratch_dir(dest)
@@ -222,7 +227,7 @@ def to_tflite(
         saved = source.saved_model_dir()
         what = f"TFLite {'float32' if quantize == 'none' else quantize}"
         _say(verbose, f"Converting {source.model.name!r} to {what}"
-                      + (f", calibrating on {len(calibration)} images ({calibration_source})" if quantize == "int8" else ""))
+                      + (f", calibrating on {len(calibration)} images ({raw.description})" if quantize == "int8" else ""))
         flatbuffer = convert(saved, quantize, calibration, int8_io, verbose)
         work = os.path.join(scratch, "export")
         os.makedirs(work)
@@ -236,6 +241,7 @@ def to_tflite(
         step = output_step(runner) if quantize == "int8" else None
         report = parity_report(reference, runner(inputs), TOLERANCES[quantize], quantization_step=step)
         report["image_source"] = image_source
+        report["images_used"] = list(samples.ids)
         report["reference"] = "Keras model, float32"
         drift = drift_from_trained(source, inputs, reference)
 
@@ -249,7 +255,7 @@ def to_tflite(
             card["output"]["quantization"] = {"scale": float(runner.output["quantization"][0]),
                                               "zero_point": int(runner.output["quantization"][1])}
         if quantize == "int8":
-            card["representative_data"] = {"source": calibration_source, "samples": int(len(calibration))}
+            card["representative_data"] = calibration_card(raw, samples)
         card["parity"] = report
         if drift:
             card["drift_from_trained_model"] = drift
@@ -264,6 +270,7 @@ def to_tflite(
             commit([(work, dest)], scratch)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+        forget_temporary(scratch)
         if source is not model:  # prepared here: drop its cached SavedModel now
             source.close()
     _say(verbose, summary(tflite_dest, card))

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from keras_classics import metadata
+from keras_classics._interrupts import forget_temporary, register_temporary
 from keras_classics import runs
 from keras_classics import predict as _predict
 from keras_classics.transforms import check_crop_fraction, preprocessing_mode
@@ -64,6 +65,7 @@ class ExportSource:
         """A SavedModel of :attr:`model` with both signatures, written once per source."""
         if self._saved_model is None:
             holder = tempfile.TemporaryDirectory(prefix="keras_classics_export_")
+            register_temporary(holder.name)  # removed by the interrupt rule if a signal must end the process
             write_archive(self.model, os.path.join(holder.name, "saved_model"), bytes_signature={
                 "class_names": self.class_names, "preprocessing": self.preprocessing,
                 "crop_fraction": self.crop_fraction,
@@ -82,6 +84,7 @@ class ExportSource:
         """Delete the cached SavedModel (done automatically when the source is garbage-collected)."""
         if self._saved_model is not None:
             self._saved_model.cleanup()
+            forget_temporary(self._saved_model.name)
             self._saved_model = None
 
     @property

@@ -168,9 +168,15 @@ def train(config: RecipeConfig, *, source=None, callbacks=(), resume=None) -> Tr
         _release(task, lock)
         return _finished_result(config, run_dir, finished)
 
-    # Deferred: this module imports without them (the command line's --help); the models have loaded them by now.
-    import keras
-    import tensorflow as tf
+    # Deferred: the configuration, the cluster and the run directory are checked before TensorFlow starts.
+    try:
+        import keras
+        import tensorflow as tf
+    except BaseException:  # Ctrl-C while TensorFlow starts: the directory just claimed is not left behind
+        if created:
+            run_files.discard_if_unused(run_dir, lock)
+        _release(task, lock)
+        raise
 
     previous_policy = keras.config.dtype_policy()
     previous_determinism = _op_determinism()

@@ -7,6 +7,11 @@ garbage-collection callback (TensorFlow imports JAX when it is installed, and
 JAX registers one), where an exception is printed as "ignored" and lost. There
 the handler only records the interruption; :func:`reraise_pending`, called by a
 callback at every batch and epoch boundary and after ``fit``, raises it.
+
+Around this, the command line's one interrupt rule (:mod:`keras_classics._interrupts`) watches the same
+signals from a thread: if the run has not ended some seconds after a signal (native code that does not
+return, an exception swallowed), it removes the temporary files being written and ends the process
+with exit status 130. The checkpoints already written are whole files, so the run stays resumable.
 """
 
 from __future__ import annotations
@@ -15,11 +20,13 @@ import os
 import signal
 import threading
 
+from keras_classics import _interrupts
+
 __all__ = ["Terminated", "catch_signals", "reraise_pending", "restore_signals", "interrupted_message"]
 
 
-class Terminated(KeyboardInterrupt):
-    """SIGTERM, raised in the main thread so that a run stops as it does on Ctrl-C."""
+# SIGTERM, raised in the main thread so that a run stops as it does on Ctrl-C: the one class of every command.
+Terminated = _interrupts.Terminated
 
 
 # The interruption a signal asked for, kept until the run ends (see the module docstring).

@@ -9,6 +9,7 @@ import numpy as np
 
 from keras_classics.data import make_pipeline
 from keras_classics.models import strip_aux
+from keras_classics.training.backend_advice import cpu_advice
 from keras_classics.training.losses import metric_key
 from keras_classics.training.strategy import describe
 
@@ -32,6 +33,8 @@ def say_opening(config, run_dir, data, num_params, lr, placement, start, say):
         + (f" at batch {config.lr_batch_size}" if config.lr_batch_size else "")
         + f"), schedule {config.schedule}; batch {config.batch_size} on {describe(placement.strategy)}; "
         f"{data.steps} steps per epoch")
+    if advice := cpu_advice(config.jit_compile):  # JAX or --jit-compile on a CPU: the faster setting, measured
+        say(advice)
     if start.index is not None:
         say(f"Resuming after epoch {start.initial_epoch} (step {start.index['step']}) from {start.checkpoint_dir}")
 

@@ -144,7 +144,10 @@ def test_model_card(quick_run, quick_exports):
     assert card["class_names"] == COLOURS
     assert card["source"]["run_dir"] == str(quick_run) and card["source"]["metrics"]["loss"] == 1.0
     assert card["source"]["run_config"]["dataset"] == "shapes"
-    assert card["representative_data"] == {"source": "shapes (train split, seed 0)", "samples": 32}
+    assert card["representative_data"]["source"] == "shapes (train split, seed 0)"
+    assert card["parity"]["image_source"] == "shapes (validation split, seed 0)"
+    calibration, parity = _assert_disjoint(card)
+    assert calibration == [f"shapes train seed 0 #{i}" for i in range(32)] and len(parity) == FAST["parity_samples"]
     assert card["size_bytes"] == os.path.getsize(os.path.join(paths["int8_io"], "model.tflite"))
     # A .tflite file's card sits beside it.
     beside = paths["float16"][: -len(".tflite")] + ".card.json"
@@ -626,31 +629,93 @@ def test_export_command_takes_the_library_constants():
         export.check_format_options("onnx")
 
 
-def test_calibration_and_parity_default_to_the_runs_validation_images(tmp_path):
-    """Without --representative / --parity-data, a run's own validation images (here a folder of the
-    user's images, named by its config.json) calibrate int8 and check parity; shapes only without a run."""
+def _colour_folder(root, per_class):
+    """``root/<colour>/<i>.png``: ``per_class`` small images per colour, each a different size."""
     from PIL import Image
 
     rng = np.random.default_rng(0)
     for c, name in enumerate(COLOURS):
-        (tmp_path / "data" / name).mkdir(parents=True)
-        for i in range(6):
+        (root / name).mkdir(parents=True)
+        for i in range(per_class):
             pixels = rng.integers(0, 60, (20 + i, 24, 3), dtype=np.uint8)
             pixels[..., c] += 150
-            Image.fromarray(pixels).save(tmp_path / "data" / name / f"{i}.png")
-    run = tmp_path / "run"
-    run.mkdir()
+            Image.fromarray(pixels).save(root / name / f"{i}.png")
+    return root
+
+
+def _tiny_classifier():
     inputs = keras.Input((16, 16, 3))
     x = keras.layers.GlobalAveragePooling2D()(keras.layers.Rescaling(1 / 255.0)(inputs))
-    model = keras.Model(inputs, keras.layers.Dense(3, activation="softmax", name="predictions")(x), name="tiny")
+    return keras.Model(inputs, keras.layers.Dense(3, activation="softmax", name="predictions")(x), name="tiny")
+
+
+def _assert_disjoint(card):
+    calibration, parity = card["representative_data"]["images_used"], card["parity"]["images_used"]
+    assert len(calibration) == card["representative_data"]["samples"] and len(parity) == card["parity"]["images"]
+    assert not set(calibration) & set(parity), (calibration, parity)
+    assert card["representative_data"]["disjoint_from_parity"] is True
+    assert card["representative_data"]["note"] == "no calibration image is a parity image"
+    return calibration, parity
+
+
+def test_calibration_and_parity_default_to_the_runs_training_and_validation_images(tmp_path):
+    """Without --representative / --parity-data, a run's own data (here a folder of the user's images, named
+    by its config.json) calibrates int8 with its training images and checks parity on its validation images;
+    shapes only without a run. The card names the files each used."""
+    data = _colour_folder(tmp_path / "data", 6)
+    run = tmp_path / "run"
+    run.mkdir()
+    model = _tiny_classifier()
     save_model(model, run / "best.keras")
     (run / "config.json").write_text(json.dumps({
-        "model": "tiny", "dataset": f"folder:{tmp_path / 'data'}", "dataset_options": {"val_fraction": 0.5},
+        "model": "tiny", "dataset": f"folder:{data}", "dataset_options": {"val_fraction": 0.5},
         "image_size": 16, "policy": "resnet", "preprocessing": "none", "class_names": COLOURS}))
     card = export.to_tflite(run, tmp_path / "m.tflite", quantize="int8", representative_samples=4,
                             parity_samples=4, verbose=False)
-    folder = f"folder:{tmp_path / 'data'} validation split (the run's data, 9 images)"
-    assert card["representative_data"] == {"source": folder, "samples": 4}
-    assert card["parity"]["image_source"] == folder and card["input"]["crop_fraction"] == pytest.approx(16 / 18)
+    assert card["representative_data"]["source"] == f"folder:{data} training split (the run's data, 9 images)"
+    assert card["parity"]["image_source"] == f"folder:{data} validation split (the run's data, 9 images)"
+    assert card["input"]["crop_fraction"] == pytest.approx(16 / 18)
+    calibration, parity = _assert_disjoint(card)
+    assert len(calibration) == len(parity) == 4
+    on_disk = {str(p) for p in data.rglob("*.png")}
+    assert set(calibration) <= on_disk and set(parity) <= on_disk
     with pytest.raises(ValueError, match="no training run config.json naming its dataset"):
         export.to_tflite(model, tmp_path / "n.tflite", quantize="int8", preprocessing="none", verbose=False)
+
+
+def test_calibration_and_parity_from_one_folder_are_different_files(tmp_path):
+    """--representative DIR and no --parity-data: parity used to take the folder's last N files and
+    calibration its first N, the same files whenever the folder held fewer than 2N. Now a folder too small
+    for both is divided between them, and the card lists the files each used."""
+    data = _colour_folder(tmp_path / "data", 4)  # 12 files; 10 + 10 asked
+    files = sorted(str(p) for p in data.rglob("*.png"))
+    card = export.to_tflite(_tiny_classifier(), tmp_path / "m.tflite", quantize="int8", representative=str(data),
+                            representative_samples=10, parity_samples=10, preprocessing="none", verbose=False)
+    calibration, parity = _assert_disjoint(card)
+    assert calibration == files[:6] and parity == files[6:]
+    card = json.loads((tmp_path / "m.card.json").read_text())  # as written
+    _assert_disjoint(card)
+
+
+def test_shared_counts_and_the_sample_helpers_never_overlap(tmp_path):
+    from keras_classics.export.samples import shared_counts
+
+    assert shared_counts(300, 100, 100) == (100, 100)
+    assert shared_counts(128, 100, 100) == (64, 64)
+    assert shared_counts(10, 8, 2) == (8, 2)
+    assert shared_counts(10, 20, 5) == (8, 2)
+    assert shared_counts(1, 5, 5) == (1, 0)
+    assert shared_counts(7, 5, 0) == (5, 0)
+    for total in range(2, 40):
+        for asked in ((1, 1), (3, 7), (100, 100), (5, 50)):
+            cal, par = shared_counts(total, *asked)
+            assert 1 <= cal <= asked[0] and 1 <= par <= asked[1] and cal + par <= total
+    arr = np.arange(9 * 4 * 4 * 3, dtype=np.uint8).reshape(9, 4, 4, 3)
+    cal, _ = export.image_samples(arr, (4, 4), 6, purpose="calibration")
+    par, _ = export.image_samples(arr, (4, 4), 6, purpose="parity")
+    assert len(cal) + len(par) == 9  # the nine images divided, none used twice
+    np.testing.assert_array_equal(np.concatenate([cal, par]), arr.astype(np.float32))
+    three = str(_colour_folder(tmp_path / "three", 1))
+    cal = export.encoded_samples(three, 3, purpose="calibration")[0]
+    par = export.encoded_samples(three, 3, purpose="parity")[0]
+    assert len(cal) == 1 and len(par) == 2 and not set(cal) & set(par)  # three different files

@@ -200,3 +200,22 @@ def test_input_benchmark_sizes():
     assert (args.cifar_images, args.images) == (4096, 64)
     with pytest.raises(SystemExit):
         bench.parse_args(["--cifar-images", "16"])  # fewer than a batch of 32
+
+
+@pytest.mark.slow  # three processes, one per setting, each starting TensorFlow (and JAX)
+def test_backend_cpu_benchmark_tiny(tmp_path):
+    """benchmarks/backend_cpu.py: the TensorFlow backend against JAX and against TensorFlow with XLA, on the CPU."""
+    out = tmp_path / "backend.json"
+    returned = _load("backend_cpu").main(["--tiny", "--json", str(out)])
+    result = _read(out)
+    assert result == json.loads(json.dumps(returned))
+    assert result["model"] == "convnet4" and result["device"] == "CPU" and result["repeats"] == 1
+    assert set(result["rows"]) == {"tensorflow", "jax", "tensorflow_xla"}
+    for setting, row in result["rows"].items():
+        assert len(row["s_per_step_repeats"]) == 1
+        assert row["images_per_s"] == pytest.approx(result["batch_size"] / row["s_per_step_repeats"][0])
+        if setting != "tensorflow":  # TensorFlow's time over the other's, round by round
+            assert row["tensorflow_speedup"] == pytest.approx(
+                row["s_per_step_repeats"][0] / result["rows"]["tensorflow"]["s_per_step_repeats"][0])
+    _check_figures(result)
+    assert not list(tmp_path.glob("*.tmp")), "a temporary JSON file was left behind"

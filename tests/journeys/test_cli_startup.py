@@ -213,3 +213,43 @@ def test_the_start_up_benchmark_smoke_run(tmp_path):
     record = json.loads(out.read_text())
     row = record["results"]["after"]["--help"]
     assert row["median_s"] > 0 and row["stderr_lines"] == 0 and row["imports_tensorflow"] is False
+
+
+# ---------------------------------------------------------------------- the recipe scripts
+RECIPE_SCRIPTS = sorted((ROOT / "recipes").glob("*.py"))
+
+
+def test_every_recipe_script_quiets_tensorflow_before_importing_the_package():
+    """Loading a recipe reads the registry, which imports the models, Keras and TensorFlow: a script quiets
+    TensorFlow's start-up lines first, as the command line does (the behaviour: the slow test below)."""
+    import ast
+
+    assert len(RECIPE_SCRIPTS) >= 12
+    for path in RECIPE_SCRIPTS:
+        tree = ast.parse(path.read_text())
+        main = next(node for node in tree.body if isinstance(node, ast.If) and "__main__" in ast.unparse(node.test))
+        nodes = [n for n in ast.walk(main) if isinstance(n, (ast.Call, ast.ImportFrom, ast.Import))]
+        order = [ast.unparse(n) for n in sorted(nodes, key=lambda n: (n.lineno, n.col_offset))]
+        assert order[0] == "quiet_tensorflow()", (path.name, order)
+        imported = [ast.unparse(n) for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))]
+        assert imported == ["from keras_classics._startup import quiet_tensorflow"], (path.name, imported)
+
+
+@pytest.mark.slow  # two recipe scripts as programs, each starting TensorFlow (one trains a few steps)
+def test_a_recipe_script_is_as_quiet_as_the_command_line(tmp_path):
+    def script(name, *args):
+        return subprocess.run([sys.executable, str(ROOT / "recipes" / f"{name}.py"), *map(str, args)],
+                              env=clean_env(KERAS_CLASSICS_CACHE=str(tmp_path / "cache")), cwd=tmp_path,
+                              capture_output=True, text=True, timeout=600)
+
+    printed = script("resnet50_imagenet", "--print-config")  # the registry is read before anything trains
+    assert printed.returncode == 0, printed.stderr
+    assert json.loads(printed.stdout)["model"] == "resnet50"
+    trained = script("quickstart", "--model", "convnet4", "--model-kwargs", "{}", "--epochs", 1, "--batch-size", 8,
+                     "--dataset-options", '{"num_train": 16, "num_val": 8}', "--verbose", 0, "--run-dir", tmp_path / "run")
+    assert trained.returncode == 0, trained.stderr
+    assert (tmp_path / "run" / "final.keras").is_file()
+    for result in (printed, trained):
+        assert not [line for line in result.stderr.splitlines() if TF_LINE.match(line) or "cuInit" in line], \
+            result.stderr
+        assert result.stderr == "", result.stderr
