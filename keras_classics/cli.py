@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 from keras_classics._cliargs import CLIError, Parser
@@ -94,6 +95,13 @@ def _run(args, rule) -> int:
             raise
         print(f"keras-classics {args.command}: error: {e}", file=sys.stderr)
         return 2
+    except BrokenPipeError as e:
+        if e.filename is not None:  # a file, not the output
+            raise
+        # The reader of the output left (`keras-classics list | head`): stop quietly, as shell tools do.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # Python's final flush goes nowhere instead of failing
+        return 128 + 13  # SIGPIPE
     except OSError as e:  # the machine, not the input: a full disk, a read-only file system
         where = f" ({e.filename})" if e.filename else ""
         print(f"keras-classics {args.command}: error: {e.strerror or e}{where}. Nothing was left half-written; "

@@ -89,6 +89,20 @@ def test_list_and_compare_read_the_registry_without_keras():
     assert int(rows["googlenet"]["macs"]) == model_info("googlenet").macs
 
 
+def test_list_into_a_closed_pipe_stops_quietly():
+    # `keras-classics list | head -1`: the reader leaves before the table is written. The command stops with
+    # the shells' status for SIGPIPE (141) and no message, instead of "error: Broken pipe ... half-written".
+    from tests.helpers import cli_argv
+
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone before anything is written
+    try:
+        result = subprocess.run(cli_argv("list"), stdout=write_end, stderr=subprocess.PIPE, text=True, timeout=120)
+    finally:
+        os.close(write_end)
+    assert (result.returncode, result.stderr) == (141, "")
+
+
 def test_summary(capsys, small_keras):
     code, out, _ = run_cli(capsys, "summary", "resnet18", "--input-size", "32", "--format", "csv")
     assert code == 0
