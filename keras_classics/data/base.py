@@ -62,7 +62,11 @@ class Source:
 class Indexed:
     size: int
     fetch: Callable  # int64 index tensor -> (image uint8 [H, W, 3], label int64)
-    may_fail: bool = False  # decoding can fail: skip failing elements
+    may_fail: bool = False  # reading can fail: skip failing elements
+    # Every element was read once when the dataset was made (a folder's validate="full"): only a file that
+    # changes under the running job can still fail. Sharded training reads such a dataset (and stops if a
+    # file does change: the workers' batch counts must stay equal).
+    checked: bool = False
 
 
 @dataclass(frozen=True)
@@ -83,13 +87,13 @@ def lazy_form(dataset: tf.data.Dataset):
         return None
 
 
-def indexed_dataset(size: int, fetch: Callable, may_fail: bool = False) -> tf.data.Dataset:
+def indexed_dataset(size: int, fetch: Callable, may_fail: bool = False, checked: bool = False) -> tf.data.Dataset:
     ds = tf.data.Dataset.range(size).map(fetch, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     if may_fail:
         ds = ds.ignore_errors(log_warning=True)
     else:
         ds = ds.apply(tf.data.experimental.assert_cardinality(size))
-    _LAZY[ds] = Indexed(size, fetch, may_fail)
+    _LAZY[ds] = Indexed(size, fetch, may_fail, checked)
     return ds
 
 

@@ -134,7 +134,7 @@ class _ReadLog:
 
 
 def _files_dataset(paths: list[str], labels: list[int], use_pil: list[bool], sizes: list[int],
-                   skipped: dict) -> tf.data.Dataset:
+                   skipped: dict, checked: bool) -> tf.data.Dataset:
     """Element ``i``: file ``paths[i]`` decoded, and its label; a file that changed after it was listed is
     skipped (and recorded in ``skipped``), as are files that fail to decode."""
     paths_t = tf.constant(paths, tf.string)
@@ -148,14 +148,17 @@ def _files_dataset(paths: list[str], labels: list[int], use_pil: list[bool], siz
                                  stateful=True)
         data = tf.ensure_shape(data, [])
         # No bytes: the file was skipped (reported above); the failed element is dropped by the dataset.
-        present = tf.debugging.assert_positive(tf.strings.length(data), message="image file skipped")
+        present = tf.debugging.assert_positive(tf.strings.length(data), message=(
+            "An image file changed or vanished after it was listed (the warning above names it). A sharded "
+            "(multi-worker) run stops there, since every worker must read as many images as the others; "
+            "restore or remove the file, then resume the run."))
         with tf.control_dependencies([present]):
             data = tf.identity(data)
         if not any(use_pil):  # every file decodes with TensorFlow: no branch per image
             return decode_rgb(data), tf.gather(labels_t, i)
         return _decode_bytes(data, tf.gather(pil_t, i)), tf.gather(labels_t, i)
 
-    return indexed_dataset(len(paths), fetch, may_fail=True)
+    return indexed_dataset(len(paths), fetch, may_fail=True, checked=checked)
 
 
 def _validate_files(paths: list[str], full: bool, verbose: bool) -> list[tuple[bool, str, int, int]]:
@@ -268,7 +271,7 @@ def folder_source(spec, val, val_fraction, seed, validate, verbose) -> Source:
 
     def dataset(files):
         return _files_dataset([p for p, _ in files], [y for _, y in files], [needs_pil[p] for p, _ in files],
-                              [sizes[p] for p, _ in files], skipped_while_reading)
+                              [sizes[p] for p, _ in files], skipped_while_reading, validate == "full")
 
     per_class = np.bincount([y for _, y in train_files], minlength=len(class_names))
     for c in np.flatnonzero(per_class == 0):

@@ -152,7 +152,8 @@ def make_pipeline(
         drop_remainder = training
 
     lazy = lazy_form(dataset)
-    size = int(dataset.cardinality())  # -1 infinite, -2 unknown
+    # -1 infinite, -2 unknown; an indexed dataset that may skip elements knows how many it lists.
+    size = lazy.size if isinstance(lazy, Indexed) else int(dataset.cardinality())
     if shard is not None:
         if size < 0:
             raise ValueError(
@@ -165,7 +166,7 @@ def make_pipeline(
                 f"The dataset has {size} element(s) (images or files), fewer than the {shard_count} shards "
                 f"(workers): every worker needs at least one. Accepted: at most {size} workers, or more data."
             )
-        if getattr(lazy, "may_fail", False):
+        if getattr(lazy, "may_fail", False) and not getattr(lazy, "checked", False):
             raise ValueError(
                 "shard= needs every image to be readable before training (a file that failed to decode "
                 "would leave one worker a batch short, and the others would wait for it): load the folder "
@@ -237,7 +238,10 @@ def make_pipeline(
                 ds = ds.filter(_shard_filter(shard_index, local_batch, batch_size, (size // batch_size) * batch_size))
             ds = ds.map(train_map, num_parallel_calls=AUTOTUNE, deterministic=True)
             if read is not None and getattr(lazy, "may_fail", False):
-                ds = ds.ignore_errors(log_warning=True)
+                # Sharded, a skipped image would leave this worker a batch short while the others wait for
+                # it: the read's error stops the run instead (its message names the rule).
+                if shard is None:
+                    ds = ds.ignore_errors(log_warning=True)
         else:
 
             def eval_map(image, label):

@@ -232,6 +232,26 @@ def test_folder_shards_read_disjoint_files_that_cover_the_epoch(tmp_path):
     assert seen[0] | seen[1] == everything
 
 
+def test_a_file_gone_during_a_sharded_epoch_stops_the_worker_with_the_rule(tmp_path):
+    # Unsharded, a vanished file is skipped (tests/journeys/test_changing_data.py). Sharded, skipping would leave
+    # one worker a batch short while the others wait: the read stops with a message that says so.
+    import tensorflow as tf
+
+    from keras_classics.data import get_source, make_pipeline
+
+    image_folder(tmp_path / "data", per_class=7)
+    src = get_source(f"folder:{tmp_path / 'data'}", val_fraction=0, verbose=False)
+    unchecked = get_source(f"folder:{tmp_path / 'data'}", val_fraction=0, verbose=False, validate="header")
+    for path in sorted((tmp_path / "data").rglob("*.*")):
+        path.unlink()  # every file gone after listing: whichever this worker reads first
+    with pytest.raises(tf.errors.InvalidArgumentError, match="sharded"):
+        for _ in make_pipeline(src.train, policy="none", image_size=8, batch_size=4, seed=1, preprocessing="none",
+                               shard=(0, 2)):
+            pass
+    with pytest.raises(ValueError, match="validate='full'"):  # files not read up front: refused before reading
+        make_pipeline(unchecked.train, policy="none", image_size=8, batch_size=4, shard=(0, 2))
+
+
 def test_record_shards_decode_only_their_own_records():
     """TFDS splits are streams of encoded records: sharded by record, before decoding (not by file)."""
     import tensorflow as tf
