@@ -159,20 +159,23 @@ def photo_file(tmp_path_factory):
     return folder / "photo.png"
 
 
-@pytest.mark.parametrize("size, crop_fraction, shorter", RULE[:4])
-def test_predict_export_and_the_inspector_resize_by_the_rule(photo_file, size, crop_fraction, shorter):
+@pytest.mark.parametrize("size, crop_fraction, shorter, interpolation",
+                         [(*rule, "bilinear") for rule in RULE[:4]] + [(*RULE[1], "bicubic")])
+def test_predict_export_and_the_inspector_resize_by_the_rule(photo_file, size, crop_fraction, shorter,
+                                                              interpolation):
     image = _photo()
-    expected = _by_the_rule(image, size, crop_fraction)
+    expected = _by_the_rule(image, size, crop_fraction, interpolation)
     assert expected.shape == (size, size, 3)
     data = photo_file.read_bytes()
     outputs = {
-        "transforms.eval_crop": transforms.eval_crop(tf.constant(image), size, crop_fraction).numpy(),
-        "images.resize_and_crop": resize_and_crop(tf.constant(image), size, size, crop_fraction).numpy(),
-        "images.load_image": load_image(photo_file, (size, size), crop_fraction),
-        "images.load_image_bytes": load_image_bytes(data, (size, size), crop_fraction),
+        "transforms.eval_crop": transforms.eval_crop(tf.constant(image), size, crop_fraction, interpolation).numpy(),
+        "images.resize_and_crop": resize_and_crop(tf.constant(image), size, size, crop_fraction,
+                                                  interpolation).numpy(),
+        "images.load_image": load_image(photo_file, (size, size), crop_fraction, interpolation=interpolation),
+        "images.load_image_bytes": load_image_bytes(data, (size, size), crop_fraction, interpolation=interpolation),
         "export calibration": export.image_samples(str(photo_file.parent), (size, size), 1,
-                                                   crop_fraction=crop_fraction)[0][0],
-        "inspector": pictures.load_image(str(photo_file), (size, size), crop_fraction),
+                                                   crop_fraction=crop_fraction, interpolation=interpolation)[0][0],
+        "inspector": pictures.load_image(str(photo_file), (size, size), crop_fraction, interpolation),
     }
     for name, out in outputs.items():
         np.testing.assert_allclose(out, expected, atol=1e-3, err_msg=name)
