@@ -617,12 +617,12 @@ def test_export_command_takes_the_library_constants():
     import argparse
 
     from keras_classics.cli import build_parser
-    from keras_classics.transforms import PREPROCESSING_MODES
+    from keras_classics.transforms import INTERPOLATIONS, PREPROCESSING_MODES
 
     sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
     choices = {a.dest: a.choices for a in sub.choices["export"]._actions if a.choices}
     assert choices == {"format": export.FORMATS, "quantize": export.QUANTIZATIONS,
-                       "preprocessing": PREPROCESSING_MODES}
+                       "preprocessing": PREPROCESSING_MODES, "interpolation": INTERPOLATIONS}
     with pytest.raises(ValueError, match="Quantization applies to TFLite only"):
         export.check_format_options("savedmodel", "int8")
     with pytest.raises(ValueError, match="Unknown export format 'onnx'. Accepted: savedmodel, tflite"):
