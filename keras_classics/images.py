@@ -216,7 +216,8 @@ def image_files(paths) -> list[str]:
     return files
 
 
-def load_images(paths, size, crop_fraction: float = 1.0, max_pixels: int = MAX_IMAGE_PIXELS) -> list[tuple]:
+def load_images(paths, size, crop_fraction: float = 1.0, max_pixels: int = MAX_IMAGE_PIXELS,
+                interpolation: str = "bilinear") -> list[tuple]:
     """:func:`load_image` of each file, a file that cannot be used kept with its reason instead.
 
     Returns:
@@ -226,13 +227,13 @@ def load_images(paths, size, crop_fraction: float = 1.0, max_pixels: int = MAX_I
     results = []
     for path in paths:
         try:
-            results.append((path, load_image(path, size, crop_fraction, max_pixels), ""))
+            results.append((path, load_image(path, size, crop_fraction, max_pixels, interpolation), ""))
         except UNREADABLE as e:
             results.append((path, None, unreadable_reason(e, path)))
     return results
 
 
-def resize_and_crop(image, height: int, width: int, crop_fraction: float = 1.0):
+def resize_and_crop(image, height: int, width: int, crop_fraction: float = 1.0, interpolation: str = "bilinear"):
     """Resize the shorter side to ``round(max(height, width) / crop_fraction)``, then centre-crop.
 
     The training evaluation transform itself
@@ -240,18 +241,22 @@ def resize_and_crop(image, height: int, width: int, crop_fraction: float = 1.0):
     resampling of the package): TensorFlow ops only, usable in exported graphs.
     ``image`` is a uint8 or float ``(h, w, 3)`` tensor of any size, the result
     float32 ``(height, width, 3)`` in the input's value range. The aspect ratio
-    is kept; bilinear filtering, antialiased where it shrinks; a square image
-    already of the target size is returned unchanged (with ``crop_fraction=1``).
+    is kept; ``interpolation`` filtering (bilinear by default), antialiased where
+    it shrinks; a square image already of the target size is returned unchanged
+    (with ``crop_fraction=1``).
 
     Args:
         crop_fraction: fraction of the resized image's shorter side kept by the
             crop (``0.875``: the ImageNet "resize 256, crop 224" convention;
             ``1.0``: the whole shorter side).
+        interpolation: the resize's filter, one of
+            :data:`keras_classics.transforms.INTERPOLATIONS` (a weights set's,
+            e.g. timm's ``"bicubic"``; the model metadata's ``interpolation``).
     """
-    return eval_crop(image, (int(height), int(width)), crop_fraction)
+    return eval_crop(image, (int(height), int(width)), crop_fraction, interpolation)
 
 
-def decode_image(data, height: int, width: int, crop_fraction: float = 1.0):
+def decode_image(data, height: int, width: int, crop_fraction: float = 1.0, interpolation: str = "bilinear"):
     """Encoded image bytes (JPEG, PNG, GIF, BMP, WebP) → float32 RGB ``(height, width, 3)`` in [0, 255].
 
     TensorFlow ops only: the same function runs inside the SavedModel's
@@ -259,7 +264,7 @@ def decode_image(data, height: int, width: int, crop_fraction: float = 1.0):
     :data:`MAX_IMAGE_PIXELS` fail with ``InvalidArgumentError`` (checked after
     decoding, before resizing; :func:`read_image_file` checks the header first).
     """
-    return resize_and_crop(_checked_size(decode_rgb(data)), height, width, crop_fraction)
+    return resize_and_crop(_checked_size(decode_rgb(data)), height, width, crop_fraction, interpolation)
 
 
 def decode_rgb(data):
@@ -284,33 +289,35 @@ def _checked_size(image):
         return tf.identity(image)
 
 
-def load_image(path, size, crop_fraction: float = 1.0, max_pixels: int = MAX_IMAGE_PIXELS) -> np.ndarray:
+def load_image(path, size, crop_fraction: float = 1.0, max_pixels: int = MAX_IMAGE_PIXELS,
+               interpolation: str = "bilinear") -> np.ndarray:
     """Read, check, decode, resize and crop one image file: float32 RGB ``(h, w, 3)`` in [0, 255].
 
     Args:
         size: ``(height, width)`` of the model input.
+        crop_fraction, interpolation: see :func:`resize_and_crop`.
 
     Raises:
         ValueError / FileNotFoundError: see :func:`read_image_file`.
     """
-    return _load_checked(path, read_checked(path, max_pixels), size, crop_fraction)
+    return _load_checked(path, read_checked(path, max_pixels), size, crop_fraction, interpolation)
 
 
 def load_image_bytes(data: bytes, size, crop_fraction: float = 1.0, max_pixels: int = MAX_IMAGE_PIXELS,
-                     name: str = "<bytes>") -> np.ndarray:
+                     name: str = "<bytes>", interpolation: str = "bilinear") -> np.ndarray:
     """:func:`load_image` of an encoded image file held in memory (``name`` appears in errors)."""
-    return _load_checked(name, read_checked(name, max_pixels, bytes(data)), size, crop_fraction)
+    return _load_checked(name, read_checked(name, max_pixels, bytes(data)), size, crop_fraction, interpolation)
 
 
-def _load_checked(path, checked, size, crop_fraction):
+def _load_checked(path, checked, size, crop_fraction, interpolation):
     import tensorflow as tf  # deferred: TensorFlow starts only when an image is decoded
 
     data, fmt, mode = checked
     height, width = int(size[0]), int(size[1])
     if not tensorflow_decodes(fmt, mode):  # TIFF, unusual BMPs: decoded as the dataset folders decode them
-        return resize_and_crop(tf.constant(pil_rgb(data)), height, width, crop_fraction).numpy()
+        return resize_and_crop(tf.constant(pil_rgb(data)), height, width, crop_fraction, interpolation).numpy()
     try:
-        return decode_image(tf.constant(data), height, width, crop_fraction).numpy()
+        return decode_image(tf.constant(data), height, width, crop_fraction, interpolation).numpy()
     except tf.errors.InvalidArgumentError as e:
         raise ValueError(f"Image {os.fspath(path)!r} could not be decoded: {e.message.splitlines()[-1]}") from None
 

@@ -9,6 +9,8 @@ What a classifier needs to be used on images is stated once, as a flat dict
   ``eval_resize = round(max(image_size) / crop_fraction)``, then cropped:
   :func:`keras_classics.transforms.crop_shorter_side`);
 * ``eval_resize``: that shorter side;
+* ``interpolation``: the resize's filter, ``"bilinear"`` or ``"bicubic"``
+  (:data:`keras_classics.transforms.INTERPOLATIONS`);
 * ``policy``: the training policy the crop came from, if any;
 * ``preprocessing``: the mode applied after the crop;
 * ``registry_name``: the registered model name;
@@ -35,7 +37,7 @@ import warnings
 import zipfile
 
 from keras_classics.io import atomic_path
-from keras_classics.transforms import crop_shorter_side, eval_crop_fraction
+from keras_classics.transforms import check_interpolation, crop_shorter_side, eval_crop_fraction
 
 __all__ = [
     "METADATA_ATTRIBUTE",
@@ -71,7 +73,8 @@ CARD_FILENAME = "model_card.json"
 
 
 def make_metadata(class_names, image_size, preprocessing: str, *, policy: str | None = None,
-                  crop_fraction: float | None = None, registry_name: str | None = None) -> dict:
+                  crop_fraction: float | None = None, registry_name: str | None = None,
+                  interpolation: str = "bilinear") -> dict:
     """The metadata of a classifier (the schema of the module docstring).
 
     Args:
@@ -83,6 +86,7 @@ def make_metadata(class_names, image_size, preprocessing: str, *, policy: str | 
         crop_fraction: the centre crop (see :func:`keras_classics.images.resize_and_crop`);
             default: the policy's, else 1.
         registry_name: the registered model name.
+        interpolation: the resize's filter (a weights set's, e.g. timm's ``"bicubic"``).
     """
     import keras  # deferred: the backend's name only, and importing keras starts its backend
 
@@ -99,6 +103,7 @@ def make_metadata(class_names, image_size, preprocessing: str, *, policy: str | 
         "image_size": list(size),
         "crop_fraction": float(crop_fraction),
         "eval_resize": crop_shorter_side(size, crop_fraction),
+        "interpolation": check_interpolation(interpolation),
         "policy": policy,
         "preprocessing": preprocessing,
         "registry_name": registry_name,
@@ -116,9 +121,12 @@ def card_fields(metadata: dict) -> dict:
     """The sections of a model card that hold the metadata: ``class_names`` and ``input``.
 
     ``{"class_names": […], "input": {"shape": [h, w, 3], "preprocessing": …, "crop_fraction": …}}``
-    (``shape`` only when ``image_size`` is known); :func:`from_card` reads them back.
+    (``shape`` only when ``image_size`` is known, ``interpolation`` only when it is not bilinear);
+    :func:`from_card` reads them back.
     """
     spec = {"preprocessing": metadata.get("preprocessing"), "crop_fraction": metadata.get("crop_fraction", 1.0)}
+    if metadata.get("interpolation", "bilinear") != "bilinear":
+        spec["interpolation"] = metadata["interpolation"]
     if metadata.get("image_size"):
         spec = {"shape": [*map(int, metadata["image_size"]), 3], **spec}
     return {"class_names": list(metadata.get("class_names") or []), "input": spec}
@@ -128,8 +136,8 @@ def from_card(card: dict) -> dict:
     """The metadata a model card holds, in this module's schema (fields the card lacks are left out).
 
     Reads ``class_names``, ``input.shape``, ``input.preprocessing``,
-    ``input.crop_fraction`` and ``model.registry_name``: every card this package
-    has written.
+    ``input.crop_fraction``, ``input.interpolation`` and ``model.registry_name``:
+    every card this package has written.
     """
     spec = card.get("input") if isinstance(card.get("input"), dict) else {}
     model = card.get("model") if isinstance(card.get("model"), dict) else {}
@@ -139,7 +147,7 @@ def from_card(card: dict) -> dict:
     shape = spec.get("shape")
     if isinstance(shape, list) and len(shape) >= 2:
         metadata["image_size"] = list(shape[:2])
-    for key in ("preprocessing", "crop_fraction"):
+    for key in ("preprocessing", "crop_fraction", "interpolation"):
         if key in spec:
             metadata[key] = spec[key]
     if "registry_name" in model:

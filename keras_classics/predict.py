@@ -45,7 +45,13 @@ from keras_classics.metadata import (
     read_keras_metadata,
 )
 from keras_classics.runs import RUN_MODEL_FILES, is_run_dir, resolve_model_file
-from keras_classics.transforms import eval_crop_fraction, is_crop_fraction, preprocess
+from keras_classics.transforms import (
+    INTERPOLATIONS,
+    check_interpolation,
+    eval_crop_fraction,
+    is_crop_fraction,
+    preprocess,
+)
 
 __all__ = [
     "TFLITE_FILENAME",
@@ -266,6 +272,7 @@ class ExportedModel:
         preprocessing: preprocessing mode applied before the model.
         input_size: ``(height, width)``.
         crop_fraction: see :func:`keras_classics.images.resize_and_crop`.
+        interpolation: the resize's filter (see :func:`keras_classics.images.resize_and_crop`).
         card: the model card (empty when none was found).
     """
 
@@ -275,6 +282,7 @@ class ExportedModel:
     preprocessing: str
     input_size: tuple
     crop_fraction: float = 1.0
+    interpolation: str = "bilinear"
     card: dict = field(default_factory=dict)
     runner: object = field(default=None, repr=False)
 
@@ -314,7 +322,8 @@ class ExportedModel:
             raise ValueError(f"`top` must be a positive integer. Received: top={top!r}")
         if not isinstance(image_paths, (str, os.PathLike)) and not image_paths:
             raise ValueError("No image given.")
-        read = load_images(image_files(image_paths), self.input_size, self.crop_fraction)
+        read = load_images(image_files(image_paths), self.input_size, self.crop_fraction,
+                           interpolation=self.interpolation)
         images = [image for _, image, _ in read if image is not None]
         probs = iter(self.predict(np.stack(images)) if images else ())
         k = min(top, len(self.class_names))
@@ -408,6 +417,7 @@ def load(path, num_threads: int | None = None, custom_objects=None, safe_mode: b
         preprocessing=preprocessing,
         input_size=runner.input_size,
         crop_fraction=float(metadata.get("crop_fraction", 1.0)),
+        interpolation=check_interpolation(metadata.get("interpolation", "bilinear")),
         card=card,
         runner=runner,
     )
@@ -459,11 +469,11 @@ def run_metadata(model_path, model_name: str | None, num_classes: int, embedded:
     directory holding ``model_path``. Returns a dict with ``class_names``,
     ``preprocessing``, ``preprocessing_source``, ``crop_fraction`` (the
     evaluation crop: :func:`keras_classics.transforms.eval_crop_fraction`),
-    ``policy``, ``registry_name``, ``keras_backend``, ``run_dir``, ``config``
+    ``interpolation`` (the resize's filter), ``policy``, ``registry_name``, ``keras_backend``, ``run_dir``, ``config``
     and ``metrics`` (the last three ``None`` without a run directory).
     Missing fields fall back to class names ``"0" … "N-1"``, the registry's
-    preprocessing for a registered model name (else ``"none"``) and a crop
-    fraction of 1.
+    preprocessing for a registered model name (else ``"none"``), a crop
+    fraction of 1 and bilinear resizing.
     """
     if embedded is None and model_path and os.fspath(model_path).endswith(".keras"):
         embedded = read_keras_metadata(model_path)
@@ -526,10 +536,14 @@ def run_metadata(model_path, model_name: str | None, num_classes: int, embedded:
                 crop_fraction = eval_crop_fraction(config["policy"], config["image_size"])
             except ValueError:  # an unknown policy: keep the whole shorter side
                 pass
+    interpolation = embedded.get("interpolation")
+    if interpolation not in INTERPOLATIONS:
+        interpolation = "bilinear"
     return {
         "class_names": [str(n) for n in names],
         "preprocessing": preprocessing,
         "crop_fraction": float(crop_fraction),
+        "interpolation": interpolation,
         "policy": policy if isinstance(policy, str) else None,
         "preprocessing_source": source,
         "registry_name": registry_name,

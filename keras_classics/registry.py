@@ -35,6 +35,8 @@ __all__ = [
     "EvalTransform",
     "TORCHVISION_EVAL",
     "torchvision_weights",
+    "timm_weights",
+    "KERAS_APPLICATIONS_URL",
     "torchvision_set",
     "unknown_weights_set",
     "register_model",
@@ -64,7 +66,8 @@ class WeightsSet:
         name: the ``weights=`` value (``"imagenet"``, ``"torchvision"``,
             ``"torchvision-v2"``).
         source: who published them: ``"keras.applications"`` (ported from its
-            model) or ``"torchvision"`` (a state dict in torchvision's layout).
+            model), ``"torchvision"`` (a state dict in torchvision's layout) or
+            ``"timm"`` (a state dict in timm's layout, on the Hugging Face Hub).
         eval_transform: the image preparation the weights were trained for.
         requires: builder options the weights need (``{"stride_in": "1x1"}``);
             the builder sets them when they are not given, and refuses others.
@@ -72,7 +75,10 @@ class WeightsSet:
         application: the keras.applications builder (keras.applications sets).
         file: the published file name (torchvision: ``resnet18-f37072fd.pth``,
             whose last dash-separated part is the start of its SHA-256).
-        url: where the file is downloaded from (torchvision sets).
+        url: where the file is downloaded from (torchvision and keras.applications sets).
+        hub: the Hugging Face Hub repository holding the set as ``model.safetensors``
+            (``"timm/resnet50.a1_in1k"``): timm's sets, and timm's copy of a
+            torchvision set, read when PyTorch is not installed.
         sha256: the published start of the file's SHA-256 (torchvision sets).
         size_mib: the file's size in MiB (2**20 bytes), as published.
         top1, top5: the publisher's ImageNet-1k validation accuracy, %,
@@ -89,6 +95,7 @@ class WeightsSet:
     file: str = ""
     url: str = ""
     sha256: str = ""
+    hub: str = ""
     size_mib: float | None = None
     top1: float | None = None
     top5: float | None = None
@@ -110,22 +117,39 @@ class WeightsSet:
 
 
 TORCHVISION_URL = "https://download.pytorch.org/models/"
+#: keras.applications' download folder (its modules' ``BASE_WEIGHTS_PATH``), one sub-folder per family.
+KERAS_APPLICATIONS_URL = "https://storage.googleapis.com/tensorflow/keras-applications/"
 
 
 def torchvision_weights(name: str, file: str, eval_transform: EvalTransform, *, top1: float, top5: float,
                         size_mib: float, requires: Mapping | None = None, why: str = "",
-                        note: str = "") -> WeightsSet:
+                        note: str = "", hub: str = "") -> WeightsSet:
     """A :class:`WeightsSet` published by torchvision as ``file`` (``resnet18-f37072fd.pth``).
 
     The URL is torchvision's download folder plus ``file``; the SHA-256 prefix is
     the file name's last dash-separated part, torchvision's own convention.
+    ``hub``: timm's safetensors copy of the same weights (``"timm/resnet18.tv_in1k"``).
     """
     stem = file.rsplit(".", 1)[0]
     prefix = stem.rsplit("-", 1)[-1]
     if not re.fullmatch(r"[0-9a-f]{8,64}", prefix):
         raise ValueError(f"torchvision file name {file!r} does not end in a SHA-256 prefix")
     return WeightsSet(name, "torchvision", eval_transform, dict(requires or {}), why, file=file,
-                      url=TORCHVISION_URL + file, sha256=prefix, size_mib=size_mib, top1=top1, top5=top5, note=note)
+                      url=TORCHVISION_URL + file, sha256=prefix, hub=hub, size_mib=size_mib, top1=top1, top5=top5,
+                      note=note)
+
+
+def timm_weights(hub: str, eval_transform: EvalTransform, *, top1: float, top5: float,
+                 requires: Mapping | None = None, why: str = "", note: str = "") -> WeightsSet:
+    """A :class:`WeightsSet` published by timm on the Hugging Face Hub as ``hub`` (``"timm/resnet50.a1_in1k"``).
+
+    Its ``weights=`` name is timm's tag, the part after the dot (``"a1_in1k"``);
+    the file is the repository's ``model.safetensors``, in timm's layout.
+    """
+    if not re.fullmatch(r"[\w.-]+/[\w-]+\.[\w-]+", hub):
+        raise ValueError(f"timm Hub repository {hub!r} is not 'OWNER/ARCHITECTURE.TAG'")
+    return WeightsSet(hub.rsplit(".", 1)[1], "timm", eval_transform, dict(requires or {}), why,
+                      file="model.safetensors", hub=hub, top1=top1, top5=top5, note=note)
 
 
 @dataclass(frozen=True)

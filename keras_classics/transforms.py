@@ -5,11 +5,12 @@ training's validation, ``predict``, ``export`` (parity, calibration, the
 SavedModel's ``serving_bytes`` signature), the weights sets and the inspector:
 
 1. **Resize and crop** (:func:`eval_crop`): resize the shorter side to
-   :func:`crop_shorter_side` ``= round(size / crop_fraction)`` (bilinear,
-   antialiased where it shrinks, aspect ratio kept), then take the centre
-   ``size x size``. ``crop_fraction`` is the part of the resized shorter side
-   the crop keeps: :data:`IMAGENET_CROP_FRACTION` (``224 / 256``, "resize 256,
-   crop 224") for the ImageNet recipes, 1 for the whole image.
+   :func:`crop_shorter_side` ``= round(size / crop_fraction)`` (bilinear or
+   bicubic, :data:`INTERPOLATIONS`; antialiased where it shrinks, aspect ratio
+   kept), then take the centre ``size x size``. ``crop_fraction`` is the part
+   of the resized shorter side the crop keeps: :data:`IMAGENET_CROP_FRACTION`
+   (``224 / 256``, "resize 256, crop 224") for the ImageNet recipes, 0.95 or 1
+   for timm's recent sets (its ``crop_pct``), 1 for the whole image.
 2. **Preprocess** (:func:`preprocess`) by mode name, from :data:`PREPROCESSING`:
 
    * ``"caffe"``: RGB → BGR, minus the ImageNet mean per channel (VGG, ResNet:
@@ -47,6 +48,9 @@ __all__ = [
     "crop_shorter_side",
     "EvalTransform",
     "TORCHVISION_EVAL",
+    "INTERPOLATIONS",
+    "check_interpolation",
+    "preprocessing_for",
     "eval_crop",
     "resized_centre",
     "resized_window",
@@ -104,6 +108,36 @@ def preprocessing_mode(mode: str) -> Preprocessing:
         raise ValueError(f"Unknown preprocessing {mode!r}. Accepted: {', '.join(PREPROCESSING_MODES)}.") from None
 
 
+def preprocessing_for(mean, std) -> str:
+    """The mode whose per-channel ``mean`` and ``std`` (RGB, for pixels scaled to [0, 1]) are these.
+
+    timm and torchvision state a weights set's normalisation as ``mean`` and
+    ``std``: ImageNet's (``"torch"``) or 0.5 and 0.5 (``"tf"``, timm's
+    ``IMAGENET_INCEPTION_MEAN``).
+
+    Raises:
+        ValueError: no mode has them, naming what was received and what is accepted.
+    """
+    try:
+        mean = tuple(float(m) for m in mean)
+        std = tuple(float(s) for s in std)
+    except (TypeError, ValueError):
+        mean = std = None
+    for p in PREPROCESSING.values():
+        if p.bgr or p.scale == 1.0:  # "caffe" and "none" do not scale to [0, 1] first
+            continue
+        # (x / scale - m) / s == (x / 255 - scale * m / 255) / (scale * s / 255)
+        p_mean = tuple(p.scale * m / 255.0 for m in p.mean)
+        p_std = tuple(p.scale * s / 255.0 for s in (p.std or (1.0, 1.0, 1.0)))
+        if mean is not None and len(mean) == len(std) == 3 and all(
+                abs(a - b) < 1e-6 for a, b in zip(mean + std, p_mean + p_std)):
+            return p.name
+    raise ValueError(
+        f"No preprocessing mode normalises with mean={mean} and std={std}. Accepted: ImageNet's mean "
+        f"{IMAGENET_MEAN} and std {IMAGENET_STD} ('torch'), or mean and std 0.5 ('tf')."
+    )
+
+
 def preprocess(images, mode: str):
     """Apply the named preprocessing to float RGB images in [0, 255], channels last.
 
@@ -137,9 +171,24 @@ IMAGENET_CROP_FRACTION = 224 / 256
 
 #: The rule in words, as model cards state it.
 EVAL_CROP_DESCRIPTION = (
-    "bilinear (antialiased where it shrinks), aspect ratio kept, shorter side to round(size / crop_fraction), "
-    "centre crop"
+    "bilinear or bicubic (antialiased where it shrinks), aspect ratio kept, shorter side to "
+    "round(size / crop_fraction), centre crop"
 )
+
+#: The resampling filters of the resize: ``"bilinear"`` (the default; torchvision's sets) and
+#: ``"bicubic"`` (timm's recent sets, its ``interpolation``).
+INTERPOLATIONS = ("bilinear", "bicubic")
+
+# TensorFlow's kernels for them: tf.image.resize's methods, and ScaleAndTranslate's kernel_type
+# (the kernels tf.image.resize itself uses with antialias=True).
+_TF_KERNELS = {"bilinear": "triangle", "bicubic": "keyscubic"}
+
+
+def check_interpolation(interpolation) -> str:
+    """``interpolation``, refused unless it is one of :data:`INTERPOLATIONS`."""
+    if interpolation not in INTERPOLATIONS:
+        raise ValueError(f"Unknown interpolation {interpolation!r}. Accepted: {', '.join(INTERPOLATIONS)}.")
+    return interpolation
 
 
 def is_crop_fraction(value) -> bool:
@@ -172,16 +221,31 @@ def crop_shorter_side(size, crop_fraction: float) -> int:
 @dataclass(frozen=True)
 class EvalTransform:
     """How an image is prepared for a model at evaluation: resize the shorter side to
-    :attr:`resize` (:func:`crop_shorter_side`), centre-crop ``size x size``
-    (:func:`eval_crop`), then ``preprocessing`` (:func:`preprocess`)."""
+    :attr:`resize` (:func:`crop_shorter_side`) with ``interpolation``, centre-crop
+    ``size x size`` (:func:`eval_crop`), then ``preprocessing`` (:func:`preprocess`).
+
+    ``size`` is the side the publisher evaluated at, which may be larger than
+    ``train_size``, the side the weights were trained at (timm's
+    ``test_input_size`` and ``input_size``: its ResNet ``a1_in1k`` sets train at
+    224 and are evaluated at 288 with the whole image, ``crop_fraction=1``);
+    ``train_size`` is ``None`` when they are the same.
+    """
 
     size: int
     crop_fraction: float
     preprocessing: str
+    interpolation: str = "bilinear"
+    train_size: int | None = None
 
     def __post_init__(self):
         check_crop_fraction(self.crop_fraction)
         preprocessing_mode(self.preprocessing)
+        check_interpolation(self.interpolation)
+        for key in ("size", "train_size"):
+            value = getattr(self, key)
+            if (value is not None or key == "size") and (
+                    isinstance(value, bool) or not isinstance(value, int) or value < 1):
+                raise ValueError(f"`{key}` must be a positive integer. Received: {key}={value!r}")
 
     @property
     def resize(self) -> int:
@@ -197,7 +261,7 @@ TORCHVISION_EVAL = EvalTransform(224, IMAGENET_CROP_FRACTION, "torch")
 # --------------------------------------------------------------------------- resampling (TensorFlow ops)
 
 
-def eval_crop(image, size, crop_fraction: float = 1.0):
+def eval_crop(image, size, crop_fraction: float = 1.0, interpolation: str = "bilinear"):
     """Resize ``image``'s shorter side to :func:`crop_shorter_side` and take the centre ``size``.
 
     The evaluation resize and crop of the package, in TensorFlow ops (usable in
@@ -210,6 +274,7 @@ def eval_crop(image, size, crop_fraction: float = 1.0):
         crop_fraction: fraction of the resized shorter side the crop keeps
             (:data:`IMAGENET_CROP_FRACTION`: "resize 256, crop 224"; 1: the
             whole shorter side).
+        interpolation: the resampling filter, one of :data:`INTERPOLATIONS`.
 
     Returns:
         float32 ``[height, width, 3]`` in the input's value range; a square
@@ -217,10 +282,10 @@ def eval_crop(image, size, crop_fraction: float = 1.0):
         ``crop_fraction=1``).
     """
     size = size if isinstance(size, int) else (int(size[0]), int(size[1]))
-    return resized_centre(image, crop_shorter_side(size, crop_fraction), size)
+    return resized_centre(image, crop_shorter_side(size, crop_fraction), size, interpolation)
 
 
-def resized_centre(image, shorter, size):
+def resized_centre(image, shorter, size, interpolation: str = "bilinear"):
     """``center_crop(resize_shorter(image, shorter), size)``, resampling only the centre window.
 
     The one evaluation resampling (see :func:`eval_crop`, which gives
@@ -230,17 +295,20 @@ def resized_centre(image, shorter, size):
         image: uint8 or float ``[H, W, 3]`` RGB in [0, 255], any size.
         shorter: the side the image's shorter side is resized to (``>=`` the crop).
         size: side of a square crop, or ``(height, width)``.
+        interpolation: the resampling filter, one of :data:`INTERPOLATIONS`.
 
     Returns:
         float32 ``[height, width, 3]``.
     """
     import tensorflow as tf  # deferred: the module's mode names load without TensorFlow
 
+    check_interpolation(interpolation)
     height, width = (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
 
     def general():
         resized = shorter_side_size(tf.shape(image), shorter)
-        return resized_window(image, resized, (resized[0] - height) // 2, (resized[1] - width) // 2, height, width)
+        return resized_window(image, resized, (resized[0] - height) // 2, (resized[1] - width) // 2, height, width,
+                              interpolation)
 
     if not (isinstance(shorter, int) and shorter == height == width):
         return general()
@@ -266,15 +334,15 @@ def shorter_side_size(shape, shorter):
     return tf.cast(tf.stack([new_h, new_w]), tf.int32)
 
 
-def resized_window(image, resized_size, top, left, height, width=None):
+def resized_window(image, resized_size, top, left, height, width=None, interpolation: str = "bilinear"):
     """``resize(image, resized_size)[top:top + height, left:left + width]``, cheaper.
 
     When the resize shrinks the image (the antialiased path of :func:`resize`),
     the same resampling is evaluated at the window's pixels alone: a 224 crop
     of a 375x500 photo resized to 256 costs the 224x224 window, not 256x341
-    pixels, about half the time. An enlarging resize (plain bilinear, already
-    cheap per pixel) is done whole and sliced; an image that keeps its size is
-    only sliced.
+    pixels, about half the time. An enlarging resize (plain bilinear or
+    bicubic, already cheap per pixel) is done whole and sliced; an image that
+    keeps its size is only sliced.
     """
     import tensorflow as tf  # deferred: the module's mode names load without TensorFlow
 
@@ -287,41 +355,42 @@ def resized_window(image, resized_size, top, left, height, width=None):
         translation = -tf.cast(tf.stack([top, left]), tf.float32)
         out = tf.raw_ops.ScaleAndTranslate(
             images=image[None], size=tf.stack([height, width]), scale=scale,  # uint8 or float: float32 out
-            translation=translation, kernel_type="triangle", antialias=True,
+            translation=translation, kernel_type=_TF_KERNELS[check_interpolation(interpolation)], antialias=True,
         )
         return out[0]
 
     def whole_then_slice():
-        return resize_to(image, resized_size)[top : top + height, left : left + width, :]
+        return resize_to(image, resized_size, interpolation)[top : top + height, left : left + width, :]
 
     return tf.cond(tf.reduce_any(resized_size < shape), window_only, whole_then_slice)
 
 
-def resize_to(image, size):
+def resize_to(image, size, interpolation: str = "bilinear"):
     """:func:`resize` to ``size`` (``[height, width]``), skipping the work when the image already has it."""
     import tensorflow as tf  # deferred: the module's mode names load without TensorFlow
 
     return tf.cond(
         tf.reduce_all(tf.equal(size, tf.shape(image)[:2])),
         lambda: tf.cast(image, tf.float32),
-        lambda: resize(image, size),
+        lambda: resize(image, size, interpolation),
     )
 
 
-def resize(image, size):
-    """Bilinear resize to ``size`` (``[height, width]``), antialiased when it shrinks a side.
+def resize(image, size, interpolation: str = "bilinear"):
+    """Bilinear (or bicubic) resize to ``size`` (``[height, width]``), antialiased when it shrinks a side.
 
     Antialiasing only changes the result when downsampling (upsampling gives the
     same pixels to 1e-4), and costs about 3x: it is applied only there.
     """
     import tensorflow as tf  # deferred: the module's mode names load without TensorFlow
 
+    method = check_interpolation(interpolation)
     shape = tf.shape(image)[-3:-1]
     shrinks = tf.reduce_any(size < shape)
     return tf.cond(
         shrinks,
-        lambda: tf.image.resize(image, size, method="bilinear", antialias=True),
-        lambda: tf.image.resize(image, size, method="bilinear"),
+        lambda: tf.image.resize(image, size, method=method, antialias=True),
+        lambda: tf.cast(tf.image.resize(image, size, method=method), tf.float32),
     )
 
 

@@ -84,3 +84,71 @@ def image_folder(root, classes=("a", "b"), per_class=3, *, sizes=8, colour=None,
 def count_trainable(model) -> int:
     """Trainable parameters of a model (torch's convention: BN statistics left out)."""
     return sum(int(np.prod(w.shape)) for w in model.trainable_weights)
+
+
+# ---------------------------------------------------------------------- Hugging Face Hub caches
+#: timm's ImageNet normalisations (timm.data.constants): IMAGENET_DEFAULT_* and IMAGENET_INCEPTION_*.
+TIMM_IMAGENET = {"mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]}
+TIMM_INCEPTION = {"mean": [0.5, 0.5, 0.5], "std": [0.5, 0.5, 0.5]}
+
+
+def hub_repo(hf_home, repo, files, revision="0" * 40):
+    """Lay out ``repo`` (``"timm/resnet18.tv_in1k"``) in a huggingface_hub cache under ``hf_home``, as
+    ``hf_hub_download`` leaves it: ``hub/models--OWNER--NAME/refs/main`` (the revision) and
+    ``snapshots/REVISION/FILE``. ``files``: ``{name: bytes, or a dict written as JSON, or a state dict
+    (a dict of arrays) written as safetensors}``. Returns the snapshot folder."""
+    import json
+
+    from safetensors.numpy import save_file
+
+    folder = Path(hf_home) / "hub" / ("models--" + repo.replace("/", "--"))
+    snapshot = folder / "snapshots" / revision
+    snapshot.mkdir(parents=True, exist_ok=True)
+    (folder / "refs").mkdir(exist_ok=True)
+    (folder / "refs" / "main").write_text(revision)
+    for name, content in files.items():
+        if isinstance(content, bytes):
+            (snapshot / name).write_bytes(content)
+        elif name.endswith(".safetensors"):
+            save_file({k: np.ascontiguousarray(v) for k, v in content.items()}, str(snapshot / name))
+        else:
+            (snapshot / name).write_text(json.dumps(content))
+    return snapshot
+
+
+def timm_layout(state, architecture):
+    """A torchvision-layout state dict renamed to timm's layout for ``architecture`` (timm/models/vgg.py
+    ``_filter_fn``: VGG's classifier becomes ``pre_logits.fc1`` (a 7x7 convolution), ``pre_logits.fc2`` (1x1)
+    and ``head.fc``; timm's ResNet and Inception v3 keep torchvision's keys)."""
+    if not architecture.startswith("vgg"):
+        return dict(state)
+    out = {}
+    for key, value in state.items():
+        if key.startswith("classifier.0."):
+            key, value = "pre_logits.fc1." + key.rsplit(".", 1)[1], (
+                value.reshape(-1, 512, 7, 7) if value.ndim == 2 else value)
+        elif key.startswith("classifier.3."):
+            key, value = "pre_logits.fc2." + key.rsplit(".", 1)[1], (
+                value.reshape(-1, 4096, 1, 1) if value.ndim == 2 else value)
+        elif key.startswith("classifier.6."):
+            key = "head.fc." + key.rsplit(".", 1)[1]
+        out[key] = value
+    return out
+
+
+def timm_config(architecture, size=224, crop_pct=0.875, interpolation="bilinear", norm=None, **more):
+    """A timm ``config.json``: the architecture and its ``pretrained_cfg`` (the eval transform)."""
+    cfg = {"input_size": [3, size, size], "crop_pct": crop_pct, "interpolation": interpolation,
+           **(norm or TIMM_IMAGENET), "num_classes": 1000, **more}
+    return {"architecture": architecture, "num_classes": 1000, "pretrained_cfg": cfg}
+
+
+def golden_hub_repo(hf_home, case, repo, config=None):
+    """The seeded weights of the torchvision golden ``case`` (``"resnet18/torchvision"``), in timm's layout,
+    as the Hub repository ``repo`` in a huggingface_hub cache under ``hf_home``; their logits are the
+    committed torchvision logits (``tests/data/torchvision_golden.npz``). Returns the snapshot folder."""
+    from tests.torchvision_golden import load_golden, random_state_dict
+
+    c = load_golden()[0][case]
+    state = timm_layout(random_state_dict(c["keys"], c["seed"]), c["model"])
+    return hub_repo(hf_home, repo, {"model.safetensors": state, "config.json": config or timm_config(c["model"])})

@@ -7,7 +7,7 @@ import json
 import os
 import sys
 
-from keras_classics.transforms import PREPROCESSING_MODES  # no TensorFlow: the help stays fast
+from keras_classics.transforms import INTERPOLATIONS, PREPROCESSING_MODES  # no TensorFlow: the help stays fast
 from keras_classics.export.exporters import to_saved_model, to_tflite
 from keras_classics.export.formats import FORMATS, QUANTIZATIONS, check_format_options
 from keras_classics.export.source import prepare
@@ -50,6 +50,9 @@ def register(subparsers) -> None:
     p.add_argument("--crop-fraction", type=float, default=None,
                    help="centre crop applied to image files (SavedModel bytes signature, predict); "
                         "default: the run's evaluation crop, else 1.0")
+    p.add_argument("--interpolation", choices=INTERPOLATIONS, default=None,
+                   help="resize filter applied to image files (SavedModel bytes signature, predict); "
+                        "default: the model's metadata (a weights set's), else bilinear")
     p.add_argument("-o", "--output",
                    help=f"destination: a SavedModel directory, a .tflite file or a TFLite export directory "
                         f"(default: {DEFAULT_ROOT}/NAME)")
@@ -117,6 +120,7 @@ def _export(args) -> int:
         class_names=_read_class_names(args.class_names) if args.class_names else None,
         preprocessing=args.preprocessing,
         crop_fraction=args.crop_fraction,
+        interpolation=args.interpolation,
         parity_data=args.parity_data,
         parity_samples=args.parity_samples,
         overwrite=args.overwrite,
@@ -127,7 +131,8 @@ def _export(args) -> int:
     model = args.model
     if args.unsafe_deserialization:  # loaded here, with its overrides, so that the exporters take it as it is
         model = prepare(model, class_names=common.pop("class_names"), preprocessing=common.pop("preprocessing"),
-                        crop_fraction=common.pop("crop_fraction"), safe_mode=False)
+                        crop_fraction=common.pop("crop_fraction"), interpolation=common.pop("interpolation"),
+                        safe_mode=False)
     if args.format == "savedmodel":
         to_saved_model(model, output, **common)
     else:

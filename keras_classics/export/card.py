@@ -26,9 +26,11 @@ def model_card(source, fmt, quantize, int8_io) -> dict:
     import tensorflow as tf
 
     model = source.model
-    # The model's metadata sections (class names, input shape, preprocessing, crop) in the one schema.
+    # The model's metadata sections (class names, input shape, preprocessing, crop, resize filter) in the
+    # one schema.
     fields = card_fields({"class_names": source.class_names, "image_size": list(source.input_size),
-                          "preprocessing": source.preprocessing, "crop_fraction": source.crop_fraction})
+                          "preprocessing": source.preprocessing, "crop_fraction": source.crop_fraction,
+                          "interpolation": source.interpolation})
     return {
         "format": fmt,
         "quantization": quantize,

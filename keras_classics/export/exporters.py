@@ -54,6 +54,7 @@ def to_saved_model(
     class_names=None,
     preprocessing=None,
     crop_fraction: float | None = None,
+    interpolation: str | None = None,
     parity_data=None,
     parity_samples: int = DEFAULT_SAMPLES,
     overwrite: bool = False,
@@ -81,6 +82,9 @@ def to_saved_model(
         crop_fraction: centre crop used by the ``serving_bytes`` signature and
             by ``predict`` (see :func:`keras_classics.images.resize_and_crop`);
             default: the run's evaluation crop, else 1 (the whole shorter side).
+        interpolation: the resize's filter there, ``"bilinear"`` or
+            ``"bicubic"``; default: the model metadata's (a weights set's,
+            e.g. timm's bicubic), else bilinear.
         parity_data: images for the parity report (see :func:`encoded_samples`);
             default: the run's own validation images (from its ``config.json``),
             else ``"shapes"``.
@@ -102,7 +106,7 @@ def to_saved_model(
     dest = os.path.abspath(os.fspath(output))
     check_destination([(dest, "savedmodel")], overwrite)
     source = prepare(model, class_names=class_names, preprocessing=preprocessing, crop_fraction=crop_fraction,
-                     custom_objects=custom_objects)
+                     interpolation=interpolation, custom_objects=custom_objects)
     samples = parity_images(source, parity_data, parity_samples, None)
     images, image_source = samples.images, samples.description
 
@@ -152,6 +156,7 @@ def to_tflite(
     class_names=None,
     preprocessing=None,
     crop_fraction: float | None = None,
+    interpolation: str | None = None,
     parity_data=None,
     parity_samples: int = DEFAULT_SAMPLES,
     overwrite: bool = False,
@@ -205,7 +210,7 @@ def to_tflite(
     targets = [(dest, "tflite_file"), (card_dest, "card")] if dest.endswith(".tflite") else [(dest, "tflite")]
     check_destination(targets, overwrite)
     source = prepare(model, class_names=class_names, preprocessing=preprocessing, crop_fraction=crop_fraction,
-                     custom_objects=custom_objects)
+                     interpolation=interpolation, custom_objects=custom_objects)
     if quantize == "int8" and representative is None and not isinstance((source.run_config or {}).get("dataset"), str):
         raise ValueError(
             "Full-integer int8 quantization needs representative data to calibrate activation ranges, and "

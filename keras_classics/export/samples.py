@@ -151,11 +151,11 @@ def _encoded(spec, n, size, purpose, seed, other):
 
 
 def image_samples(spec, size, n: int = DEFAULT_SAMPLES, *, purpose: str = "calibration", seed: int = 0,
-                  crop_fraction: float = 1.0, other: int | None = None):
+                  crop_fraction: float = 1.0, other: int | None = None, interpolation: str = "bilinear"):
     """Up to ``n`` float32 RGB images ``(n, h, w, 3)`` in [0, 255], and a description of where they came from.
 
     The files of :func:`encoded_samples` read as ``predict`` reads image files
-    (:func:`keras_classics.images.load_image_bytes`, with ``crop_fraction``).
+    (:func:`keras_classics.images.load_image_bytes`, with ``crop_fraction`` and ``interpolation``).
 
     Args:
         spec, purpose, seed, other: see :func:`encoded_samples`.
@@ -165,12 +165,13 @@ def image_samples(spec, size, n: int = DEFAULT_SAMPLES, *, purpose: str = "calib
         ``(images, description)``.
     """
     encoded, ids, description = _encoded(spec, n, size, purpose, seed, n if other is None else other)
-    return _decode_all(encoded, size, crop_fraction), description
+    return _decode_all(encoded, size, crop_fraction, interpolation), description
 
 
-def _decode_all(encoded, size, crop_fraction):
+def _decode_all(encoded, size, crop_fraction, interpolation):
     return np.stack([
-        images.load_image_bytes(data, size, crop_fraction, name=f"image {i}") for i, data in enumerate(encoded)
+        images.load_image_bytes(data, size, crop_fraction, name=f"image {i}", interpolation=interpolation)
+        for i, data in enumerate(encoded)
     ]).astype(np.float32)
 
 
@@ -279,7 +280,8 @@ def _source_samples(source, spec, n, purpose, other) -> Samples:
     if found is None:
         found = _encoded("shapes" if spec is None else spec, n, source.input_size, purpose, 0, other)
     encoded, ids, description = found
-    return Samples(encoded, _decode_all(encoded, source.input_size, source.crop_fraction), description, ids)
+    return Samples(encoded, _decode_all(encoded, source.input_size, source.crop_fraction, source.interpolation),
+                   description, ids)
 
 
 def parity_images(source, parity_data, n, representative, calibration: int = 0) -> Samples:

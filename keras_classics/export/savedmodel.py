@@ -13,7 +13,7 @@ import numpy as np
 
 from keras_classics.images import decode_image
 from keras_classics import metadata
-from keras_classics.transforms import preprocess
+from keras_classics.transforms import check_interpolation, preprocess
 
 __all__ = ["SIGNATURES", "write_archive", "bytes_check", "size_on_disk"]
 
@@ -31,7 +31,8 @@ def write_archive(model, path, *, bytes_signature=None):
 
     ``serving_default`` takes float32 images ``(batch, h, w, 3)`` in the model's
     input space and returns ``probabilities``; with ``bytes_signature`` (a dict
-    of ``class_names``, ``preprocessing``, ``crop_fraction``) a second
+    of ``class_names``, ``preprocessing``, ``crop_fraction`` and optionally
+    ``interpolation``, default bilinear) a second
     signature ``serving_bytes`` takes a batch of encoded image files.
     """
     import keras  # imported on use: TensorFlow loads only when an export is made
@@ -53,10 +54,11 @@ def write_archive(model, path, *, bytes_signature=None):
         names = tf.constant(bytes_signature["class_names"])
         mode = bytes_signature["preprocessing"]
         crop = float(bytes_signature["crop_fraction"])
+        interpolation = check_interpolation(bytes_signature.get("interpolation", "bilinear"))
 
         def serve_bytes(image_bytes):
             images = tf.map_fn(
-                lambda b: decode_image(b, height, width, crop),
+                lambda b: decode_image(b, height, width, crop, interpolation),
                 image_bytes,
                 fn_output_signature=tf.TensorSpec((height, width, 3), tf.float32),
             )

@@ -18,7 +18,7 @@ from keras_classics import metadata
 from keras_classics._interrupts import forget_temporary, register_temporary
 from keras_classics import runs
 from keras_classics import predict as _predict
-from keras_classics.transforms import check_crop_fraction, preprocessing_mode
+from keras_classics.transforms import check_crop_fraction, check_interpolation, preprocessing_mode
 from keras_classics.export.savedmodel import write_archive
 
 __all__ = ["ExportSource", "load_for_export", "prepare", "float32_copy"]
@@ -54,6 +54,7 @@ class ExportSource:
     preprocessing: str = "none"
     preprocessing_source: str = "default"
     crop_fraction: float = 1.0
+    interpolation: str = "bilinear"
     registry_name: str | None = None
     run_dir: str | None = None
     run_config: dict | None = None
@@ -68,7 +69,7 @@ class ExportSource:
             register_temporary(holder.name)  # removed by the interrupt rule if a signal must end the process
             write_archive(self.model, os.path.join(holder.name, "saved_model"), bytes_signature={
                 "class_names": self.class_names, "preprocessing": self.preprocessing,
-                "crop_fraction": self.crop_fraction,
+                "crop_fraction": self.crop_fraction, "interpolation": self.interpolation,
             })
             self._saved_model = holder
         return os.path.join(self._saved_model.name, "saved_model")
@@ -191,7 +192,7 @@ def load_for_export(model_or_path, custom_objects=None):
     return prepare(model_or_path, custom_objects=custom_objects).model
 
 
-def prepare(model_or_path, *, class_names=None, preprocessing=None, crop_fraction=None,
+def prepare(model_or_path, *, class_names=None, preprocessing=None, crop_fraction=None, interpolation=None,
             custom_objects=None, safe_mode: bool = True) -> ExportSource:
     """Load, strip, rebuild in float32, and collect the metadata of a model to export.
 
@@ -202,6 +203,8 @@ def prepare(model_or_path, *, class_names=None, preprocessing=None, crop_fractio
         class_names: overrides the run's class names.
         preprocessing: overrides the run's (or the registry's) preprocessing.
         crop_fraction: overrides the run's evaluation crop (in (0, 1]).
+        interpolation: overrides the model's resize filter (``"bilinear"`` or
+            ``"bicubic"``; default: its metadata's, else bilinear).
         safe_mode: ``False`` loads ``.keras`` files with Lambda layers (see
             :func:`keras_classics.models.files.load_keras_model`).
 
@@ -216,11 +219,14 @@ def prepare(model_or_path, *, class_names=None, preprocessing=None, crop_fractio
     if preprocessing is not None:
         preprocessing_mode(preprocessing)
     if isinstance(model_or_path, ExportSource):
-        if class_names is not None or preprocessing is not None or crop_fraction is not None:
-            raise ValueError("class_names, preprocessing and crop_fraction are fixed once an ExportSource is prepared.")
+        if any(v is not None for v in (class_names, preprocessing, crop_fraction, interpolation)):
+            raise ValueError("class_names, preprocessing, crop_fraction and interpolation are fixed once an "
+                             "ExportSource is prepared.")
         return model_or_path
     if crop_fraction is not None:
         check_crop_fraction(crop_fraction)
+    if interpolation is not None:
+        check_interpolation(interpolation)
     path = None
     if isinstance(model_or_path, keras.Model):
         loaded = model_or_path
@@ -264,6 +270,8 @@ def prepare(model_or_path, *, class_names=None, preprocessing=None, crop_fractio
         meta["preprocessing"], meta["preprocessing_source"] = preprocessing, "argument"
     if crop_fraction is not None:
         meta["crop_fraction"] = float(crop_fraction)
+    if interpolation is not None:
+        meta["interpolation"] = interpolation
     return ExportSource(
         model=model,
         path=os.path.abspath(path) if path else None,
@@ -275,6 +283,7 @@ def prepare(model_or_path, *, class_names=None, preprocessing=None, crop_fractio
         preprocessing=meta["preprocessing"],
         preprocessing_source=meta["preprocessing_source"],
         crop_fraction=meta["crop_fraction"],
+        interpolation=meta["interpolation"],
         registry_name=meta["registry_name"],
         run_dir=meta["run_dir"],
         run_config=meta["config"],

@@ -186,18 +186,18 @@ def _layer(model, name, want_conv=False, hint=""):
     return layer
 
 
-def load_image(image, size, crop_fraction: float = 1.0):
+def load_image(image, size, crop_fraction: float = 1.0, interpolation: str = "bilinear"):
     """An RGB image as a float32 ``(H, W, 3)`` array in [0, 255], resized and centre-cropped.
 
     The image path of ``predict`` and of training's validation
     (:func:`keras_classics.images.load_image`): shorter side resized, centre
-    cropped, bilinear with antialiasing where it shrinks.
+    cropped, bilinear (or ``interpolation``) with antialiasing where it shrinks.
 
     Args:
         image: a path to an image file (JPEG, PNG, GIF, BMP, WebP, TIFF) or an
             array ``(H, W, 3)`` / ``(H, W)`` of values in [0, 255].
         size: ``(height, width)`` of the result.
-        crop_fraction: see :func:`keras_classics.images.resize_and_crop`.
+        crop_fraction, interpolation: see :func:`keras_classics.images.resize_and_crop`.
 
     Raises:
         FileNotFoundError, IsADirectoryError: for a bad path.
@@ -205,7 +205,7 @@ def load_image(image, size, crop_fraction: float = 1.0):
     """
     h, w = size
     if isinstance(image, (str, os.PathLike)):
-        return images.load_image(image, (h, w), crop_fraction)
+        return images.load_image(image, (h, w), crop_fraction, interpolation=interpolation)
     arr = np.asarray(image)
     if arr.ndim == 2:
         arr = np.stack([arr] * 3, axis=-1)
@@ -216,7 +216,7 @@ def load_image(image, size, crop_fraction: float = 1.0):
     import tensorflow as tf
 
     pixels = tf.constant(np.clip(arr, 0, 255).astype(np.float32))
-    return images.resize_and_crop(pixels, h, w, crop_fraction).numpy()
+    return images.resize_and_crop(pixels, h, w, crop_fraction, interpolation).numpy()
 
 
 def _mosaic(tiles, cols, gap=1, fill=1.0):
@@ -374,7 +374,7 @@ def plot_activations(
         h, w = side, side
     # A model built with a weights set carries that set's eval transform: the one image path.
     transform = model_metadata(model) or {}
-    rgb = load_image(image, (h, w), transform.get("crop_fraction", 1.0))
+    rgb = load_image(image, (h, w), transform.get("crop_fraction", 1.0), transform.get("interpolation", "bilinear"))
     mode = preprocessing or transform.get("preprocessing") or (info.preprocessing if info else "none")
     x = preprocess(rgb[None].astype(np.float32), mode).astype(np.float32)
     probe = keras.Model(model.inputs, target.output)

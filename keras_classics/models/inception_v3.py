@@ -35,7 +35,15 @@ from __future__ import annotations
 from keras_classics._lazy import lazy_module
 from keras_classics.arithmetic import SpatialOp
 from keras_classics.models import _layers
-from keras_classics.registry import EvalTransform, Variant, WeightsSet, register_model, torchvision_weights
+from keras_classics.registry import (
+    KERAS_APPLICATIONS_URL,
+    EvalTransform,
+    Variant,
+    WeightsSet,
+    register_model,
+    timm_weights,
+    torchvision_weights,
+)
 
 layers = lazy_module("keras.layers")  # Keras loads at the first build, so the registry entries import without it
 
@@ -173,6 +181,7 @@ IMAGENET = WeightsSet("imagenet", "keras.applications", EvalTransform(DEFAULT_SI
                       requires={"count_include_pad": False},
                       why="the TensorFlow release's average pools leave the zero padding out of the mean",
                       application="InceptionV3", file="inception_v3_weights_tf_dim_ordering_tf_kernels.h5",
+                      url=f"{KERAS_APPLICATIONS_URL}inception_v3/inception_v3_weights_tf_dim_ordering_tf_kernels.h5",
                       size_mib=92, top1=77.9, top5=93.7)
 
 # torchvision's set (Inception_V3_Weights.IMAGENET1K_V1) is Google's TensorFlow model ported; the
@@ -183,7 +192,26 @@ TORCHVISION = torchvision_weights(
     top1=77.294, top5=93.45, size_mib=103.903, requires={"count_include_pad": True},
     why="torchvision's 3x3 average pools count the zero padding in the mean (PyTorch's default)",
     note="torchvision IMAGENET1K_V1 (Google's TensorFlow weights); transform_input becomes the 'tf' scaling",
+    # timm's copy (inception_v3.tv_in1k) is of inception_v3_google-1a9a5a14.pth, torchvision's earlier file of
+    # these weights (its pretrained_cfg's url), in torchvision's layout: read without PyTorch.
+    hub="timm/inception_v3.tv_in1k",
 )
+
+# timm's other Inception v3 sets (huggingface/pytorch-image-models at aa4b5850: timm/models/inception_v3.py
+# default_cfgs: 299, crop_pct 0.875, bicubic; tf_in1k with the inception mean/std 0.5 ("tf"), gluon_in1k
+# with ImageNet's ("torch"); results/results-imagenet.csv for top-1/top-5). timm runs every set in
+# torchvision's layout, its 3x3 average pools counting the padding.
+TIMM = [
+    timm_weights("timm/inception_v3.gluon_in1k", EvalTransform(DEFAULT_SIZE, 0.875, "torch", "bicubic"),
+                 top1=78.806, top5=94.372, requires={"count_include_pad": True},
+                 why="timm's Inception v3 is torchvision's: its 3x3 average pools count the zero padding",
+                 note="GluonCV's Inception v3, ported by timm"),
+    timm_weights("timm/inception_v3.tf_in1k", EvalTransform(DEFAULT_SIZE, 0.875, "tf", "bicubic"),
+                 top1=77.866, top5=93.644, requires={"count_include_pad": True},
+                 why="timm's Inception v3 is torchvision's: its 3x3 average pools count the zero padding",
+                 note="TensorFlow-Slim's Inception v3 (inception_v3_2016_08_28), ported by timm; evaluated "
+                      "with padding-counting pools, as timm does"),
+]
 
 # Szegedy et al. 2016, Sec. 8: RMSProp decay 0.9, epsilon 1.0, lr 0.045 at batch 32, gradient
 # clipping 2.0, label smoothing 0.1; the auxiliary loss weighted 0.4 (torchvision's recipe).
@@ -282,7 +310,7 @@ inception_v3 = register_model(
         Variant("count_include_pad=True", {"count_include_pad": True}, 23_834_568, aux_params=27_161_264,
                 note="torchvision's average pools: the zero padding counts in the mean"),
     ),
-    weights=[IMAGENET, TORCHVISION],
+    weights=[IMAGENET, TORCHVISION, *TIMM],
     recipe=RECIPE,
 )(
     _layers.make_builder("inception_v3", _inception_v3, dict(aux_logits=False, dropout=DROPOUT, count_include_pad=False), _DOC, __name__)

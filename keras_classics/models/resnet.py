@@ -38,11 +38,13 @@ from keras_classics._lazy import lazy_module
 from keras_classics.arithmetic import SpatialOp
 from keras_classics.models import _layers
 from keras_classics.registry import (
+    KERAS_APPLICATIONS_URL,
     TORCHVISION_EVAL,
     EvalTransform,
     Variant,
     WeightsSet,
     register_model,
+    timm_weights,
     torchvision_weights,
 )
 
@@ -246,6 +248,7 @@ _IMAGENET = {
                       requires={"stride_in": "1x1"},
                       why="they are ResNet v1 weights, with the stride on the first 1x1 convolution, not v1.5",
                       application=f"ResNet{depth}", file=f"resnet{depth}_weights_tf_dim_ordering_tf_kernels.h5",
+                      url=f"{KERAS_APPLICATIONS_URL}resnet/resnet{depth}_weights_tf_dim_ordering_tf_kernels.h5",
                       size_mib=size, top1=top1, top5=top5)
     for depth, (size, top1, top5) in _KERAS_APPLICATIONS.items()
 }
@@ -275,8 +278,45 @@ def _torchvision_sets(depth):
             requires={"stride_in": "3x3"} if depth >= 50 else None,
             why="torchvision's bottleneck ResNets are v1.5, with the stride on the 3x3 convolution",
             note="torchvision's new recipe (IMAGENET1K_V2)" if v2 else "torchvision IMAGENET1K_V1",
+            # timm's safetensors copy: its pretrained_cfg's url is this very file (read without PyTorch)
+            hub=f"timm/resnet{depth}.{'tv2_in1k' if v2 else 'tv_in1k'}",
         ))
     return sets
+
+
+# timm's sets of the same networks on the Hugging Face Hub (timm/resnetN.TAG, model.safetensors;
+# its ResNets are torchvision's layout, v1.5 from 50 layers), the best published for each depth.
+# Sources, huggingface/pytorch-image-models at aa4b5850: timm/models/resnet.py default_cfgs (_rcfg:
+# input_size 224, crop_pct 0.95, test_input_size 288, test_crop_pct 1.0, bicubic; resnet50.a1h_in1k
+# input_size 176, test_input_size 224, test_crop_pct 1.0; _gcfg: 224, crop_pct 0.875, bicubic;
+# ImageNet mean/std throughout) and results/results-imagenet.csv (top-1, top-5 at the test size).
+# tag: (eval size, crop fraction, train size (None: the eval size), top-1, top-5)
+_TIMM = {
+    18: {"a1_in1k": (288, 1.0, 224, 73.164, 91.054), "gluon_in1k": (224, 0.875, None, 70.844, 89.750)},
+    34: {"a1_in1k": (288, 1.0, 224, 77.930, 93.758), "gluon_in1k": (224, 0.875, None, 74.574, 91.988)},
+    50: {"a1_in1k": (288, 1.0, 224, 81.240, 95.112), "a1h_in1k": (224, 1.0, 176, 80.654, 95.312),
+         "gluon_in1k": (224, 0.875, None, 77.580, 93.704)},
+    101: {"a1h_in1k": (288, 1.0, 224, 82.796, 96.324), "a1_in1k": (288, 1.0, 224, 82.326, 95.630),
+          "gluon_in1k": (224, 0.875, None, 79.306, 94.538)},
+    152: {"a1h_in1k": (288, 1.0, 224, 83.494, 96.522), "a1_in1k": (288, 1.0, 224, 82.742, 95.734),
+          "gluon_in1k": (224, 0.875, None, 79.712, 94.720)},
+}
+_TIMM_NOTES = {
+    "a1_in1k": "timm, 'ResNet strikes back' (Wightman et al. 2021, arXiv:2110.00476) procedure A1; "
+               "trained at 224, evaluated at 288 on the whole image",
+    "a1h_in1k": "timm, a variant of the 'ResNet strikes back' A1 procedure (timm's tag a1h)",
+    "gluon_in1k": "GluonCV's ResNet v1b (stride on the 3x3 convolution), ported by timm",
+}
+
+
+def _timm_sets(depth):
+    return [
+        timm_weights(f"timm/resnet{depth}.{tag}", EvalTransform(size, crop, "torch", "bicubic", train),
+                     top1=top1, top5=top5, requires={"stride_in": "3x3"} if depth >= 50 else None,
+                     why="timm's bottleneck ResNets are v1.5, with the stride on the 3x3 convolution",
+                     note=_TIMM_NOTES[tag])
+        for tag, (size, crop, train, top1, top5) in _TIMM[depth].items()
+    ]
 
 # He et al. 2016, Sec. 3.4: SGD momentum 0.9, weight decay 1e-4, lr 0.1 at batch 256; scale
 # augmentation (shorter side in [256, 480]), 224 crops and flips (the "resnet" policy).
@@ -348,7 +388,9 @@ def _resnet_model(depth):
         imagenet=(
             'ImageNet weights: ``weights="imagenet"`` ports keras.applications\' (v1); '
             + ", ".join(f'``weights="{s[0]}"``' for s in _TORCHVISION[depth])
-            + " load torchvision's"
+            + " load torchvision's, "
+            + ", ".join(f'``weights="{tag}"``' for tag in _TIMM[depth])
+            + " timm's (from the Hugging Face Hub)"
             + (' (v1.5: the builder sets ``stride_in="3x3"``).' if depth in _IMAGENET else ".")
         ),
         stride_in=_STRIDE_IN_DOC if spec.block == "bottleneck" else "",
@@ -373,7 +415,7 @@ def _resnet_model(depth):
         top5_error=top5,
         error_note=note,
         endpoints=lambda **kwargs: stage_endpoints(depth),
-        weights=([_IMAGENET[depth]] if depth in _IMAGENET else []) + _torchvision_sets(depth),
+        weights=([_IMAGENET[depth]] if depth in _IMAGENET else []) + _torchvision_sets(depth) + _timm_sets(depth),
         recipe=RECIPE,
     )(_layers.make_builder(f"resnet{depth}", network, options, doc, __name__))
 

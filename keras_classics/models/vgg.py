@@ -31,6 +31,7 @@ from keras_classics._lazy import lazy_module
 from keras_classics.arithmetic import SpatialOp, min_input_size
 from keras_classics.models import _layers
 from keras_classics.registry import (
+    KERAS_APPLICATIONS_URL,
     TORCHVISION_EVAL,
     EvalTransform,
     WeightsSet,
@@ -89,6 +90,7 @@ _ERRORS = {
 _IMAGENET = {
     name: WeightsSet("imagenet", "keras.applications", EvalTransform(224, 0.875, "caffe"),
                      application=name.upper(), file=f"{name}_weights_tf_dim_ordering_tf_kernels.h5",
+                     url=f"{KERAS_APPLICATIONS_URL}{name}/{name}_weights_tf_dim_ordering_tf_kernels.h5",
                      size_mib=size, top1=top1, top5=top5)
     for name, size, top1, top5 in (("vgg16", 528, 71.3, 90.1), ("vgg19", 549, 71.3, 90.0))
 }
@@ -111,8 +113,10 @@ def _weights_sets(name):
     sets = [_IMAGENET[name]] if name in _IMAGENET else []
     if name in _TORCHVISION:
         file, size, top1, top5 = _TORCHVISION[name]
+        # hub: timm's safetensors copy of these weights (timm/models/vgg.py default_cfgs, tag tv_in1k), in
+        # timm's layout: fc6/fc7 as convolutions (pre_logits.fc1 (4096, 512, 7, 7), pre_logits.fc2), head.fc.
         sets.append(torchvision_weights("torchvision", file, TORCHVISION_EVAL, top1=top1, top5=top5, size_mib=size,
-                                        note="torchvision IMAGENET1K_V1"))
+                                        note="torchvision IMAGENET1K_V1", hub=f"timm/{name}.tv_in1k"))
     return sets
 
 # Simonyan & Zisserman 2015, Sec. 3.1: SGD momentum 0.9, weight decay 5e-4, lr 0.01 at batch 256;

@@ -1,25 +1,41 @@
-"""``keras-classics weights``: the pretrained sets of the registry, and converting torchvision files."""
+"""``keras-classics weights``: the pretrained sets of the registry, prefetching them, and converting
+torchvision files."""
 
 from __future__ import annotations
 
-import os
 
 
 def register(subparsers):
     weights = subparsers.add_parser(
-        "weights", help="pretrained weights: list the sets, convert a torchvision file",
-        description="The pretrained weights sets of the registry (keras.applications' and torchvision's "
-                    "ImageNet weights), and conversion of torchvision-layout .pth/.safetensors files.")
+        "weights", help="pretrained weights: list the sets, download them, convert a torchvision file",
+        description="The pretrained weights sets of the registry (keras.applications', torchvision's and "
+                    "timm's ImageNet weights), prefetching them for offline use, and conversion of "
+                    "torchvision-layout .pth/.safetensors files.")
     wsub = weights.add_subparsers(dest="weights_command", metavar="ACTION")
     weights.set_defaults(func=lambda args: (weights.print_help(), 2)[1])
 
-    p = wsub.add_parser("list", help="every (model, set): source, published top-1/top-5, file size, cached",
+    p = wsub.add_parser("list", help="every (model, set): source, where from, top-1/top-5, eval transform, cached",
                         description="Every pretrained weights set: model, set name (the builders' weights= "
-                                    "value), source, the publisher's ImageNet top-1/top-5 accuracy, file size, "
-                                    "and whether the file is in the Keras cache.")
+                                    "value), source and where it is downloaded from (a URL or a Hugging Face Hub "
+                                    "repository; torchvision's sets also name timm's Hub copy, read without "
+                                    "PyTorch), the publisher's ImageNet top-1/top-5 accuracy, the eval transform "
+                                    "it was measured with, file size, and whether it is cached.")
     p.add_argument("pattern", nargs="?", help="only models matching this glob, e.g. 'resnet*'")
     p.add_argument("--format", choices=("table", "markdown", "json"), default="table")
     p.set_defaults(func=_cmd_list)
+
+    p = wsub.add_parser("download", help="fill the cache with a model's sets (or a Hub checkpoint), for offline use",
+                        description="Download weights into the caches they are read from (the Keras cache, "
+                                    "~/.keras/models, and huggingface_hub's, HF_HOME), so that building with "
+                                    "them later works offline (KERAS_CLASSICS_OFFLINE=1, HF_HUB_OFFLINE=1). "
+                                    "A torchvision set fetches the file this machine reads: the .pth with "
+                                    "PyTorch installed, timm's safetensors copy without.")
+    p.add_argument("name", metavar="NAME",
+                   help="a model (e.g. resnet50) or a Hub handle (e.g. hf://timm/resnet50.a1_in1k)")
+    p.add_argument("sets", nargs="*", metavar="SET", help="the model's sets (default: all of them)")
+    p.add_argument("--no-top", dest="include_top", action="store_false",
+                   help="keras.applications sets: the _notop file that include_top=False reads")
+    p.set_defaults(func=_cmd_download)
 
     p = wsub.add_parser("convert", help="port a torchvision-layout .pth/.safetensors file into a Keras file",
                         description="Port a state dict in torchvision's layout into MODEL and save it as "
@@ -55,8 +71,10 @@ def _cmd_list(args):
 
         print(json.dumps(rows, indent=1))
         return 0
-    headers = ["model", "weights=", "source", "top-1 %", "top-5 %", "size MiB", "variant", "cached"]
-    table = [[r["model"], r["set"], r["source"], f"{r['top1']:.2f}", f"{r['top5']:.2f}", f"{r['size_mib']:.0f}",
+    headers = ["model", "weights=", "source", "from", "top-1 %", "top-5 %", "eval", "size MiB", "variant",
+               "cached"]
+    table = [[r["model"], r["set"], r["source"], _where(r), f"{r['top1']:.2f}", f"{r['top5']:.2f}",
+              _transform(r["eval_transform"]), "-" if r["size_mib"] is None else f"{r['size_mib']:.0f}",
               ", ".join(f"{k}={v!r}" for k, v in r["requires"].items()) or "-", r["cached"]] for r in rows]
     if args.format == "markdown":
         print("| " + " | ".join(headers) + " |")
@@ -65,41 +83,57 @@ def _cmd_list(args):
             print("| " + " | ".join(row) + " |")
         return 0
     widths = [max(len(h), *(len(row[i]) for row in table)) for i, h in enumerate(headers)]
-    numeric = {3, 4, 5}
+    numeric = {4, 5, 7}
     for row in [headers] + table:
         print("  ".join(c.rjust(w) if i in numeric else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths))).rstrip())
     print(f"\n{len(rows)} sets. Accuracy: the publisher's, ImageNet-1k validation, single crop with the set's "
-          "eval transform. Cache: " + _cache_dir())
+          "eval transform (size/crop fraction, resampling, preprocessing). Caches: " + " and ".join(_cache_dirs())
+          + ". Fill them for offline use: keras-classics weights download MODEL [SET ...]")
     return 0
 
 
-def _cache_dir():
-    from keras_classics.weights import keras_cache_dir
+def _where(row):
+    """Where a set comes from: its file's URL, its Hub handle, or both (torchvision's, with timm's copy)."""
+    if row["source"] == "timm":
+        return "hf://" + row["hub"]
+    return row["file"] + (f" | hf://{row['hub']}" if row["hub"] else "")
 
-    return keras_cache_dir()
+
+def _transform(t):
+    train = f", trained {t['train_size']}" if t["train_size"] else ""
+    return f"{t['size']}/{t['crop_fraction']:.3f} {t['interpolation']} {t['preprocessing']}{train}"
+
+
+def _cache_dirs():
+    from keras_classics.weights import hub_cache_dir, keras_cache_dir
+
+    return keras_cache_dir(), hub_cache_dir()
+
+
+def _cmd_download(args):
+    from keras_classics.weights import prefetch
+
+    for what, path in prefetch(args.name, args.sets, include_top=args.include_top):
+        print(f"{what}: {path}")
+    return 0
 
 
 def _rows(pattern):
     from keras_classics.models import list_models, model_info
-    from keras_classics.weights import cached_file, safetensors_twin
+    from keras_classics.weights import is_cached
 
     rows = []
     for name in list_models(pattern):
         for s in model_info(name).weights.values():
-            if s.source == "keras.applications":
-                cache = cached_file(s)
-                cached = "yes" if os.path.isfile(cache) else "no"
-            else:
-                cached = ("yes" if os.path.isfile(cached_file(s))
-                          else "safetensors" if os.path.isfile(safetensors_twin(s)) else "no")
+            t = s.eval_transform
             rows.append({
                 "model": name, "set": s.name, "source": s.source, "top1": s.top1, "top5": s.top5,
                 "size_mib": s.size_mib, "file": s.file, "url": s.url or None, "sha256_prefix": s.sha256 or None,
-                "requires": dict(s.requires),
-                "eval_transform": {"resize": s.eval_transform.resize, "size": s.eval_transform.size,
-                                   "crop_fraction": s.eval_transform.crop_fraction,
-                                   "preprocessing": s.eval_transform.preprocessing},
-                "cached": cached,
+                "hub": s.hub or None, "requires": dict(s.requires),
+                "eval_transform": {"resize": t.resize, "size": t.size, "crop_fraction": t.crop_fraction,
+                                   "interpolation": t.interpolation, "preprocessing": t.preprocessing,
+                                   "train_size": t.train_size},
+                "cached": is_cached(s),
             })
     return rows
 

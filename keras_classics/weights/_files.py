@@ -1,10 +1,15 @@
-"""Weights files: the Keras cache, hash-checked downloads, and reading state dicts.
+"""Weights files: the caches, the one download function (offline-aware), and reading state dicts.
+
+Every download goes through :func:`obtain`: a URL into the Keras cache
+(``~/.keras/models``; a temporary file renamed into place only once its SHA-256
+matches the published one), or a Hugging Face Hub file into huggingface_hub's
+cache. ``KERAS_CLASSICS_OFFLINE=1`` (and ``HF_HUB_OFFLINE=1`` for the Hub)
+turns downloads off; a file that is not cached is then an error naming it and
+the prefetch command, ``keras-classics weights download``.
 
 A state dict is read from a ``.safetensors`` file with the ``safetensors``
 library's NumPy API (no PyTorch needed), from a ``.pth`` file with PyTorch when
-it is installed, or taken as a mapping of arrays. Downloads go to a temporary
-file in the cache directory and are renamed into place only once their SHA-256
-matches the published one.
+it is installed, or taken as a mapping of arrays.
 """
 
 from __future__ import annotations
@@ -25,6 +30,10 @@ from keras_classics.models import list_models, model_info
 
 #: Environment variable: when set to 1, weights are never downloaded (the cache or a path only).
 OFFLINE_ENV = "KERAS_CLASSICS_OFFLINE"
+#: huggingface_hub's own switch, honoured for Hub files.
+HF_OFFLINE_ENV = "HF_HUB_OFFLINE"
+#: The prefix of a Hugging Face Hub handle as a ``weights=`` value (``"hf://timm/resnet50.a1_in1k"``).
+HUB_SCHEME = "hf://"
 
 #: File name endings read as PyTorch/safetensors state dicts.
 SAFETENSORS_SUFFIXES = (".safetensors",)
@@ -100,57 +109,202 @@ class TorchRequiredError(ImportError):
     user_facing = True  # the command line prints it as one line
 
 
-def fetch(weights_set, *, cache_dir=None, progress: bool | None = None) -> str:
-    """The local path of a weights set's file: the cached copy, else downloaded and hash-checked.
+def offline() -> bool:
+    """Whether downloads are off: ``KERAS_CLASSICS_OFFLINE=1`` (every source) or ``HF_HUB_OFFLINE=1`` (the Hub's).
+
+    Read when called, so that a test or a script may switch it on at any time.
+    """
+    return _truthy(os.environ.get(OFFLINE_ENV))
+
+
+def hub_offline() -> bool:
+    """Whether Hub downloads are off: :func:`offline`, or huggingface_hub's own ``HF_HUB_OFFLINE=1``."""
+    return offline() or _truthy(os.environ.get(HF_OFFLINE_ENV))
+
+
+def _truthy(value) -> bool:
+    return (value or "").strip().lower() not in ("", "0", "false", "no", "off")
+
+
+def hub_cache_dir() -> str:
+    """huggingface_hub's cache, shared with timm and keras-hub: ``$HF_HUB_CACHE``, else ``$HF_HOME/hub``,
+    else ``$XDG_CACHE_HOME/huggingface/hub`` (``~/.cache/huggingface/hub``); read when called."""
+    if os.environ.get("HF_HUB_CACHE"):
+        return os.path.expanduser(os.environ["HF_HUB_CACHE"])
+    if os.environ.get("HF_HOME"):
+        return os.path.join(os.path.expanduser(os.environ["HF_HOME"]), "hub")
+    xdg = os.environ.get("XDG_CACHE_HOME") or os.path.join("~", ".cache")
+    return os.path.join(os.path.expanduser(xdg), "huggingface", "hub")
+
+
+def prefetch_command(model: str, set_name: str) -> str:
+    """The command that fills the cache with ``set_name`` of ``model`` (a set name or an ``hf://`` handle)."""
+    if set_name.startswith(HUB_SCHEME):
+        return f"keras-classics weights download {set_name}"
+    return f"keras-classics weights download {model} {set_name}"
+
+
+@dataclass(frozen=True)
+class Remote:
+    """One file weights are read from, and where it is cached.
+
+    Either a URL (``url``, cached at ``path``, kept only when its SHA-256 starts
+    with ``sha256``) or a file of a Hugging Face Hub repository (``repo``,
+    ``filename``, ``revision``; huggingface_hub's cache).
+
+    Attributes:
+        what: how error messages name it (``"weights 'a1_in1k' of resnet50"``).
+        prefetch: the command that fills the cache (:func:`prefetch_command`).
+    """
+
+    what: str
+    prefetch: str
+    url: str = ""
+    path: str = ""
+    sha256: str = ""
+    repo: str = ""
+    filename: str = ""
+    revision: str | None = None
+    also: str = ""  # one more way out, for the messages
+
+    @property
+    def where(self) -> str:
+        """The source in words: the URL, or ``file of the Hub repository OWNER/NAME``."""
+        if self.repo:
+            return f"{self.filename} of the Hugging Face Hub repository {self.repo}" + (
+                f" (revision {self.revision})" if self.revision else "")
+        return self.url
+
+
+def obtain(remote: Remote, *, progress: bool | None = None) -> str:
+    """The local path of ``remote``: the cached copy, else downloaded into the cache.
+
+    Every download of the package goes through here (torchvision's files,
+    keras.applications' files, Hub repositories), so that offline mode holds
+    everywhere: with ``KERAS_CLASSICS_OFFLINE=1`` (or ``HF_HUB_OFFLINE=1`` for
+    the Hub) nothing is downloaded, and a file that is not cached is an error
+    naming it and the command that fetches it (:attr:`Remote.prefetch`).
+
+    Hub files go through huggingface_hub's ``hf_hub_download``: its cache
+    (:func:`hub_cache_dir`, shared with timm and keras-hub), its tokens
+    (``HF_TOKEN``) and mirrors (``HF_ENDPOINT``).
+
+    Raises:
+        WeightsUnavailableError: not cached, and downloads are off or failed.
+        WeightsHashError: two downloads from a URL in a row had another SHA-256.
+    """
+    if remote.repo:
+        return _obtain_hub(remote)
+    if os.path.isfile(remote.path):
+        return remote.path
+    if offline():
+        raise WeightsUnavailableError(
+            f"{_capital(remote.what)} are not in the cache: {remote.path} is missing, and downloads are off "
+            f"({OFFLINE_ENV}={os.environ.get(OFFLINE_ENV)}). Fill the cache where the network is reachable: "
+            f"{remote.prefetch} (or download {remote.url} and put it at {remote.path}{remote.also}), then run again."
+        )
+    try:
+        download(remote.url, remote.path, remote.sha256, progress=progress)
+    except (urllib.error.URLError, OSError) as e:
+        reason = getattr(e, "reason", None) or e
+        raise WeightsUnavailableError(
+            f"Could not download {remote.what} from {remote.url}: {reason}. Connect to the network once and run "
+            f"{remote.prefetch}, or download the file yourself and put it at {remote.path}{remote.also}, or pass a "
+            "file's path as weights=."
+        ) from None
+    return remote.path
+
+
+def _capital(text):
+    return text[:1].upper() + text[1:]
+
+
+def _obtain_hub(remote):
+    # deferred: huggingface_hub is needed only when a Hub file is read
+    from huggingface_hub import hf_hub_download
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
+    cache = hub_cache_dir()
+    try:
+        return hf_hub_download(remote.repo, remote.filename, revision=remote.revision, cache_dir=cache,
+                               local_files_only=True)
+    except LocalEntryNotFoundError:
+        pass
+    except (OSError, ValueError) as e:  # a damaged cache entry
+        raise WeightsUnavailableError(f"Could not read {remote.where} from the cache ({cache}): {e}") from None
+    if hub_offline():
+        switch = OFFLINE_ENV if offline() else HF_OFFLINE_ENV
+        raise WeightsUnavailableError(
+            f"{_capital(remote.what)} are not in the cache: {remote.where} is not in huggingface_hub's cache "
+            f"({cache}; set by HF_HOME or HF_HUB_CACHE), and downloads are off ({switch}="
+            f"{os.environ.get(switch)}). Fill the cache where the network is reachable: {remote.prefetch} "
+            "(or copy a cache that has it), then run again."
+        )
+    try:
+        return hf_hub_download(remote.repo, remote.filename, revision=remote.revision, cache_dir=cache)
+    except Exception as e:  # huggingface_hub raises its HTTP, repository and entry errors, all named here
+        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise WeightsUnavailableError(
+            f"Could not download {remote.where} ({remote.what}): {type(e).__name__}: {reason}. Check the "
+            "repository's name (https://huggingface.co/" + remote.repo + "), the network, or a token "
+            f"(HF_TOKEN) for a private repository; once reachable, {remote.prefetch} fills the cache."
+        ) from None
+
+
+def fetch(weights_set, *, cache_dir=None, progress: bool | None = None, model: str = "",
+          include_top: bool = True) -> str:
+    """The local path of a weights set's file: the cached copy, else downloaded (:func:`obtain`).
+
+    * timm's sets: the repository's ``model.safetensors`` (huggingface_hub's cache);
+    * torchvision's: the ``.pth`` file (hash-checked, the Keras cache), or,
+      without PyTorch, a ``.safetensors`` copy beside it, else timm's copy of
+      the same weights on the Hub (``WeightsSet.hub``);
+    * keras.applications': its ``.h5`` file (``_notop.h5`` without the top), in the Keras cache.
 
     Args:
-        weights_set: a :class:`~keras_classics.models.WeightsSet` with ``url``,
-            ``file`` and ``sha256``.
-        cache_dir: default :func:`keras_cache_dir`.
+        weights_set: a :class:`~keras_classics.models.WeightsSet`.
+        cache_dir: the Keras cache, default :func:`keras_cache_dir`.
         progress: show a progress bar (default: when stderr is a terminal).
+        model: the model's registry name (the prefetch command in messages).
+        include_top: keras.applications sets: the file with the classifier.
 
     Raises:
         WeightsUnavailableError: not cached, and the download failed or is
-            switched off (``KERAS_CLASSICS_OFFLINE=1``); the message names the
-            URL and the path where the file can be put by hand.
+            switched off (``KERAS_CLASSICS_OFFLINE=1``, ``HF_HUB_OFFLINE=1``);
+            the message names the URL or repository and the prefetch command.
         WeightsHashError: two downloads in a row had another SHA-256.
-        TorchRequiredError: the set is a ``.pth`` file, PyTorch is not
+        TorchRequiredError: a ``.pth`` set without a Hub copy, PyTorch is not
             installed and no ``.safetensors`` copy is in the cache (checked
             before downloading).
     """
     cache_dir = cache_dir or keras_cache_dir()
-    path = cached_file(weights_set, cache_dir)
+    what = f"weights {weights_set.name!r}" + (f" of {model}" if model else "")
+    prefetch = prefetch_command(model or "MODEL", weights_set.name)
+    if weights_set.source == "timm":
+        return obtain(Remote(what, prefetch, repo=weights_set.hub, filename=weights_set.file), progress=progress)
+    file, url = weights_set.file, weights_set.url
+    if weights_set.source == "keras.applications" and not include_top:
+        file, url = (v.replace(".h5", "_notop.h5") for v in (file, url))
+    path = os.path.join(cache_dir, file)
     twin = safetensors_twin(weights_set, cache_dir)
     pth = path.endswith(TORCH_SUFFIXES)
     if os.path.isfile(path) and not (pth and not torch_available() and os.path.isfile(twin)):
         return path
     if pth and os.path.isfile(twin):
         return twin
-    hint = (
-        f"To proceed: connect to the network once (the file is then cached), or download {weights_set.url} "
-        f"yourself and put it at {path} (its SHA-256 starts with {weights_set.sha256})"
-        + (f", or put a .safetensors file of the same weights at {twin} (read without PyTorch)" if pth else "")
-        + ", or pass a file's path as weights=."
-    )
-    if os.environ.get(OFFLINE_ENV, "") not in ("", "0"):
-        raise WeightsUnavailableError(
-            f"Weights {weights_set.name!r} ({weights_set.file}) are not in the cache ({cache_dir}) and downloads "
-            f"are off ({OFFLINE_ENV}={os.environ[OFFLINE_ENV]}). {hint}"
-        )
-    if pth and not torch_available():  # say so before a download the machine cannot read
-        raise TorchRequiredError(
-            f"Weights {weights_set.name!r} are published as {weights_set.file}, a PyTorch pickle, and PyTorch is "
-            f"not installed. Either install it ({_INSTALL_TORCH}) and build again, or put a .safetensors file of "
-            f"the same weights at {twin} ({_SAFETENSORS_SOURCES}). Nothing was downloaded."
-        )
-    try:
-        download(weights_set.url, path, weights_set.sha256, progress=progress)
-    except (urllib.error.URLError, OSError) as e:
-        reason = getattr(e, "reason", None) or e
-        raise WeightsUnavailableError(
-            f"Could not download weights {weights_set.name!r} from {weights_set.url}: {reason}. {hint}"
-        ) from None
-    return path
+    if pth and not torch_available():
+        if weights_set.hub:  # timm's safetensors copy of the same weights, read without PyTorch
+            return obtain(Remote(what, prefetch, repo=weights_set.hub, filename="model.safetensors"),
+                          progress=progress)
+        if not offline():  # say so before a download the machine cannot read
+            raise TorchRequiredError(
+                f"Weights {weights_set.name!r} are published as {weights_set.file}, a PyTorch pickle, and PyTorch "
+                f"is not installed. Either install it ({_INSTALL_TORCH}) and build again, or put a .safetensors "
+                f"file of the same weights at {twin} ({_SAFETENSORS_SOURCES}). Nothing was downloaded."
+            )
+    also = f", or put a .safetensors file of the same weights at {twin} (read without PyTorch)" if pth else ""
+    return obtain(Remote(what, prefetch, url=url, path=path, sha256=weights_set.sha256, also=also),
+                  progress=progress)
 
 
 def download(url: str, path, sha256_prefix: str, *, progress: bool | None = None, attempts: int = 2) -> str:

@@ -35,7 +35,7 @@ from collections import Counter
 import keras
 import numpy as np
 
-from keras_classics.weights._files import WeightsUnavailableError, keras_cache_dir
+from keras_classics.weights._files import fetch, prefetch_command
 
 
 def imagenet_sets() -> dict:
@@ -133,9 +133,9 @@ def _first_reason(error):
 def load_imagenet_weights(model, model_name, **options):
     """Port keras.applications' ImageNet weights into ``model``.
 
-    Builds the keras.applications counterpart with ``weights="imagenet"`` (which
-    downloads the weights file once into the Keras cache, ``~/.keras/models``)
-    and converts its weights with :func:`port_keras_applications`. With the top
+    Builds the keras.applications counterpart from the weights file (fetched
+    once into the Keras cache, ``~/.keras/models``, by
+    :func:`keras_classics.weights.fetch`) and converts its weights with :func:`port_keras_applications`. With the top
     off (no ``predictions`` layer), the smaller "notop" file is used.
 
     Args:
@@ -169,19 +169,17 @@ def load_imagenet_weights(model, model_name, **options):
 
 def _keras_application(model_name, include_top):
     weights_set = imagenet_sets()[model_name]
-    builder_name = weights_set.application
-    builder = getattr(keras.applications, builder_name)
-    file_name = weights_set.file if include_top else weights_set.file.replace(".h5", "_notop.h5")
+    # The file comes through the one download function (offline mode, the prefetch command); the
+    # keras.applications builder then reads it by path and downloads nothing itself.
+    path = fetch(weights_set, model=model_name, include_top=include_top)
+    builder = getattr(keras.applications, weights_set.application)
     try:
-        return builder(weights="imagenet", include_top=include_top)
+        return builder(weights=path, include_top=include_top)
     except Exception as e:
-        cache = keras_cache_dir()
-        raise WeightsUnavailableError(
-            f"Could not get the ImageNet weights for {model_name!r}: keras.applications.{builder_name}"
-            f"(weights='imagenet', include_top={include_top}) looks for {file_name} in {cache} and otherwise "
-            f"downloads it, which failed ({type(e).__name__}: {_first_reason(e)}). To proceed: connect to the "
-            f"network once (the file is cached), or copy {file_name} into {cache}, or build with weights=None "
-            "(random) or weights='path/to/file.weights.h5'."
+        raise ValueError(
+            f"Could not read the ImageNet weights of {model_name!r} from {path} with keras.applications."
+            f"{weights_set.application}: {type(e).__name__}: {_first_reason(e)}. A damaged download? Delete that "
+            f"file (it is the cache's copy) and fetch it again: {prefetch_command(model_name, weights_set.name)}."
         ) from None
 
 

@@ -617,12 +617,12 @@ def test_export_command_takes_the_library_constants():
     import argparse
 
     from keras_classics.cli import build_parser
-    from keras_classics.transforms import PREPROCESSING_MODES
+    from keras_classics.transforms import INTERPOLATIONS, PREPROCESSING_MODES
 
     sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
     choices = {a.dest: a.choices for a in sub.choices["export"]._actions if a.choices}
     assert choices == {"format": export.FORMATS, "quantize": export.QUANTIZATIONS,
-                       "preprocessing": PREPROCESSING_MODES}
+                       "preprocessing": PREPROCESSING_MODES, "interpolation": INTERPOLATIONS}
     with pytest.raises(ValueError, match="Quantization applies to TFLite only"):
         export.check_format_options("savedmodel", "int8")
     with pytest.raises(ValueError, match="Unknown export format 'onnx'. Accepted: savedmodel, tflite"):
@@ -719,3 +719,41 @@ def test_shared_counts_and_the_sample_helpers_never_overlap(tmp_path):
     cal = export.encoded_samples(three, 3, purpose="calibration")[0]
     par = export.encoded_samples(three, 3, purpose="parity")[0]
     assert len(cal) == 1 and len(par) == 2 and not set(cal) & set(par)  # three different files
+
+
+def test_a_bicubic_model_is_served_and_carded_with_bicubic(tmp_path):
+    """A model whose metadata says bicubic: its SavedModel's serving_bytes resizes bicubically (the Keras model
+    on the same bytes read with bicubic gives the same probabilities), its card says so and predict reads it."""
+    import tensorflow as tf
+
+    from tests.predict.test_predict import _bicubic_model, _expected_probabilities, _pattern, _png
+
+    model = _bicubic_model(tmp_path / "bicubic.keras")
+    image = _png(tmp_path / "photo.png", _pattern(23, 17, seed=5))
+    bicubic, _ = _expected_probabilities(model, image, 8, "bicubic")
+    bilinear, _ = _expected_probabilities(model, image, 8, "bilinear")
+    assert np.abs(bicubic - bilinear).max() > 1e-3
+
+    source = export.prepare(tmp_path / "bicubic.keras")
+    assert source.interpolation == "bicubic"
+    card = export.to_saved_model(source, tmp_path / "sm", parity_data="noise", parity_samples=4, verbose=False)
+    assert card["input"]["interpolation"] == "bicubic" and card["parity"]["passed"]
+    assert json.loads((tmp_path / "sm" / "model_card.json").read_text())["input"]["interpolation"] == "bicubic"
+    served = tf.saved_model.load(str(tmp_path / "sm")).signatures["serving_bytes"]
+    with open(image, "rb") as f:
+        probs = served(image_bytes=tf.constant([f.read()]))["probabilities"].numpy()[0]
+    np.testing.assert_allclose(probs, bicubic, atol=1e-5)
+    assert predict.load(tmp_path / "sm").interpolation == "bicubic"
+
+    # An override (here the command's --interpolation), checked; a bilinear export's card states none.
+    assert main(["export", str(tmp_path / "bicubic.keras"), "--format", "savedmodel", "-o", str(tmp_path / "bl"),
+                 "--interpolation", "bilinear", "--parity-data", "noise", "--parity-samples", "4", "-q"]) == 0
+    assert "interpolation" not in json.loads((tmp_path / "bl" / "model_card.json").read_text())["input"]
+    served = tf.saved_model.load(str(tmp_path / "bl")).signatures["serving_bytes"]
+    with open(image, "rb") as f:
+        probs = served(image_bytes=tf.constant([f.read()]))["probabilities"].numpy()[0]
+    np.testing.assert_allclose(probs, bilinear, atol=1e-5)
+    with pytest.raises(ValueError, match="Unknown interpolation 'nearest'"):
+        export.prepare(tmp_path / "bicubic.keras", interpolation="nearest")
+    with pytest.raises(ValueError, match="fixed once an ExportSource is prepared"):
+        export.prepare(source, interpolation="bilinear")

@@ -89,6 +89,49 @@ def test_every_weights_set_uses_the_one_eval_transform():
     assert {(224, 256), (224, 232), (299, 342)} <= resizes
 
 
+def test_timms_transforms_bicubic_other_crops_and_a_test_size():
+    t = EvalTransform(288, 1.0, "torch", "bicubic", train_size=224)  # timm's ResNet a1_in1k sets
+    assert (t.resize, t.interpolation, t.train_size) == (288, "bicubic", 224)
+    assert EvalTransform(224, 0.95, "torch").resize == 236 and EvalTransform(224, 0.965, "torch").resize == 232
+    with pytest.raises(ValueError, match=r"Unknown interpolation 'lanczos'. Accepted: bilinear, bicubic."):
+        EvalTransform(224, 0.875, "torch", "lanczos")
+    for bad in (0, -1, 2.5, True, "224"):
+        with pytest.raises(ValueError, match=r"train_size.*positive integer"):
+            EvalTransform(224, 0.875, "torch", train_size=bad)
+    meta = make_metadata(["a"], 288, "torch", crop_fraction=1.0, interpolation="bicubic")
+    assert meta["interpolation"] == "bicubic" and make_metadata(["a"], 32, "none")["interpolation"] == "bilinear"
+    from keras_classics.metadata import card_fields, from_card
+
+    assert from_card(card_fields(meta))["interpolation"] == "bicubic"  # a model card carries it too
+    assert "interpolation" not in card_fields(make_metadata(["a"], 32, "none"))["input"]  # cards as before
+    with pytest.raises(ValueError, match="Unknown interpolation 'area'"):
+        make_metadata(["a"], 32, "none", interpolation="area")
+
+
+def test_a_pretrained_cfgs_mean_and_std_name_one_mode():
+    assert transforms.preprocessing_for((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)) == "torch"
+    assert transforms.preprocessing_for([0.5] * 3, [0.5] * 3) == "tf"  # timm's IMAGENET_INCEPTION_MEAN/STD
+    pixels = np.random.default_rng(0).uniform(0, 255, (2, 3, 3, 3)).astype(np.float32)
+    for mean, std in (((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)), ((0.5,) * 3, (0.5,) * 3)):
+        mode = transforms.preprocessing_for(mean, std)  # the mode is that normalisation, to the float
+        np.testing.assert_allclose(preprocess(pixels, mode), (pixels / 255 - np.array(mean)) / np.array(std),
+                                   rtol=1e-5, atol=1e-5)
+    for mean, std in (((0.1, 0.2, 0.3), (0.5,) * 3), ((0.5, 0.5), (0.5, 0.5)), ("abc", None)):
+        with pytest.raises(ValueError, match=r"No preprocessing mode normalises with .*Accepted: ImageNet's mean"):
+            transforms.preprocessing_for(mean, std)
+
+
+@pytest.mark.parametrize("size, crop_fraction", [(224, 0.875), (64, 1.0), (600, 1.0)])
+def test_bicubic_resizes_by_the_rule_on_every_path(size, crop_fraction):
+    # (224, 0.875) and (64, 1.0) shrink the 360x480 picture (the window-only resampling); 600 enlarges it.
+    image = _photo()
+    expected = _by_the_rule(image, size, crop_fraction, "bicubic")
+    out = transforms.eval_crop(tf.constant(image), size, crop_fraction, "bicubic").numpy()
+    np.testing.assert_allclose(out, expected, atol=1e-2)
+    bilinear = transforms.eval_crop(tf.constant(image), size, crop_fraction).numpy()
+    assert np.max(np.abs(out - bilinear)) > 0.1  # another filter, not the bilinear one renamed
+
+
 # --------------------------------------------------------------------------- every caller, to the pixel
 
 
@@ -99,12 +142,12 @@ def _photo(h=360, w=480):
     return np.clip(np.round(image), 0, 255).astype(np.uint8)
 
 
-def _by_the_rule(image, size, crop_fraction):
+def _by_the_rule(image, size, crop_fraction, interpolation="bilinear"):
     """The rule written out with TensorFlow's resize: shorter side to round(size / crop_fraction), centre crop."""
     h, w = image.shape[:2]
     shorter = max(size, round(size / crop_fraction))
     new = (shorter, round(w * shorter / h)) if h <= w else (round(h * shorter / w), shorter)
-    resized = tf.image.resize(tf.constant(image, tf.float32), new, method="bilinear", antialias=True).numpy()
+    resized = tf.image.resize(tf.constant(image, tf.float32), new, method=interpolation, antialias=True).numpy()
     top, left = (new[0] - size) // 2, (new[1] - size) // 2
     return resized[top : top + size, left : left + size]
 
@@ -116,20 +159,23 @@ def photo_file(tmp_path_factory):
     return folder / "photo.png"
 
 
-@pytest.mark.parametrize("size, crop_fraction, shorter", RULE[:4])
-def test_predict_export_and_the_inspector_resize_by_the_rule(photo_file, size, crop_fraction, shorter):
+@pytest.mark.parametrize("size, crop_fraction, shorter, interpolation",
+                         [(*rule, "bilinear") for rule in RULE[:4]] + [(*RULE[1], "bicubic")])
+def test_predict_export_and_the_inspector_resize_by_the_rule(photo_file, size, crop_fraction, shorter,
+                                                              interpolation):
     image = _photo()
-    expected = _by_the_rule(image, size, crop_fraction)
+    expected = _by_the_rule(image, size, crop_fraction, interpolation)
     assert expected.shape == (size, size, 3)
     data = photo_file.read_bytes()
     outputs = {
-        "transforms.eval_crop": transforms.eval_crop(tf.constant(image), size, crop_fraction).numpy(),
-        "images.resize_and_crop": resize_and_crop(tf.constant(image), size, size, crop_fraction).numpy(),
-        "images.load_image": load_image(photo_file, (size, size), crop_fraction),
-        "images.load_image_bytes": load_image_bytes(data, (size, size), crop_fraction),
+        "transforms.eval_crop": transforms.eval_crop(tf.constant(image), size, crop_fraction, interpolation).numpy(),
+        "images.resize_and_crop": resize_and_crop(tf.constant(image), size, size, crop_fraction,
+                                                  interpolation).numpy(),
+        "images.load_image": load_image(photo_file, (size, size), crop_fraction, interpolation=interpolation),
+        "images.load_image_bytes": load_image_bytes(data, (size, size), crop_fraction, interpolation=interpolation),
         "export calibration": export.image_samples(str(photo_file.parent), (size, size), 1,
-                                                   crop_fraction=crop_fraction)[0][0],
-        "inspector": pictures.load_image(str(photo_file), (size, size), crop_fraction),
+                                                   crop_fraction=crop_fraction, interpolation=interpolation)[0][0],
+        "inspector": pictures.load_image(str(photo_file), (size, size), crop_fraction, interpolation),
     }
     for name, out in outputs.items():
         np.testing.assert_allclose(out, expected, atol=1e-3, err_msg=name)

@@ -306,3 +306,50 @@ def test_a_run_directory_means_its_best_keras_everywhere(tmp_path, capsys):
         runs.resolve_model_file(run)
     with pytest.raises(ValueError, match="--init-from: .* without best.keras or final.keras"):
         resolve_model_path(run)
+
+
+# --------------------------------------------------------------------------- the resize filter of the metadata
+
+
+def _bicubic_model(path, size=8):
+    """A tiny classifier whose metadata says bicubic (as a timm weights set's does), saved at ``path``."""
+    keras.utils.set_random_seed(4)
+    inputs = keras.Input((size, size, 3))
+    x = keras.layers.Flatten()(inputs)  # every pixel counts: the two resizes give different outputs
+    model = keras.Model(inputs, keras.layers.Dense(3, activation="softmax", name="predictions")(x), name="bicubic")
+    meta = metadata.make_metadata(["a", "b", "c"], size, "tf", crop_fraction=0.875, interpolation="bicubic")
+    metadata.set_model_metadata(model, meta)
+    metadata.save_model(model, path)
+    return model
+
+
+def _expected_probabilities(model, image_path, size, interpolation):
+    """The model on the image through transforms.eval_crop with ``interpolation`` and preprocessing, directly."""
+    import tensorflow as tf
+
+    from keras_classics.transforms import eval_crop, preprocess
+
+    pixels = np.asarray(Image.open(image_path).convert("RGB"))
+    crop = eval_crop(tf.constant(pixels), (size, size), 0.875, interpolation).numpy()
+    return keras.ops.convert_to_numpy(model(preprocess(crop[None], "tf")))[0], crop
+
+
+def test_a_bicubic_model_is_predicted_with_bicubic(tmp_path):
+    """A model whose metadata says bicubic is read with bicubic resizing by predict and run_metadata."""
+    model = _bicubic_model(tmp_path / "bicubic.keras")
+    image = _png(tmp_path / "photo.png", _pattern(23, 17, seed=5))
+    bicubic, crop = _expected_probabilities(model, image, 8, "bicubic")
+    bilinear, bilinear_crop = _expected_probabilities(model, image, 8, "bilinear")
+    assert np.abs(crop - bilinear_crop).max() > 1  # the two resizes differ on this image
+    assert np.abs(bicubic - bilinear).max() > 1e-3  # and so do the model's outputs
+
+    np.testing.assert_allclose(images.load_image(image, (8, 8), 0.875, interpolation="bicubic"), crop, atol=1e-4)
+    with pytest.raises(ValueError, match="Unknown interpolation 'nearest'"):
+        images.load_image(image, (8, 8), interpolation="nearest")
+
+    assert predict.run_metadata(tmp_path / "bicubic.keras", "bicubic", 3)["interpolation"] == "bicubic"
+    loaded = predict.load(tmp_path / "bicubic.keras")
+    assert loaded.interpolation == "bicubic" and loaded.card["input"]["interpolation"] == "bicubic"
+    got = loaded.classify([image], top=3)[0]["predictions"]
+    probs = np.array([p["probability"] for p in sorted(got, key=lambda p: p["index"])])
+    np.testing.assert_allclose(probs, bicubic, atol=1e-5)

@@ -8,6 +8,7 @@ port the same comparison must fail, so the check is known to discriminate.
 """
 
 import urllib.error
+import urllib.request
 
 import keras
 import numpy as np
@@ -198,20 +199,24 @@ def test_weights_file_errors(tmp_path):
 def test_imagenet_without_network_fails_clearly(tmp_path, monkeypatch):
     # An empty Keras cache, and the one download function failing as urllib does offline.
     from keras.src.backend import config as keras_config
-    from keras.src.utils import file_utils
 
     monkeypatch.setattr(keras_config, "_KERAS_DIR", str(tmp_path))
+    monkeypatch.delenv("KERAS_HOME", raising=False)
+    monkeypatch.delenv(kw.OFFLINE_ENV, raising=False)
 
     def offline(url, *args, **kwargs):
         raise urllib.error.URLError(OSError(101, "Network is unreachable"))
 
-    monkeypatch.setattr(file_utils, "urlretrieve", offline)
+    monkeypatch.setattr(urllib.request, "urlopen", offline)
+    monkeypatch.setattr(keras.utils, "get_file", lambda *a, **k: pytest.fail("keras must not download itself"))
     with pytest.raises(kw.WeightsUnavailableError) as info:
         keras_classics.resnet50(weights="imagenet", include_top=False, input_shape=(32, 32, 3))
     message = str(info.value)
-    for part in ("'resnet50'", "keras.applications.ResNet50(weights='imagenet', include_top=False)",
-                 "resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5", str(tmp_path / "models"),
-                 "Network is unreachable", "weights=None"):
+    for part in ("weights 'imagenet' of resnet50",
+                 "https://storage.googleapis.com/tensorflow/keras-applications/resnet/"
+                 "resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5",
+                 str(tmp_path / "models" / "resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5"),
+                 "Network is unreachable", "keras-classics weights download resnet50 imagenet", "weights="):
         assert part in message
     assert isinstance(info.value, FileNotFoundError)
     assert info.value.__cause__ is None and info.value.__suppress_context__

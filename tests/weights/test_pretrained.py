@@ -31,7 +31,7 @@ from keras_classics.weights import (
     torch_layout_requires,
 )
 from keras_classics.weights._files import torch_available
-from tests.helpers import ROOT, run_cli_process
+from tests.helpers import ROOT, golden_hub_repo, run_cli_process, timm_config
 from tests.torchvision_golden import load_golden, random_state_dict
 
 CASES, _ = load_golden()
@@ -142,12 +142,15 @@ def test_models_without_a_torchvision_counterpart_refuse_state_dicts(resnet18_fi
 
 
 def test_offline_with_an_empty_cache_names_the_url_and_the_cache_path(keras_home):
+    # AlexNet: torchvision's file only (no Hub copy; see tests/weights/test_hub.py for the sets with one)
     with pytest.raises(WeightsUnavailableError) as info:
-        create_model("vgg11", weights="torchvision")
+        create_model("alexnet", weights="torchvision", include_top=False, input_shape=(64, 64, 3))
     message = str(info.value)
-    assert "https://download.pytorch.org/models/vgg11-8a719046.pth" in message
-    assert str(keras_home / "models" / "vgg11-8a719046.pth") in message
-    assert str(keras_home / "models" / "vgg11-8a719046.safetensors") in message
+    assert "https://download.pytorch.org/models/alexnet-owt-7be5be79.pth" in message
+    assert str(keras_home / "models" / "alexnet-owt-7be5be79.pth") in message
+    if not torch_available():
+        assert str(keras_home / "models" / "alexnet-owt-7be5be79.safetensors") in message
+    assert "keras-classics weights download alexnet torchvision" in message
     assert os.listdir(keras_home / "models") == []
 
 
@@ -202,9 +205,10 @@ def test_a_named_pth_set_without_torch_fails_before_downloading(keras_home, monk
     from keras_classics.weights import _files
 
     monkeypatch.setattr(_files, "download", lambda *a, **k: pytest.fail("must not download"))
-    with pytest.raises(TorchRequiredError, match=r"PyTorch is not installed.*resnet18-f37072fd\.safetensors"
+    # AlexNet: no Hub copy of torchvision's file to fall back on (ResNet's: tests/weights/test_hub.py)
+    with pytest.raises(TorchRequiredError, match=r"PyTorch is not installed.*alexnet-owt-7be5be79\.safetensors"
                                                  r".*Nothing was downloaded"):
-        create_model("resnet18", weights="torchvision")
+        create_model("alexnet", weights="torchvision", include_top=False, input_shape=(64, 64, 3))
 
 
 # ------------------------------------------------------------------ bad state dicts: clear, and all or nothing
@@ -320,7 +324,8 @@ def test_convert_never_replaces_another_kind_of_file(tmp_path, resnet18_file):
     with pytest.raises(NotADirectoryError, match=r"afile' is a file, not a folder. Nothing was written"):
         convert("resnet18", resnet18_file, tmp_path / "afile" / "out.keras")
     with pytest.raises(ValueError, match=r"Unknown weights set 'torchvision-v2' for 'resnet18'\. Sets of 'resnet18': "
-                                         r"'torchvision' \(all sets: 'imagenet', 'torchvision', 'torchvision-v2'"):
+                                         r"'torchvision', 'a1_in1k', 'gluon_in1k' \(all sets: 'a1_in1k', 'a1h_in1k', "
+                                         r"'gluon_in1k', 'imagenet', 'tf_in1k', 'torchvision', 'torchvision-v2'"):
         convert("resnet18", resnet18_file, tmp_path / "s.keras", set_name="torchvision-v2")
     assert _tree_digest(tmp_path) == before
     convert("resnet18", resnet18_file, tmp_path / "m.keras")  # beside the TFLite export: its card kept
@@ -463,14 +468,15 @@ def _blocks(section, language):
 def test_readme_table_is_the_registry():
     import re
 
-    rows = re.findall(r"^\| `(\w+)` \| `\"([\w-]+)\"` \| ([\w.]+) \| ([\d.]+) \| ([\d.]+) \| (\d+) → (\d+), (\w+) \|",
-                      _readme_section(), re.M)
-    documented = {(m, s): (src, float(t1), float(t5), int(resize), int(size), prep)
-                  for m, s, src, t1, t5, resize, size, prep in rows}
+    rows = re.findall(r"^\| `(\w+)` \| `\"([\w-]+)\"` \| ([\w.]+) \| ([\d.]+) \| ([\d.]+) \| (\d+) → (\d+)"
+                      r"( bicubic)?, (\w+) \|", _readme_section(), re.M)
+    documented = {(m, s): (src, float(t1), float(t5), int(resize), int(size), (interp or " bilinear")[1:], prep)
+                  for m, s, src, t1, t5, resize, size, interp, prep in rows}
     from keras_classics.weights import weights_sets
 
     registry = {(m, s.name): (s.source, s.top1, s.top5, s.eval_transform.resize, s.eval_transform.size,
-                              s.eval_transform.preprocessing) for m, s in weights_sets()}
+                              s.eval_transform.interpolation, s.eval_transform.preprocessing)
+                for m, s in weights_sets()}
     assert documented == {k: (v[0], round(v[1], 2), round(v[2], 2), *v[3:]) for k, v in registry.items()}
 
 
@@ -496,6 +502,11 @@ def test_readme_pretrained_section_runs_offline(tmp_path, monkeypatch):
         model, set_name = case.split("/")
         stem = os.path.splitext(model_info(model).weights[set_name].file)[0]
         save_file(_state(case), str(home / "models" / f"{stem}.safetensors"))
+    # timm's set, in a huggingface_hub cache (ResNet-50's torchvision layout is timm's)
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    monkeypatch.delenv("HF_HUB_CACHE", raising=False)
+    golden_hub_repo(tmp_path / "hf", "resnet50/torchvision", "timm/resnet50.a1_in1k",
+                    timm_config("resnet50", 224, 0.95, "bicubic", test_input_size=[3, 288, 288], test_crop_pct=1.0))
     save_file(_state("resnet18/torchvision"), "resnet18.safetensors")  # the file the section converts
 
     section = _readme_section()
@@ -504,7 +515,7 @@ def test_readme_pretrained_section_runs_offline(tmp_path, monkeypatch):
     exec(compile(snippets[0], "README.md", "exec"), {})
     lines = [line.split("#")[0].strip() for block in _blocks(section, "bash") for line in block.splitlines()]
     lines = [line for line in lines if line]
-    assert len(lines) == 3
+    assert len(lines) == 4
     import shlex
 
     for line in lines:
