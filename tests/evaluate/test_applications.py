@@ -158,3 +158,31 @@ def test_image_files_for_a_model_object_use_its_input_size(tmp_path):
     path = image_folder(tmp_path, classes=None, per_class=1, sizes=(20, 30), noise=True)[0]
     model = colour_model(size=16)
     np.testing.assert_array_equal(preprocess_input([path], model)[0], load_image(path, (16, 16), 1.0))
+
+
+@pytest.mark.slow  # a ResNet-18 at 64x64 trained for an epoch of 256 images
+def test_the_readme_fine_tuning_example_runs_as_written(tmp_path, monkeypatch):
+    """The README's fine-tuning snippet, as written, on a backbone file saved here from a seeded ResNet-18 (the
+    README makes it with `weights convert` from torchvision's download)."""
+    import contextlib
+    import io
+    import re
+
+    from keras_classics import resnet18
+    from tests.helpers import ROOT
+
+    monkeypatch.chdir(tmp_path)
+    keras.utils.set_random_seed(0)
+    resnet18(include_top=False, pooling="avg", input_shape=(64, 64, 3)).save_weights("resnet18_backbone.weights.h5")
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    (snippet,) = [b for b in re.findall(r"^```python\n(.*?)^```", readme, re.S | re.M) if "resnet18_backbone" in b]
+    namespace = {}
+    with contextlib.redirect_stdout(io.StringIO()) as out:
+        exec(compile(snippet, "README.md", "exec"), namespace)
+    assert namespace["model"].history.history["loss"][0] > 0
+    x = namespace["x"]
+    np.testing.assert_allclose(x, keras.applications.imagenet_utils.preprocess_input(
+        namespace["images"].astype("float32"), mode="torch"), atol=1e-4)
+    # decode_predictions printed two images' three best shape classes, as (class_id, name, score) tuples.
+    assert re.search(r"\[\[\(\d, '\w+', [\d.e-]+\), \(\d, '\w+', [\d.e-]+\), \(\d, '\w+', [\d.e-]+\)\], \[\(",
+                     out.getvalue())

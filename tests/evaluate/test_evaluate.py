@@ -164,42 +164,71 @@ def test_command_line_refusals(tmp_path, colour_file, capsys):
 # --------------------------------------------------------------------------- a real run, its exports
 
 
-@pytest.mark.slow  # a training run, a SavedModel and an int8 TFLite export: about half a minute of CPU
+def _documented_lines():
+    """The ``keras-classics evaluate`` lines of docs/export.md's Evaluate section and of the README."""
+    import re
+
+    from tests.helpers import ROOT
+
+    page = (ROOT / "docs" / "export.md").read_text(encoding="utf-8")
+    section = page[page.index("## Evaluate"):page.index("\n## ", page.index("## Evaluate"))]
+    lines = [line for block in re.findall(r"^```bash\n(.*?)^```", section, re.S | re.M)
+             for line in block.splitlines() if line.startswith("keras-classics evaluate")]
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    lines += [line.replace("runs/quickstart-TIMESTAMP", "runs/quickstart") for line in readme.splitlines()
+              if line.startswith("keras-classics evaluate")]
+    assert len(lines) == 3, lines
+    return lines
+
+
+@pytest.mark.slow  # a training run, a SavedModel and an int8 TFLite export: two minutes on two busy cores
 def test_a_run_its_savedmodel_and_its_int8_tflite_in_one_table(tmp_path, capsys, monkeypatch):
-    """``keras-classics evaluate RUN saved_model x.tflite`` prints one table on the run's validation images;
+    """The documented commands as written, on a tiny quickstart run and its exports at the documented paths:
+    ``keras-classics evaluate RUN saved_model x.tflite`` prints one table on the run's validation images, and
     each model's top-1 on those images, written as files, is the share ``predict`` names right."""
+    import shlex
+    import shutil
+
     from keras_classics import export
     from keras_classics.data.shapes import SHAPE_CLASSES, generate_shapes
-    from keras_classics.training import RecipeConfig, train
+    from keras_classics.training import load_recipe, train
 
     monkeypatch.setenv("KERAS_CLASSICS_CACHE", str(tmp_path / "cache"))
     monkeypatch.chdir(tmp_path)
-    train(RecipeConfig(name="tiny", model="convnet4", dataset="shapes", image_size=16, epochs=2, batch_size=16,
-                       dataset_options={"num_train": 128, "num_val": 40}, run_dir="run", verbose=0))
-    export.to_saved_model("run", "saved_model", parity_samples=8, verbose=False)
-    export.to_tflite("run", "x.tflite", quantize="int8", representative="shapes", representative_samples=16,
-                     parity_samples=8, verbose=False)
-    code, out, err = run_cli(capsys, "evaluate", "run", "saved_model", "x.tflite")
-    assert code == 0, err
-    lines = out.splitlines()
+    train(load_recipe("quickstart").replace(epochs=1, batch_size=16, steps_per_epoch=4, run_dir="runs/quickstart",
+                                            dataset_options={"num_train": 64, "num_val": 40}, verbose=0))
+    fast = dict(parity_samples=8, verbose=False)
+    export.to_saved_model("runs/quickstart", "saved_models/shapes_resnet18", **fast)
+    export.to_tflite("runs/quickstart", "saved_models/shapes_resnet18_int8.tflite", quantize="int8",
+                     representative="shapes", representative_samples=8, **fast)
+    for suffix in (".tflite", ".card.json"):  # the README's name for the same int8 file
+        shutil.copy(f"saved_models/shapes_resnet18_int8{suffix}", f"saved_models/shapes_int8{suffix}")
+    outputs = []
+    for line in _documented_lines():
+        code, out, err = run_cli(capsys, *shlex.split(line)[1:])
+        assert code == 0, (line, err)
+        outputs.append(out)
+    lines = outputs[0].splitlines()
     assert lines[0].startswith("40 images of shapes validation split (the run's data), 10 classes")
-    assert lines[1].split() == ["run", "saved_model", "x.tflite"]
+    assert lines[1].split() == ["quickstart", "shapes_resnet18", "shapes_resnet18_int8.tflite"]
     assert lines[2].split() == ["format", "keras", "savedmodel", "tflite", "int8"]
     assert [line.split()[0] for line in lines[3:8]] == ["images", "top-1", "top-5", "loss", "images/s"]
-    assert sorted(os.listdir("evaluation")) == ["run.confusion.png", "saved_model.confusion.png",
-                                                "x.tflite.confusion.png"]
-    by_run = json.loads(run_cli(capsys, "evaluate", "run", "saved_model", "x.tflite", "--json",
-                                "--no-confusion")[1])
+    assert json.loads(outputs[1])["images"] == 200 and json.loads(outputs[1])["dataset"] == "shapes validation split"
+    assert sorted(os.listdir("evaluation")) == ["quickstart.confusion.png", "shapes_int8.tflite.confusion.png",
+                                                "shapes_resnet18.confusion.png",
+                                                "shapes_resnet18_int8.tflite.confusion.png"]
+    models = ["runs/quickstart", "saved_models/shapes_resnet18", "saved_models/shapes_resnet18_int8.tflite"]
+    by_run = json.loads(run_cli(capsys, "evaluate", *models, "--json", "--no-confusion")[1])
 
     # The same images as files: evaluate on the folder, and predict on each file.
-    images, labels = generate_shapes(40, image_size=16, seed=0, split="validation")
+    images, labels = generate_shapes(40, image_size=32, seed=0, split="validation")
     files = []
     for i, (image, label) in enumerate(zip(images, labels)):
         folder = tmp_path / "files" / SHAPE_CLASSES[label]
         folder.mkdir(parents=True, exist_ok=True)
         Image.fromarray(image).save(folder / f"{i:02d}.png")
         files.append((str(folder / f"{i:02d}.png"), SHAPE_CLASSES[label]))
-    by_files = evaluate(["run", "saved_model", "x.tflite"], f"folder:{tmp_path / 'files'}")
+    by_files = evaluate(models, f"folder:{tmp_path / 'files'}")
     for model, from_run in zip(by_files.models, by_run["models"]):
         named = [r["predictions"][0]["class"] for r in predict.classify(model.path, [f for f, _ in files], top=1)]
         assert model.top1 == pytest.approx(np.mean([n == truth for n, (_, truth) in zip(named, files)]))
