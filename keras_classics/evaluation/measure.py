@@ -179,8 +179,14 @@ def _run_source(loaded_models):
         if not (config and isinstance(config.get("dataset"), str)):
             continue
         size = config.get("image_size") if isinstance(config.get("image_size"), int) else loaded.input_size[0]
-        name, options = source_arguments(RecipeConfig.from_dict(config), size)
-        source = get_source(name, **{**options, **_light(name), "download": False, "verbose": False})
+        try:
+            name, options = source_arguments(RecipeConfig.from_dict(config), size)
+            source = get_source(name, **{**options, **_light(name), "download": False, "verbose": False})
+        except (ValueError, FileNotFoundError) as e:  # a moved folder, an unprepared TFDS set
+            raise type(e)(
+                f"Could not read the validation images of the run of {loaded.path!r} ({config['dataset']!r}): {e} "
+                "Give the images to evaluate on (--dataset SOURCE)."
+            ) from None
         if source.validation is None:
             raise ValueError(
                 f"The run of {loaded.path!r} trained on {config['dataset']!r} without a validation split: "
@@ -257,6 +263,12 @@ def _outputs_probabilities(loaded) -> bool:
 
 
 # --------------------------------------------------------------------------- running
+
+
+def _quantization(loaded) -> str | None:
+    """The card's quantization of a TFLite model (``"int8"``, ``"float16"``, ``"dynamic"``); ``None`` for float32."""
+    value = loaded.card.get("quantization") if loaded.format == "tflite" else None
+    return value if isinstance(value, str) and value != "none" else None
 
 
 def _labels_for(paths) -> list:
@@ -369,7 +381,7 @@ def evaluate(models, dataset: str | None = None, *, limit: int | None = None,
             loss = None
         results.append(ModelEvaluation(
             path=os.fspath(model.path), label=labels[i], format=model.format,
-            quantization=model.card.get("quantization") if model.format == "tflite" else None,
+            quantization=_quantization(model),
             images=int(seen), top1=float(hits.mean()),
             top5=float((rank < 5).mean()) if len(model.class_names) > 5 else None,
             loss=loss, per_class=per_class, confusion=confusion, confusion_labels=names + (["other"] if other else []),

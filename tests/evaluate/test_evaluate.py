@@ -98,6 +98,9 @@ def test_without_a_dataset_the_runs_own_validation_split(tmp_path, colours):
     result = evaluate(run)
     validation = list_splits(f"folder:{colours}", val_fraction=0.5, seed=3)["validation"]
     assert result.images == validation.size < 7 and "the run's data" in result.dataset
+    (run / "config.json").write_text(json.dumps({"model": "colours", "dataset": f"folder:{tmp_path / 'moved'}"}))
+    with pytest.raises(ValueError, match=r"Could not read the validation images of the run of .*moved.*--dataset"):
+        evaluate(run)
     with pytest.raises(ValueError, match="None of the models names the run it was trained in"):
         evaluate(save_model(colour_model(), tmp_path / "c.keras"))  # no config.json beside it
 
