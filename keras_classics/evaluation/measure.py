@@ -58,8 +58,8 @@ class ModelEvaluation:
         top1, top5: accuracy (shares, by the rule of :mod:`keras_classics.training.metrics`);
             ``top5`` is ``None`` for a model of five classes or fewer (it would always be 1).
         loss: mean cross-entropy of the true class (probabilities normalised per image and
-            clipped at :data:`LOSS_EPSILON`, as Keras computes it), or ``None`` when the model's
-            outputs are not probabilities.
+            clipped at :data:`LOSS_EPSILON`, as Keras computes it; without the weight-decay term a
+            run's ``val_loss`` includes), or ``None`` when the model's outputs are not probabilities.
         per_class: top-1 of each dataset class, by name (``None`` for a class without images).
         confusion: counts ``[true class, predicted class]`` over the dataset's classes, plus a
             last column ``"other"`` when the model predicted a class the dataset does not have.
