@@ -27,7 +27,7 @@ import numpy as np
 
 from keras_classics.images import load_image
 from keras_classics.metadata import model_metadata
-from keras_classics.transforms import eval_crop_fraction, preprocess
+from keras_classics.transforms import check_interpolation, eval_crop_fraction, preprocess
 
 __all__ = ["InputSpec", "input_spec", "preprocess_input", "decode_predictions"]
 
@@ -41,12 +41,14 @@ class InputSpec:
         size: ``(height, width)`` of the input, or ``None`` when the model does not fix one.
         crop_fraction: the centre crop of :func:`keras_classics.transforms.eval_crop`.
         source: where it was read from, for messages (``"weights set 'torchvision' of 'resnet50'"``).
+        interpolation: the resize's filter (``"bilinear"``, or a timm set's ``"bicubic"``).
     """
 
     preprocessing: str
     size: tuple | None
     crop_fraction: float
     source: str
+    interpolation: str = "bilinear"
 
 
 def _registry_spec(name: str, weights) -> InputSpec:
@@ -71,7 +73,8 @@ def _registry_spec(name: str, weights) -> InputSpec:
             "file, pass the built model instead of its name: it carries its preprocessing."
         )
     t = info.weights[weights].eval_transform
-    return InputSpec(t.preprocessing, (t.size, t.size), t.crop_fraction, f"weights set {weights!r} of {name!r}")
+    return InputSpec(t.preprocessing, (t.size, t.size), t.crop_fraction, f"weights set {weights!r} of {name!r}",
+                     t.interpolation)
 
 
 def input_spec(model, weights=None) -> InputSpec:
@@ -89,7 +92,7 @@ def input_spec(model, weights=None) -> InputSpec:
             raise ValueError(f"`weights=` applies to a model name; a loaded model carries its preprocessing "
                              f"({model.preprocessing!r}). Received: weights={weights!r}")
         return InputSpec(model.preprocessing, tuple(model.input_size), float(model.crop_fraction),
-                         f"the model card of {model.path!r}")
+                         f"the model card of {model.path!r}", model.interpolation)
     if not hasattr(model, "layers"):
         raise ValueError(
             "`model` must be a registered model name (with weights=NAME), a Keras model built or loaded by "
@@ -116,7 +119,7 @@ def input_spec(model, weights=None) -> InputSpec:
     crop = metadata.get("crop_fraction", 1.0)
     what = f"weights set {own!r}" if own else "its metadata"
     return InputSpec(metadata["preprocessing"], tuple(int(s) for s in size) if size else None, float(crop),
-                     f"{what} of model {model.name!r}")
+                     f"{what} of model {model.name!r}", check_interpolation(metadata.get("interpolation", "bilinear")))
 
 
 def _is_paths(images) -> bool:
@@ -160,7 +163,8 @@ def preprocess_input(images, model, weights=None):
         if spec.size is None:
             raise ValueError(f"The input size of the model ({spec.source}) is not fixed: resize the images "
                              "yourself and pass the pixels.")
-        pixels = np.stack([load_image(p, spec.size, spec.crop_fraction) for p in paths])
+        pixels = np.stack([load_image(p, spec.size, spec.crop_fraction, interpolation=spec.interpolation)
+                           for p in paths])
         return np.asarray(preprocess(pixels, spec.preprocessing), np.float32)
     if isinstance(images, (np.ndarray, list, tuple)) or np.isscalar(images):
         pixels = np.asarray(images, dtype=np.float32)

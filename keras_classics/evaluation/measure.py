@@ -330,9 +330,10 @@ def evaluate(models, dataset: str | None = None, *, limit: int | None = None,
     class_maps = [_class_map(source.class_names, m.class_names, repr(m.path)) for m in loaded]
     total = min(size, limit) if limit else size
 
-    # Each distinct (input size, crop) decodes and crops once per image; each model preprocesses its copy.
-    specs = sorted({(tuple(m.input_size), float(m.crop_fraction)) for m in loaded})
-    spec_of = [specs.index((tuple(m.input_size), float(m.crop_fraction))) for m in loaded]
+    # Each distinct (input size, crop, resize filter) decodes and crops once per image; each model
+    # preprocesses its copy.
+    specs = sorted({(tuple(m.input_size), float(m.crop_fraction), m.interpolation) for m in loaded})
+    spec_of = [specs.index((tuple(m.input_size), float(m.crop_fraction), m.interpolation)) for m in loaded]
     batches = _batches(split, specs, limit, batch_size)
 
     bar = None
@@ -393,7 +394,8 @@ def evaluate(models, dataset: str | None = None, *, limit: int | None = None,
 
 
 def _batches(split, specs, limit, batch_size):
-    """``(crops, labels)`` batches: ``crops[j]`` the images through the ``j``-th ``(size, crop)`` of ``specs``."""
+    """``(crops, labels)`` batches: ``crops[j]`` the images through the ``j``-th ``(size, crop, filter)`` of
+    ``specs``."""
     import tensorflow as tf  # deferred: the image path runs in TensorFlow
 
     from keras_classics.images import resize_and_crop
@@ -402,6 +404,7 @@ def _batches(split, specs, limit, batch_size):
         split = split.take(limit)
 
     def crop(image, label):
-        return tuple(resize_and_crop(image, size[0], size[1], fraction) for size, fraction in specs), label
+        return tuple(resize_and_crop(image, size[0], size[1], fraction, interpolation)
+                     for size, fraction, interpolation in specs), label
 
     return split.map(crop, num_parallel_calls=tf.data.AUTOTUNE).batch(batch_size).prefetch(2).as_numpy_iterator()

@@ -47,8 +47,23 @@ def test_every_registered_set_gives_its_eval_transform():
     for name, weights_set in sets:
         spec = input_spec(name, weights_set.name)
         t = weights_set.eval_transform
-        assert (spec.preprocessing, spec.size, spec.crop_fraction) == (t.preprocessing, (t.size, t.size),
-                                                                        t.crop_fraction), (name, weights_set.name)
+        assert (spec.preprocessing, spec.size, spec.crop_fraction, spec.interpolation) == (
+            t.preprocessing, (t.size, t.size), t.crop_fraction, t.interpolation), (name, weights_set.name)
+    assert input_spec("resnet50", "gluon_in1k").interpolation == "bicubic"  # timm's sets resize bicubically
+
+
+def test_image_files_of_a_bicubic_set_are_resized_bicubically(tmp_path):
+    path = image_folder(tmp_path, classes=None, per_class=1, sizes=(240, 300), noise=True)[0]
+    t = get_weights_set("resnet50", "gluon_in1k").eval_transform
+    from PIL import Image
+
+    pixels = np.asarray(Image.open(path).convert("RGB"))
+    expected = {f: np.asarray(resized_centre(pixels, t.resize, t.size, f)) for f in ("bilinear", "bicubic")}
+    assert np.abs(expected["bicubic"] - expected["bilinear"]).max() > 1  # the two filters differ on this image
+    got = preprocess_input([path], "resnet50", weights="gluon_in1k")[0]
+    from keras_classics.transforms import preprocess
+
+    np.testing.assert_allclose(got, np.asarray(preprocess(expected["bicubic"], t.preprocessing)), atol=1e-4)
 
 
 def test_image_files_go_through_the_sets_whole_eval_transform(tmp_path):
