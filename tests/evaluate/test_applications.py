@@ -201,3 +201,36 @@ def test_the_readme_fine_tuning_example_runs_as_written(tmp_path, monkeypatch):
     # decode_predictions printed two images' three best shape classes, as (class_id, name, score) tuples.
     assert re.search(r"\[\[\(\d, '\w+', [\d.e-]+\), \(\d, '\w+', [\d.e-]+\), \(\d, '\w+', [\d.e-]+\)\], \[\(",
                      out.getvalue())
+
+
+def test_the_readme_imagenet_in_three_lines_runs_offline(tmp_path, monkeypatch):
+    """The README's "ImageNet in three lines", as written, offline, from a huggingface_hub cache built here
+    (seeded weights in timm's layout: their logits are torchvision's, tests/weights/test_hub.py)."""
+    import contextlib
+    import io
+    import re
+
+    from PIL import Image
+
+    from tests.helpers import ROOT, golden_hub_repo
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## ImageNet in three lines", 1)[1].split("\n## ", 1)[0]
+    (snippet,) = re.findall(r"```python\n(.*?)```", section, re.S)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    monkeypatch.delenv("HF_HUB_CACHE", raising=False)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("KERAS_CLASSICS_OFFLINE", "1")
+    golden_hub_repo(tmp_path / "hf", "resnet50/torchvision", "timm/resnet50.tv_in1k")
+    rng = np.random.default_rng(0)
+    Image.fromarray(rng.integers(0, 256, (300, 400, 3), dtype=np.uint8)).save("cat.jpg")
+    with contextlib.redirect_stdout(io.StringIO()) as out:
+        namespace = {}
+        exec(compile(snippet, "README.md", "exec"), namespace)
+    printed = out.getvalue().strip().splitlines()[-1]
+    (top3,) = decode_predictions(namespace["model"].predict(namespace["x"], verbose=0), top=3)
+    assert printed == str(top3)
+    assert len(top3) == 3 and all(isinstance(name, str) and name for _, name, _ in top3)
+    assert top3[0][2] >= top3[1][2] >= top3[2][2]
+    assert namespace["x"].shape == (1, 224, 224, 3)
