@@ -26,5 +26,8 @@ _os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 
 # PEP 562: the public names of keras_classics.models (resnet152, create_model, …) and
 # __all__ resolve on first use; a sub-package (training, inspect, …) is imported as usual.
-__getattr__, __dir__ = _lazy_exports(__name__, {}, everything_from="keras_classics.models", extra_all=("__version__",),
-                                     submodules=True)
+# keras.applications' two helpers and the evaluation of a model on labelled images load the same way.
+__getattr__, __dir__ = _lazy_exports(__name__, {
+    "keras_classics.applications": ("preprocess_input", "decode_predictions"),
+    "keras_classics.evaluation.measure": ("evaluate",),
+}, everything_from="keras_classics.models", extra_all=("__version__",), submodules=True)

@@ -20,6 +20,7 @@ _AREAS = (
     "keras_classics.inspect._cli",  # list, summary, compare, visualize, plot
     "keras_classics.training._cli",  # train
     "keras_classics.export._cli",  # export, predict
+    "keras_classics.evaluation._cli",  # evaluate
     "keras_classics.weights._cli",  # weights list, weights convert
     "keras_classics.experiments._cli",  # experiment
     "keras_classics.data._cli",  # cache, cache clear

@@ -4,12 +4,15 @@ A model with auxiliary classifiers (GoogLeNet ``aux_1``/``aux_2``, Inception v3
 ``aux``) returns a dict of outputs. The recipe weights each auxiliary loss
 (GoogLeNet 0.3, Inception v3 0.4) through Keras' ``loss`` / ``loss_weights``
 dicts, so the compiled loss is ``main + sum(w_i * aux_i)``; metrics are
-reported on the main head ``predictions`` only.
+reported on the main head ``predictions`` only, top-k by the rule of
+:mod:`keras_classics.training.metrics` (a tie is not a hit for free).
 """
 
 from __future__ import annotations
 
 import keras
+
+from keras_classics.training.metrics import TopKAccuracy
 
 __all__ = ["MAIN_OUTPUT", "compile_arguments", "output_names", "l2_regularize", "metric_key", "MaxFilterRMS",
            "constrain_filter_rms"]
@@ -32,12 +35,8 @@ def _crossentropy(one_hot: bool, label_smoothing: float):
 
 
 def _metrics(one_hot: bool, num_classes: int):
-    if one_hot:
-        top1 = keras.metrics.CategoricalAccuracy(name="top1")
-        top5 = keras.metrics.TopKCategoricalAccuracy(k=5, name="top5")
-    else:
-        top1 = keras.metrics.SparseCategoricalAccuracy(name="top1")
-        top5 = keras.metrics.SparseTopKCategoricalAccuracy(k=5, name="top5")
+    # Top-k without free ties (keras_classics.training.metrics): Keras' in_top_k counts a tie as a hit.
+    top1, top5 = TopKAccuracy(1, one_hot=one_hot), TopKAccuracy(5, one_hot=one_hot)
     # Top-5 of five classes or fewer is always 1: leave it out.
     return [top1, top5] if num_classes > 5 else [top1]
 

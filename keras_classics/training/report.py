@@ -11,6 +11,7 @@ from keras_classics.data import make_pipeline
 from keras_classics.models import strip_aux
 from keras_classics.training.backend_advice import cpu_advice
 from keras_classics.training.losses import metric_key
+from keras_classics.training.metrics import ranked_classes
 from keras_classics.training.strategy import describe
 
 __all__ = ["trainable_parameters", "say_opening", "run_metrics", "say_closing"]
@@ -116,7 +117,7 @@ def _ten_crop_metrics(model, data, config):
         probs = main.predict_on_batch(np.reshape(crops, (n * k,) + tuple(crops.shape[2:])))
         probs = np.asarray(probs).reshape(n, k, -1).mean(axis=1)
         labels = np.asarray(labels)
-        order = np.argsort(-probs, axis=1)
+        order = ranked_classes(probs)  # ties by class index: the one top-k rule
         correct1 += int((order[:, 0] == labels).sum())
         correct5 += int((order[:, :5] == labels[:, None]).any(axis=1).sum())
         total += n

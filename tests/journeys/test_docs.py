@@ -55,6 +55,8 @@ NOT_RUN = {
     'weights="imagenet"': "ImageNet weights are a download (keras.applications)",
     'weights="torchvision': "torchvision's ImageNet weights are a download (the README's section runs offline on "
                             "seeded files in tests/weights/test_pretrained.py)",
+    'weights="hf://timm/resnet50.tv_in1k"': "a Hub download (run offline from a test-built cache by "
+                                            "tests/evaluate/test_applications.py)",
     'weights="resnet18_backbone.weights.h5"': "reads the file that `keras-classics weights convert` writes from "
                                               "torchvision's download (also run by tests/weights/test_pretrained.py)",
 }
