@@ -42,7 +42,26 @@ def convert(saved_model_dir, quantize, representative, int8_io, verbose) -> byte
         with quiet_native_log():  # the quantizer's settings line; all of it if the conversion fails
             return converter.convert()
     except Exception as e:
-        raise RuntimeError(f"TFLite conversion ({quantize}) failed: {type(e).__name__}: {e}") from e
+        raise ConversionError(quantize, e) from e
+
+
+class ConversionError(ValueError):
+    """TensorFlow Lite's converter refused the model: what was asked, the converter's own reason (its first
+    line), and what converts."""
+
+    def __init__(self, quantize, error):
+        lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+        ops = next((line.split(":", 1)[1].strip() for line in lines if line.startswith(("Custom ops:", "Flex ops:"))),
+                   None)
+        if ops:  # the converter lists the operations it has no kernel for
+            reason = f"operations without a TensorFlow Lite built-in kernel: {ops}"
+        else:
+            reason = f"{type(error).__name__}: " + next(
+                (line for line in lines if "error:" in line.lower()), lines[0] if lines else "")[:400]
+        super().__init__(
+            f"TensorFlow Lite could not convert the model (--quantize {quantize}): {reason}. Accepted: models whose operations all have TensorFlow Lite built-in kernels "
+            f"({'in int8, ' if quantize == 'int8' else ''}as every registered model does); a custom layer "
+            "with other operations exports as a SavedModel only (keras-classics export --format savedmodel).")
 
 
 def output_step(runner) -> float:

@@ -65,12 +65,30 @@ def open_run_dir(config, resume, task):
     except BaseException:
         if created:  # this call made the (still empty) directory: leave the tree as it was
             _remove_if_empty(run_dir)
+            for folder in _MADE_ABOVE.pop(run_dir, []):
+                _remove_if_empty(folder)
         raise
     return run_dir, created, resume, lock
 
 
 def _timestamp() -> str:
     return datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+
+
+# The folders above a run directory that creating it made (a new ``runs/``), by run directory: removed with it
+# when a run that never started is discarded, so an interrupted first run leaves the tree as it was.
+_MADE_ABOVE: dict[str, list[str]] = {}
+
+
+def _missing_ancestors(path) -> list[str]:
+    """The folders above ``path`` that do not exist yet, nearest first."""
+    missing, parent = [], os.path.dirname(path)
+    while parent and not os.path.exists(parent):
+        missing.append(parent)
+        if os.path.dirname(parent) == parent:
+            break
+        parent = os.path.dirname(parent)
+    return missing
 
 
 def prepare_run_dir(config, resume):
@@ -94,10 +112,12 @@ def prepare_run_dir(config, resume):
                 "choose another --run-dir (runs are never overwritten)."
             )
         _check_writable(path)
+        above = _missing_ancestors(path)
         try:
             os.makedirs(os.path.dirname(path), exist_ok=True)
             os.mkdir(path)
             created = True
+            _MADE_ABOVE[path] = above
         except FileExistsError:
             created = False
         except OSError as e:
@@ -105,7 +125,11 @@ def prepare_run_dir(config, resume):
         return path, created
     root = os.path.abspath(os.path.expanduser(config.runs_root))
     _check_writable(root)
-    return _rundir.new_run_dir(os.path.join(root, f"{config.name}-{_timestamp()}")), True
+    base = os.path.join(root, f"{config.name}-{_timestamp()}")
+    above = _missing_ancestors(base)
+    path = _rundir.new_run_dir(base)
+    _MADE_ABOVE[path] = above
+    return path, True
 
 
 def _check_writable(path):
@@ -132,6 +156,8 @@ def discard_if_unused(run_dir, lock=None):
     if os.path.isdir(run_dir) and not os.path.exists(ckpt) and not os.path.exists(
             os.path.join(run_dir, "final.keras")):
         shutil.rmtree(run_dir, ignore_errors=True)
+        for folder in _MADE_ABOVE.pop(run_dir, []):  # made for this run: removed only while empty
+            _remove_if_empty(folder)
 
 
 def _remove_if_empty(path):

@@ -757,3 +757,24 @@ def test_a_bicubic_model_is_served_and_carded_with_bicubic(tmp_path):
         export.prepare(tmp_path / "bicubic.keras", interpolation="nearest")
     with pytest.raises(ValueError, match="fixed once an ExportSource is prepared"):
         export.prepare(source, interpolation="bilinear")
+
+
+def test_a_conversion_tflite_refuses_is_one_line_naming_the_cause_and_what_converts(tmp_path, capsys):
+    # A Keras model with an operation TFLite has no built-in kernel for (an SVD): the converter's refusal reaches
+    # the user as what was asked, the converter's reason and what converts, on one line: no traceback.
+    import tensorflow as tf
+
+    class SVD(keras.layers.Layer):
+        def call(self, x):
+            return tf.linalg.svd(tf.reshape(x[..., 0], (-1, 4, 4)), compute_uv=False)
+
+    inputs = keras.Input((4, 4, 3))
+    model = keras.Model(inputs, keras.layers.Dense(3, activation="softmax")(SVD()(inputs)))
+    with pytest.raises(export.tflite.ConversionError) as caught:
+        export.to_tflite(model, tmp_path / "svd.tflite", quantize="none", preprocessing="none", **FAST)
+    message = str(caught.value)
+    assert isinstance(caught.value, ValueError) and "\n" not in message
+    assert message.startswith("TensorFlow Lite could not convert the model (--quantize none): ")
+    assert "Accepted: models whose operations all have TensorFlow Lite built-in kernels" in message
+    assert "operations without a TensorFlow Lite built-in kernel: Svd." in message, message
+    assert not (tmp_path / "svd.tflite").exists() and os.listdir(tmp_path) == []

@@ -19,6 +19,7 @@ from keras_classics.training import RecipeConfig, config_for_model
 from keras_classics.training.config import add_config_arguments, overrides_from_args
 from keras_classics.training.losses import compile_arguments, l2_regularize
 from keras_classics.training.schedules import ClassicSchedule, scaled_learning_rate
+from tests.helpers import image_folder
 
 pytestmark = pytest.mark.usefixtures("shapes_cache")
 
@@ -627,3 +628,23 @@ def test_a_stale_lock_never_lets_a_new_run_write_over_a_killed_one(tmp_path):
     with pytest.raises(FileExistsError, match=r"holds an earlier run \(config.json\).*--resume"):
         train(config)
     assert {p.name: p.read_bytes() for p in run.iterdir()} == before
+
+
+def test_a_run_that_fails_before_training_leaves_the_tree_as_it_was(tmp_path):
+    # A first run into a new runs root whose data cannot be read: the run directory and the runs/ folder made
+    # for it are removed; a runs root that was there before stays, with what it held.
+    from keras_classics.training import train
+
+    data = tmp_path / "data"
+    image_folder(data, classes=("a", "b"), per_class=2, sizes=12)
+    for path in data.rglob("*.png"):
+        path.write_bytes(b"not an image")
+    for root in (tmp_path / "new" / "runs", tmp_path / "old"):
+        with pytest.raises(ValueError, match="could be read"):
+            train(tiny(tmp_path, dataset=f"folder:{data}", dataset_options={}, runs_root=str(root)))
+    assert not (tmp_path / "new").exists()
+    (tmp_path / "old").mkdir(exist_ok=True)
+    (tmp_path / "old" / "notes.txt").write_text("mine")
+    with pytest.raises(ValueError, match="could be read"):
+        train(tiny(tmp_path, dataset=f"folder:{data}", dataset_options={}, runs_root=str(tmp_path / "old")))
+    assert os.listdir(tmp_path / "old") == ["notes.txt"]
