@@ -19,6 +19,7 @@ Example, in a package's ``__init__.py``::
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import importlib.abc
 import importlib.util
@@ -123,10 +124,11 @@ def lazy_module(name: str) -> types.ModuleType:
 
 
 class _AfterImport(importlib.abc.MetaPathFinder, importlib.abc.Loader):
-    """Finds module ``name`` once, through the other finders, and calls ``callback`` after it executes."""
+    """Finds module ``name`` once, through the other finders, executes it inside ``around()`` (if given) and
+    calls ``callback`` (if given) after it executes."""
 
-    def __init__(self, name: str, callback: Callable):
-        self.name, self.callback, self.loader = name, callback, None
+    def __init__(self, name: str, callback: Callable | None = None, around: Callable | None = None):
+        self.name, self.callback, self.around, self.loader = name, callback, around, None
 
     def find_spec(self, fullname, path=None, target=None):
         if fullname != self.name:
@@ -143,8 +145,20 @@ class _AfterImport(importlib.abc.MetaPathFinder, importlib.abc.Loader):
 
     def exec_module(self, module):
         module.__spec__.loader = module.__loader__ = self.loader
-        self.loader.exec_module(module)
-        self.callback(module)
+        with self.around() if self.around is not None else contextlib.nullcontext():
+            self.loader.exec_module(module)
+        if self.callback is not None:
+            self.callback(module)
+
+
+def around_import(name: str, context: Callable) -> None:
+    """Run the first import of the top-level module ``name`` inside ``context()`` (a context manager factory).
+
+    Nothing happens if ``name`` is imported already, or if a hook for it is already waiting.
+    """
+    if name not in sys.modules and not any(
+            isinstance(f, _AfterImport) and f.name == name and f.around is not None for f in sys.meta_path):
+        sys.meta_path.insert(0, _AfterImport(name, around=context))
 
 
 def when_imported(name: str, callback: Callable) -> None:

@@ -21,12 +21,13 @@ Nothing here imports TensorFlow or Keras.
 from __future__ import annotations
 
 import contextlib
-import importlib.abc
 import importlib.util
 import os
 import re
 import sys
 import tempfile
+
+from keras_classics._lazy import around_import
 
 __all__ = ["quiet_tensorflow", "quiet_native_log", "metadata_backend"]
 
@@ -62,34 +63,6 @@ def _filter(text: str, level: int) -> str:
         if current:
             keep.append(line)
     return "".join(keep)
-
-
-class _CaptureImport(importlib.abc.MetaPathFinder, importlib.abc.Loader):
-    """Import ``tensorflow`` with file descriptor 2 sent to a temporary file, then show what passes
-    the level filter. The C++ library writes those lines before its logging is configured, so no
-    setting silences them: ``TF_CPP_MIN_LOG_LEVEL=3`` still leaves six."""
-
-    def __init__(self, level: int):
-        self.level = level
-        self.loader = None
-
-    def find_spec(self, fullname, path=None, target=None):
-        if fullname != "tensorflow":
-            return None
-        sys.meta_path.remove(self)  # once: find the real spec without this finder
-        spec = importlib.util.find_spec(fullname)
-        if spec is None or spec.loader is None:
-            return spec
-        self.loader, spec.loader = spec.loader, self
-        return spec
-
-    def create_module(self, spec):
-        return self.loader.create_module(spec)
-
-    def exec_module(self, module):
-        module.__loader__ = module.__spec__.loader = self.loader
-        with _held_stderr(self.level):
-            self.loader.exec_module(module)
 
 
 @contextlib.contextmanager
@@ -175,8 +148,11 @@ def quiet_tensorflow(verbose: bool = False) -> None:
         os.environ[LEVEL_ENV] = "3"
         level = 3
     _native_level = level
-    if level > 0 and not any(isinstance(f, _CaptureImport) for f in sys.meta_path):
-        sys.meta_path.insert(0, _CaptureImport(level))
+    if level > 0:
+        # Import TensorFlow with file descriptor 2 sent to a temporary file, then show what passes the level
+        # filter. The C++ library writes those lines before its logging is configured, so no setting
+        # silences them: TF_CPP_MIN_LOG_LEVEL=3 still leaves six.
+        around_import("tensorflow", lambda: _held_stderr(level))
 
 
 def metadata_backend() -> None:
